@@ -1,0 +1,248 @@
+"""``zoo-train``, ``zoo-eval`` and ``zoo-predict``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+import zoo
+
+from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from .data import DataNotFoundError, load_dataset
+from .engine import TrainConfig, Trainer, resolve_device
+from .recipes import RECIPES, _parse, get_recipe, list_recipes
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
+    out = {}
+    for item in values:
+        if "=" not in item:
+            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint=what)
+        key, _, value = item.partition("=")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _model_arg_converter(model: str):
+    defaults = zoo.get_spec(model).default_kwargs
+
+    def convert(key: str, value: Any) -> Any:
+        if key not in defaults:
+            raise click.BadParameter(f"{model} has no argument {key!r}; it has {', '.join(defaults)}")
+        return _parse(value, defaults[key]) if isinstance(value, str) else value
+
+    return convert
+
+
+def _fail(e: Exception) -> None:
+    raise click.ClickException(str(e)) from None
+
+
+def _print_recipes(as_json: bool) -> None:
+    rows = [
+        {"name": r.name, "model": r.model, "step": r.step, "dataset": r.dataset, "profiles": list(r.profiles),
+         "description": r.description, "target": r.target}
+        for r in (RECIPES[n] for n in list_recipes())
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        click.echo(f"{r['name']:<{width}}  {r['model']:<18} {r['dataset']:<14} {'/'.join(r['profiles']):<10} {r['description']}")
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("recipe", required=False)
+@click.option("--list", "list_", is_flag=True, help="List the recipes and exit.")
+@click.option("--profile", default="seed", show_default=True,
+              help="seed: the tutorial's hyper-parameters. fast: the documented faster recipe, where one exists.")
+@click.option("--epochs", type=int, help="Override the profile's epochs.")
+@click.option("--batch-size", type=int, help="Override the profile's batch size.")
+@click.option("--lr", type=float, help="Override the profile's learning rate.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override any profile field (optimizer, momentum, weight_decay, precision, ...).")
+@click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
+              help="Pass a builder argument to the model (see `zoo info MODEL`).")
+@click.option("--dataset", help="Train on another compatible dataset (e.g. `digits`, built in, for MNIST recipes).")
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help="Folder holding the datasets (default: $ZOO_DATA_DIR, else ./data).")
+@click.option("--download", is_flag=True, help="Let torchvision download a missing dataset into --data-dir.")
+@click.option("--device", default="auto", show_default=True, help="auto (cuda > mps > cpu), cpu, cuda, cuda:N.")
+@click.option("--out", type=click.Path(path_type=Path), help="Run folder (default runs/<recipe>/<time>/).")
+@click.option("--resume", type=click.Path(path_type=Path), help="Continue from a checkpoint (or a run folder).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (data order, init, augmentation).")
+@click.option("--max-steps", type=int, help="Stop after this many optimiser steps (smoke runs).")
+@click.option("--checkpoint-every", type=int, default=0, help="Also checkpoint every N steps (default: at each evaluation, i.e. each epoch for most recipes).")
+@click.option("--eval-samples", type=int, help="Evaluate on the first N test samples only (quick smoke runs).")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
+@click.option("--tensorboard", is_flag=True, help="Write TensorBoard logs (scalars, histograms, images, graph).")
+@click.option("--sweep", multiple=True, metavar="KEY=V1,V2",
+              help="Run the cartesian product of values (repeatable); results in sweep.csv/json.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final metrics as JSON on the last stdout line.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train_main(recipe: str | None, list_: bool, profile: str, epochs: int | None, batch_size: int | None,
+               lr: float | None, sets: tuple[str, ...], model_args: tuple[str, ...], dataset: str | None,
+               data_dir: Path | None, download: bool, device: str, out: Path | None, resume: Path | None, seed: int,
+               max_steps: int | None, checkpoint_every: int, eval_samples: int | None, compile_: bool, tensorboard: bool, sweep: tuple[str, ...],
+               as_json: bool, quiet: bool) -> None:
+    """Train RECIPE (e.g. resnet-cifar10) and write checkpoints, metrics and plots to a run folder.
+
+    \b
+    zoo-train --list                                  all recipes
+    zoo-train mnist-cnn-mnist --dataset digits        offline, on the built-in digits
+    zoo-train resnet-cifar10 --profile fast           the faster GPU recipe
+    zoo-train resnet-cifar10 --resume runs/resnet-cifar10/<time>
+    zoo-train mnist-cnn-mnist --sweep lr=0.01,0.001 --sweep batch_size=32,64
+    torchrun --nproc-per-node 2 -m training.cli mnist-cnn-mnist     data-parallel (DDP)
+    """
+    if list_:
+        _print_recipes(as_json)
+        return
+    if recipe is None and resume is None:
+        raise click.UsageError("give a RECIPE (see `zoo-train --list`) or --resume PATH")
+    overrides: dict[str, Any] = _pairs(sets, "--set")
+    for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr)):
+        if value is not None:
+            overrides[key] = value
+    try:
+        name = recipe or load_checkpoint(resume)["recipe"]  # type: ignore[arg-type]
+        rec = get_recipe(name)
+        convert = _model_arg_converter(rec.model)
+        model_kwargs = {k: convert(k, v) for k, v in _pairs(model_args, "--model-arg").items()}
+        cfg = TrainConfig(
+            recipe=name, profile=profile, overrides=overrides, model_kwargs=model_kwargs, dataset=dataset,
+            data_dir=data_dir, download=download, device=device, out=out, seed=seed, max_steps=max_steps,
+            compile=compile_, tensorboard=tensorboard, resume=resume, checkpoint_every=checkpoint_every, eval_samples=eval_samples,
+            quiet=quiet,
+        )
+        combos: list[dict[str, Any]] = []
+        if sweep:
+            from .sweep import parse_sweep
+
+            combos = parse_sweep(sweep)
+        elif rec.variants and resume is None:
+            combos = [dict(v) for v in rec.variants]
+        if combos:
+            from .sweep import run_many
+
+            base_out = out or Path("runs") / name / (("sweep-" if sweep else "") + datetime.now().strftime("%Y%m%d-%H%M%S"))
+            result = run_many(replace(cfg, out=None), combos, base_out, convert)
+        else:
+            result = Trainer(cfg).fit()
+    except (DataNotFoundError, CheckpointError, ValueError, RuntimeError) as e:
+        _fail(e)
+        return
+    if as_json:
+        click.echo(json.dumps(result, default=str))
+    else:
+        click.echo(f"done: {result.get('out_dir')}")
+
+
+def _evaluate(ckpt: dict[str, Any], data_dir: Path | None, dataset: str | None, device: str, out: Path) -> dict[str, Any]:
+    from .steps import Context, get_step
+
+    rec = get_recipe(ckpt["recipe"])
+    profile = rec.profile(ckpt["profile"]).with_saved(ckpt["hyperparameters"])
+    data = load_dataset(dataset or ckpt["dataset"], data_dir, **rec.dataset_options)
+    dev = resolve_device(device)
+    model = model_from_checkpoint(ckpt).to(dev)
+    ctx = Context(recipe=rec, profile=profile, data=data, model=model, raw_model=model, device=dev, seed=0,
+                  preprocessing=ckpt["preprocessing"])
+    step = get_step(rec.step)(ctx)
+    metrics: dict[str, Any] = step.evaluate(final=True)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics.update(step.artifacts(out, []))
+    return metrics
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Dataset folder (default $ZOO_DATA_DIR, else ./data).")
+@click.option("--dataset", help="Evaluate on another compatible dataset than the one trained on.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), help="Where plots go (default: <run>/eval/).")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def eval_main(checkpoint: Path, data_dir: Path | None, dataset: str | None, device: str, out: Path | None,
+              as_json: bool) -> None:
+    """Evaluate CHECKPOINT on its test data: metrics, per-class accuracy, confusion-matrix PNG."""
+    try:
+        ckpt = load_checkpoint(checkpoint)
+        path = checkpoint if checkpoint.is_file() else checkpoint / "checkpoints" / "last.pt"
+        out = out or path.resolve().parent.parent / "eval"
+        metrics = _evaluate(ckpt, data_dir, dataset, device, out)
+    except (DataNotFoundError, CheckpointError, ValueError, RuntimeError) as e:
+        _fail(e)
+        return
+    metrics["plots"] = str(out)
+    if as_json:
+        click.echo(json.dumps(metrics))
+        return
+    for k, v in metrics.items():
+        if k == "per_class_accuracy":
+            click.echo("per-class accuracy:")
+            for label, acc in v.items():
+                click.echo(f"  {label:>14}  {acc:.4f}")
+        elif k != "confusion_matrix":
+            click.echo(f"{k}: {v}")
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--top-k", type=int, default=1, show_default=True, help="How many labels to show per image.")
+@click.option("--invert", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True,
+              help="Single-channel models: invert dark-on-light photos (auto looks at the border).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
+def predict_main(checkpoint: Path, files: tuple[Path, ...], top_k: int, invert: str, as_json: bool) -> None:
+    """Classify image FILES with an image-classifier CHECKPOINT: label and probability per file.
+
+    Images are converted as the model was trained: grayscale or RGB, resized, normalised; for digit
+    models a photo of a dark digit on light paper is inverted (as the seed's predict script does).
+    """
+    import numpy as np
+    import torch
+
+    from handlers.imaging import BadImage, decode_image, preprocess, softmax
+
+    try:
+        ckpt = load_checkpoint(checkpoint)
+    except CheckpointError as e:
+        _fail(e)
+        return
+    if ckpt["model"]["task"] != "image-classification":
+        raise click.ClickException(
+            f"zoo-predict classifies images; {ckpt['model']['name']} is a {ckpt['model']['task']} model "
+            f"(serve it with `zoo-serve` for its own endpoint)")
+    model = model_from_checkpoint(ckpt)
+    labels = ckpt["labels"] or [str(i) for i in range(1000)]
+    failed = 0
+    for path in files:
+        try:
+            x = preprocess(decode_image(Path(path).read_bytes()), ckpt["preprocessing"], invert)
+        except (OSError, BadImage) as e:
+            failed += 1
+            click.echo(f"{path}: error: {e}", err=True)
+            continue
+        with torch.no_grad():
+            probs = softmax(model(torch.from_numpy(x)[None]).numpy())[0]
+        order = np.argsort(-probs)[:top_k]
+        top = [{"label": labels[i], "probability": round(float(probs[i]), 6)} for i in order]
+        if as_json:
+            click.echo(json.dumps({"file": str(path), "top": top}))
+        else:
+            click.echo(f"{path}: " + ", ".join(f"{t['label']} ({t['probability']:.3f})" for t in top))
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # torchrun -m training.cli RECIPE
+    train_main()

@@ -1,0 +1,450 @@
+"""The one training engine: devices, precision, epochs, progress, evaluation, checkpoints, resume, DDP.
+
+Task-specific work lives in small steps (:mod:`training.steps`); the engine is the same for all.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+import zoo
+
+from . import plots
+from .checkpoint import (
+    build_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from .data import DataBundle, load_dataset
+from .recipes import Profile, Recipe, get_recipe
+from .steps import Context, Step, eval_mode, get_step
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` → cuda, else mps, else cpu; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"--device {name} asked for, but no CUDA GPU is available; use --device cpu or auto")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; ``zoo-train``'s options map one to one onto these fields."""
+
+    recipe: str
+    profile: str = "seed"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    dataset: str | None = None
+    data_dir: Path | None = None
+    download: bool = False
+    device: str = "auto"
+    out: Path | None = None
+    seed: int = 0
+    max_steps: int | None = None
+    compile: bool = False
+    tensorboard: bool = False
+    resume: Path | None = None
+    checkpoint_every: int = 0
+    eval_samples: int | None = None  # evaluate on the first N test samples only (smoke runs)
+    quiet: bool = False
+    data: DataBundle | None = None  # a preloaded bundle (sweeps reuse one)
+
+
+class _Meter:
+    """Sums of per-batch metrics (kept on the device; synchronised only when read)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, metrics: dict[str, torch.Tensor], n: int) -> None:
+        for k, v in metrics.items():
+            v = v.detach().float() * n
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
+        self.count += n
+
+    def means(self) -> dict[str, float]:
+        return {k: float(v) / max(self.count, 1) for k, v in self.sums.items()}
+
+    def state(self) -> dict[str, Any]:
+        return {"sums": {k: v.cpu() for k, v in self.sums.items()}, "count": self.count}
+
+    def load(self, state: dict[str, Any], device: torch.device) -> None:
+        self.sums = {k: v.to(device) for k, v in state["sums"].items()}
+        self.count = state["count"]
+
+
+class Trainer:
+    """Runs one recipe. ``fit()`` returns the final metrics (also written to ``metrics.json``)."""
+
+    def __init__(self, config: TrainConfig, log: Callable[[str], None] | None = None) -> None:
+        self.cfg = config
+        self._log = log
+
+    # ------------------------------------------------------------------ set-up
+    def log(self, message: str) -> None:
+        if self.rank != 0:
+            return
+        if self._log is not None:
+            self._log(message)
+        else:
+            from tqdm import tqdm
+
+            tqdm.write(message, file=sys.stdout)
+
+    def _setup_distributed(self) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if self.world > 1 and not torch.distributed.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() and self.cfg.device != "cpu" else "gloo"
+            torch.distributed.init_process_group(backend)
+
+    def _setup(self) -> None:
+        cfg = self.cfg
+        self._setup_distributed()
+        self.resume_state: dict[str, Any] | None = None
+        if cfg.resume is not None:
+            ckpt = load_checkpoint(cfg.resume)
+            if ckpt.get("train_state") is None:
+                raise RuntimeError(f"{cfg.resume} holds no training state (optimiser, RNG); it cannot be resumed")
+            self.resume_state = ckpt
+            cfg.recipe = ckpt["recipe"]
+            cfg.profile = ckpt["profile"]
+            cfg.seed = ckpt["train_state"]["seed"]
+            cfg.dataset = cfg.dataset or ckpt["dataset"]
+        self.recipe: Recipe = get_recipe(cfg.recipe)
+        base = self.recipe.profile(cfg.profile)
+        if self.resume_state is not None:
+            base = base.with_saved(self.resume_state["hyperparameters"])
+        self.profile: Profile = base.with_overrides(**cfg.overrides)
+        self.device = resolve_device(cfg.device)
+        if self.world > 1 and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.local_rank)
+            torch.cuda.set_device(self.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        seed_everything(cfg.seed)
+
+        dataset = cfg.dataset or self.recipe.dataset
+        if dataset != self.recipe.dataset and dataset not in self.recipe.alt_datasets:
+            allowed = ", ".join((self.recipe.dataset, *self.recipe.alt_datasets))
+            raise ValueError(f"{self.recipe.name} trains on {allowed}; --dataset {dataset} does not fit it")
+        self.data: DataBundle = cfg.data or load_dataset(dataset, cfg.data_dir, cfg.download, **self.recipe.dataset_options)
+        self.dataset = dataset
+        if cfg.eval_samples and self.data.test is not None:
+            limited = {k: (v[: cfg.eval_samples] if v.dim() > 0 else v) for k, v in self.data.test.items()}
+            self.data = replace(self.data, test=limited)
+
+        spec = zoo.get_spec(self.recipe.model)
+        self.model_kwargs = {**self.recipe.model_kwargs, **self.data.model_kwargs, **cfg.model_kwargs}
+        if self.resume_state is not None:
+            self.model_kwargs = {**self.resume_state["model"]["kwargs"], **cfg.model_kwargs}
+        model = zoo.get_model(self.recipe.model, **self.model_kwargs).to(self.device)
+        if self.profile.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.raw_model: nn.Module = model
+        self.spec = spec
+        self.preprocessing = dict(self.recipe.preprocessing or spec.preprocessing or {}) or None
+        self.labels = self.data.labels or (list(spec.labels) if spec.labels else None)
+
+        step_cls = get_step(self.recipe.step)
+        if self.world > 1 and not step_cls.supports_ddp:
+            raise RuntimeError(f"{self.recipe.name}: the {self.recipe.step} step does not support multi-process training")
+        forward_model: nn.Module = model
+        if cfg.compile:
+            forward_model = torch.compile(model)  # type: ignore[assignment]
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            forward_model = nn.parallel.DistributedDataParallel(forward_model, device_ids=ids)
+        self.ctx = Context(
+            recipe=self.recipe, profile=self.profile, data=self.data, model=forward_model, raw_model=model,
+            device=self.device, seed=cfg.seed, preprocessing=self.preprocessing, rank=self.rank, world=self.world,
+        )
+        self.step: Step = step_cls(self.ctx)
+
+        if cfg.out is not None:
+            self.out_dir = Path(cfg.out)
+        elif cfg.resume is not None:
+            resume = Path(cfg.resume).resolve()
+            self.out_dir = resume.parent.parent if resume.is_file() else resume
+        else:
+            self.out_dir = Path("runs") / self.recipe.name / datetime.now().strftime("%Y%m%d-%H%M%S")
+        if self.rank == 0:
+            (self.out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _train_state(self, epoch: int, batch: int, meter: _Meter) -> dict[str, Any]:
+        return {
+            "epoch": epoch,
+            "batch": batch,
+            "global_step": self.global_step,
+            "seed": self.cfg.seed,
+            "optimizers": {k: o.state_dict() for k, o in self.step.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.step.schedulers.items() if s is not None},
+            "step": self.step.state_dict(),
+            "rng": rng_state(),
+            "meter": meter.state(),
+            "history": self.history,
+            "best": self.best,
+            "elapsed_s": self.elapsed(),
+        }
+
+    def _checkpoint(self, epoch: int, batch: int, meter: _Meter, metrics: dict[str, Any]) -> dict[str, Any]:
+        return build_checkpoint(
+            model_name=self.recipe.model, model_kwargs=self.model_kwargs, state_dict=self.raw_model.state_dict(),
+            task=self.spec.task, preprocessing=self.preprocessing, labels=self.labels, meta=self.data.meta,
+            recipe=self.recipe.name, profile=self.cfg.profile, hyperparameters=self.profile.to_dict(),
+            metrics=metrics, dataset=self.dataset, train_state=self._train_state(epoch, batch, meter),
+        )
+
+    def save(self, epoch: int, batch: int, meter: _Meter, metrics: dict[str, Any], best: bool = False) -> None:
+        if self.rank != 0:
+            return
+        ckpt = self._checkpoint(epoch, batch, meter, metrics)
+        save_checkpoint(ckpt, self.out_dir / "checkpoints" / "last.pt")
+        if best:
+            save_checkpoint(ckpt, self.out_dir / "checkpoints" / "best.pt")
+
+    def _restore(self) -> tuple[int, int, _Meter]:
+        meter = _Meter()
+        if self.resume_state is None:
+            return 0, 0, meter
+        state = self.resume_state["train_state"]
+        self.raw_model.load_state_dict(self.resume_state["state_dict"])
+        for k, o in self.step.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        for k, s in self.step.schedulers.items():
+            if s is not None and k in state["schedulers"]:
+                s.load_state_dict(state["schedulers"][k])
+        self.step.load_state_dict(state["step"])
+        self.global_step = state["global_step"]
+        self.history = list(state["history"])
+        self.best = state["best"]
+        self.elapsed_before = state.get("elapsed_s", 0.0)
+        meter.load(state["meter"], self.device)
+        set_rng_state(state["rng"])
+        self.log(f"resumed {self.recipe.name} at epoch {state['epoch'] + 1}, batch {state['batch']} "
+                 f"(step {self.global_step}) from {self.cfg.resume}")
+        return state["epoch"], state["batch"], meter
+
+    # ------------------------------------------------------------------ loop
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.started
+
+    def _improved(self, metrics: dict[str, Any]) -> bool:
+        monitor = self.step.monitor
+        if monitor is None:
+            return True
+        key, mode = monitor
+        value = metrics.get(key)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return False
+        if self.best is None or (value > self.best if mode == "max" else value < self.best):
+            self.best = value
+            return True
+        return False
+
+    def _reduce(self, meter: _Meter) -> dict[str, float]:
+        if self.world > 1:
+            keys = sorted(meter.sums)
+            packed = torch.stack([meter.sums[k] for k in keys] + [torch.tensor(float(meter.count), device=self.device)])
+            torch.distributed.all_reduce(packed)
+            return {k: float(v) / max(float(packed[-1]), 1) for k, v in zip(keys, packed[:-1])}
+        return meter.means()
+
+    def fit(self) -> dict[str, Any]:
+        from tqdm import tqdm
+
+        self._setup()
+        cfg, profile, step = self.cfg, self.profile, self.step
+        self.global_step, self.history, self.best = 0, [], None
+        self.elapsed_before, self.started = 0.0, time.perf_counter()
+        start_epoch, start_batch, meter = self._restore()
+        steps_per_epoch = step.steps_per_epoch()
+        eval_every = int(profile.extra.get("eval_every") or max(1, math.ceil(profile.epochs / 50)))
+        log_every = int(profile.extra.get("log_every") or 25)
+        writer = self._tensorboard() if cfg.tensorboard and self.rank == 0 else None
+        if self.rank == 0:
+            self._write_config()
+            self.log(f"{self.recipe.name} [{cfg.profile}] {self.recipe.model} on {self.data.description}; "
+                     f"device {self.device}; {profile.epochs} epochs x {steps_per_epoch} steps; out {self.out_dir}")
+        steps_log = open(self.out_dir / "steps.jsonl", "a") if self.rank == 0 and "log_every" in profile.extra else None
+        total = profile.epochs * steps_per_epoch
+        if cfg.max_steps is not None:
+            total = min(total, cfg.max_steps)
+        bar = tqdm(total=total, initial=min(self.global_step, total), unit="step", dynamic_ncols=True,
+                   disable=cfg.quiet or self.rank != 0 or None, file=sys.stderr)
+        final_metrics: dict[str, Any] = {}
+        stopped = False
+        epoch = start_epoch
+        try:
+            for epoch in range(start_epoch, profile.epochs):
+                first = start_batch if epoch == start_epoch else 0
+                if first == 0:
+                    meter = _Meter()
+                bar.set_description(f"epoch {epoch + 1}/{profile.epochs}")
+                t0, n0 = time.perf_counter(), meter.count
+                batch_index = first
+                for batch_index, batch in enumerate(step.train_batches(epoch, first), start=first):
+                    metrics = step.train_step(batch)
+                    meter.add(metrics, step.batch_size_of(batch))
+                    self.global_step += 1
+                    bar.update(1)
+                    if self.global_step % log_every == 0 or steps_per_epoch < log_every:
+                        shown = {k: float(v) for k, v in metrics.items()}
+                        bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
+                        if steps_log is not None:
+                            record_step = {"step": self.global_step, "elapsed_s": round(self.elapsed(), 4), **shown}
+                            steps_log.write(json.dumps(record_step) + "\n")
+                    if cfg.checkpoint_every and self.global_step % cfg.checkpoint_every == 0 and step.resumable_mid_epoch:
+                        self.save(epoch, batch_index + 1, meter, {})
+                    if step.stop or (cfg.max_steps is not None and self.global_step >= cfg.max_steps):
+                        stopped = True
+                        break
+                else:
+                    batch_index = steps_per_epoch - 1
+                epoch_time = time.perf_counter() - t0
+                finished_epoch = batch_index + 1 >= steps_per_epoch
+                last = stopped or epoch + 1 == profile.epochs
+                if not (last or (epoch + 1) % eval_every == 0):
+                    continue
+                record: dict[str, Any] = {"epoch": epoch + 1 if finished_epoch else epoch + (batch_index + 1) / steps_per_epoch,
+                                          "global_step": self.global_step}
+                record.update({f"train_{k}": v for k, v in self._reduce(meter).items()})
+                record.update(step.evaluate(final=last))
+                record["time_s"] = round(epoch_time, 3)
+                record["samples_per_s"] = round((meter.count - n0) / max(epoch_time, 1e-9), 1)
+                record["lr"] = next(iter(step.optimizers.values())).param_groups[0]["lr"]
+                self.history.append(record)
+                improved = self._improved(record)
+                if self.rank == 0:
+                    with open(self.out_dir / "metrics.jsonl", "a") as f:
+                        f.write(json.dumps(record) + "\n")
+                    self.log(self._format(record))
+                    if writer is not None:
+                        self._tensorboard_epoch(writer, record)
+                next_pos = (epoch + 1, 0) if finished_epoch else (epoch, batch_index + 1)
+                self.save(*next_pos, _Meter() if finished_epoch else meter, record, best=improved)
+                final_metrics = record
+                if stopped:
+                    break
+        finally:
+            bar.close()
+            if steps_log is not None:
+                steps_log.close()
+        summary = self._finish(final_metrics, stopped)
+        if writer is not None:
+            writer.close()
+        return summary
+
+    # ------------------------------------------------------------------ reporting
+    @staticmethod
+    def _format(record: dict[str, Any]) -> str:
+        epoch = record["epoch"]
+        parts = [f"epoch {epoch:g}" if isinstance(epoch, float) else f"epoch {epoch}"]
+        for k, v in record.items():
+            if k in ("epoch", "global_step", "lr") or not isinstance(v, (int, float)):
+                continue
+            parts.append(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}")
+        return "  ".join(parts)
+
+    def _write_config(self) -> None:
+        config = {
+            "recipe": self.recipe.name, "profile": self.cfg.profile, "model": self.recipe.model,
+            "model_kwargs": self.model_kwargs, "dataset": self.dataset, "data": self.data.description,
+            "hyperparameters": self.profile.to_dict(), "device": str(self.device), "seed": self.cfg.seed,
+            "world_size": self.world, "compile": self.cfg.compile, "max_steps": self.cfg.max_steps,
+            "command": sys.argv,
+        }
+        (self.out_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
+
+    def _finish(self, final: dict[str, Any], stopped: bool) -> dict[str, Any]:
+        summary: dict[str, Any] = {
+            "recipe": self.recipe.name, "profile": self.cfg.profile, "model": self.recipe.model,
+            "dataset": self.dataset, "device": str(self.device), "epochs": self.profile.epochs,
+            "global_step": self.global_step, "stopped_early": stopped, "wall_time_s": round(self.elapsed(), 2),
+            "out_dir": str(self.out_dir), "checkpoint": str(self.out_dir / "checkpoints" / "last.pt"),
+            "best_checkpoint": str(self.out_dir / "checkpoints" / "best.pt"),
+        }
+        summary.update({k: v for k, v in final.items() if k not in ("time_s", "lr")})
+        if self.step.monitor is not None and self.best is not None:
+            summary[f"best_{self.step.monitor[0]}"] = self.best
+        if self.rank == 0:
+            summary.update(self.step.artifacts(self.out_dir, self.history))
+            if self.history:
+                plots.training_curves(self.history, self.out_dir / "curves.png", title=self.recipe.name)
+            (self.out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+            if not (self.out_dir / "checkpoints" / "best.pt").exists():
+                summary["best_checkpoint"] = summary["checkpoint"]
+        if self.world > 1:
+            torch.distributed.barrier()
+        return summary
+
+    def _tensorboard(self) -> Any:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(self.out_dir / "tensorboard"))
+        images = self.step.sample_images()
+        if images is not None:
+            from torchvision.utils import make_grid
+
+            writer.add_image("inputs", make_grid(images.float() / 255 if images.dtype == torch.uint8 else images), 0)
+        try:
+            part = self.spec.resolved(**self.model_kwargs).parts[0]
+            module = part.get(self.raw_model)
+            example = tuple(t.to(self.device) for t in part.example_inputs())
+            with warnings.catch_warnings(), eval_mode(module):
+                warnings.simplefilter("ignore")  # add_graph traces with TorchScript (deprecated upstream)
+                writer.add_graph(module, example)
+        except Exception as e:  # the graph is a nicety; never fail a run over it
+            self.log(f"tensorboard: graph not written ({type(e).__name__})")
+        return writer
+
+    def _tensorboard_epoch(self, writer: Any, record: dict[str, Any]) -> None:
+        step = self.global_step
+        for k, v in record.items():
+            if isinstance(v, (int, float)) and k not in ("epoch", "global_step"):
+                writer.add_scalar(k.replace("train_", "train/").replace("test_", "test/"), v, step)
+        for name, p in self.raw_model.named_parameters():
+            writer.add_histogram(f"weights/{name}", p.detach().float().cpu(), step)
+            if p.grad is not None:
+                writer.add_histogram(f"grads/{name}", p.grad.detach().float().cpu(), step)
+        writer.flush()
+
+
+def train(recipe: str, **kwargs: Any) -> dict[str, Any]:
+    """Run a recipe from Python: ``train("mnist-cnn-mnist", max_steps=10, device="cpu")``."""
+    return Trainer(TrainConfig(recipe=recipe, **kwargs)).fit()

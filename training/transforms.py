@@ -1,0 +1,88 @@
+"""Batch transforms that run on the training device (no per-sample PIL work)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .data import Tensors
+
+
+def random_crop(x: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
+    """An independent random ``size`` x ``size`` crop of every image in (B, C, H, W)."""
+    b, _, h, w = x.shape
+    oy = torch.randint(0, h - size + 1, (b,), generator=g).to(x.device)
+    ox = torch.randint(0, w - size + 1, (b,), generator=g).to(x.device)
+    ar = torch.arange(size, device=x.device)
+    rows = (oy[:, None] + ar)[:, :, None]
+    cols = (ox[:, None] + ar)[:, None, :]
+    batch = torch.arange(b, device=x.device)[:, None, None]
+    return x[batch, :, rows, cols].permute(0, 3, 1, 2)
+
+
+def random_flip(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Flip each image left-right with probability 0.5."""
+    mask = (torch.rand(x.shape[0], generator=g) < 0.5).to(x.device)
+    return torch.where(mask[:, None, None, None], x.flip(3), x)
+
+
+class ImageTransform:
+    """uint8 (B, C, H, W) → float, optional resize / augmentation, then ``(x - mean) / std``.
+
+    ``augment`` keys (training only): ``resize_to`` (resize before cropping, as the seed's
+    ``Resize(40)``), ``pad`` (reflect padding), ``crop`` (random crop size), ``flip`` (bool).
+    ``size`` resizes every batch to the model's input size (e.g. 32 → 224 for AlexNet).
+    """
+
+    def __init__(
+        self,
+        mean: Sequence[float],
+        std: Sequence[float],
+        *,
+        size: int | None = None,
+        augment: Mapping[str, Any] | None = None,
+        channels_last: bool = False,
+    ) -> None:
+        self.mean = torch.tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1)
+        self.size = size
+        self.augment = dict(augment or {})
+        self.channels_last = channels_last
+
+    def images(self, x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
+        x = x.float().div_(255)
+        aug = self.augment if g is not None else {}
+        if aug.get("resize_to"):
+            x = F.interpolate(x, size=aug["resize_to"], mode="bilinear", antialias=True, align_corners=False)
+        if aug.get("pad"):
+            x = F.pad(x, [aug["pad"]] * 4, mode="reflect")
+        if aug.get("crop"):
+            x = random_crop(x, aug["crop"], g)  # type: ignore[arg-type]
+        if aug.get("flip"):
+            x = random_flip(x, g)  # type: ignore[arg-type]
+        if self.size is not None and x.shape[-1] != self.size:
+            x = F.interpolate(x, size=self.size, mode="bilinear", antialias=x.shape[-1] > self.size, align_corners=False)
+        x = (x - self.mean.to(x.device)) / self.std.to(x.device)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def __call__(self, batch: Tensors, g: torch.Generator | None = None) -> Tensors:
+        return {**batch, "x": self.images(batch["x"], g)}
+
+    def eval(self) -> "ImageTransform":
+        """The same transform without augmentation."""
+        return ImageTransform(self.mean.flatten().tolist(), self.std.flatten().tolist(), size=self.size,
+                              channels_last=self.channels_last)
+
+
+class TrimPadding:
+    """Cut a tagging batch to its longest sentence and longest word (padding is 0 / -100)."""
+
+    def __call__(self, batch: Tensors, g: torch.Generator | None = None) -> Tensors:
+        words, chars = batch["words"], batch["chars"]
+        t = int((words != 0).sum(1).max().clamp(min=1))
+        c = int((chars != 0).sum(2).max().clamp(min=1))
+        return {"words": words[:, :t], "chars": chars[:, :t, :c], "y": batch["y"][:, :t]}
