@@ -1,0 +1,288 @@
+"""Export a checkpoint or a registry model to TorchScript, ONNX and torch.export, one artifact per part.
+
+The one export path: for every deployable part of a model (``zoo.get_spec(name).parts``) write
+``<part>.pt`` (TorchScript), ``<part>.onnx`` (self-contained) and ``<part>.pt2`` (ExportedProgram),
+then prove that each computes what eager PyTorch computes (:mod:`export.parity`). ``export.json``
+records sources, hashes, shapes, exporters, preprocessing, labels and the parity results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+import zoo
+from training.checkpoint import (
+    library_versions,
+    load_checkpoint,
+    model_from_checkpoint,
+    rebuild_kwargs,
+)
+
+FORMATS = ("torchscript", "onnx", "exported")
+EXPORT_FORMAT = "torch-model-zoo/export"
+#: Protobuf refuses messages over 2 GiB; bigger models keep their weights in a side file.
+PROTOBUF_LIMIT = 2**31 - 1
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Source:
+    """What is being exported: a model instance plus what travels with it."""
+
+    model: nn.Module
+    name: str
+    kwargs: dict[str, Any]
+    task: str
+    preprocessing: dict[str, Any] | None
+    labels: list[str] | None
+    meta: dict[str, Any]
+    description: dict[str, Any]
+    checkpoint: dict[str, Any] | None = None
+    spec: zoo.ModelSpec = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.spec = zoo.get_spec(self.name).resolved(**self.kwargs)
+
+
+def load_source(source: str | Path, model_kwargs: dict[str, Any] | None = None, seed: int = 0) -> Source:
+    """A checkpoint file / run folder, or a registry name (fresh weights, seeded)."""
+    path = Path(source)
+    if path.exists():
+        ckpt = load_checkpoint(path)
+        file = path if path.is_file() else path / "checkpoints" / "last.pt"
+        kwargs = rebuild_kwargs(ckpt)
+        return Source(
+            model=model_from_checkpoint(ckpt), name=ckpt["model"]["name"], kwargs=kwargs, task=ckpt["model"]["task"],
+            preprocessing=ckpt.get("preprocessing"), labels=ckpt.get("labels"), meta=ckpt.get("meta") or {},
+            description={"kind": "checkpoint", "path": str(file.resolve()), "sha256": sha256(file),
+                         "recipe": ckpt.get("recipe"), "dataset": ckpt.get("dataset"), "metrics": _scalars(ckpt.get("metrics"))},
+            checkpoint=ckpt,
+        )
+    name = str(source)
+    spec = zoo.get_spec(name)  # ValueError with suggestions when unknown
+    kwargs = {**spec.reference_kwargs, **(model_kwargs or {})}
+    torch.manual_seed(seed)
+    model = zoo.get_model(name, **kwargs).eval()
+    return Source(
+        model=model, name=name, kwargs=kwargs, task=spec.task,
+        preprocessing=dict(spec.preprocessing) if spec.preprocessing else None,
+        labels=list(spec.labels) if spec.labels else None, meta={},
+        description={"kind": "registry", "name": name, "seed": seed, "note": "fresh (untrained) weights"},
+    )
+
+
+def _scalars(metrics: Any) -> dict[str, Any]:
+    if not isinstance(metrics, dict):
+        return {}
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
+
+
+def _as_tuple(out: Any) -> tuple[torch.Tensor, ...]:
+    return out if isinstance(out, tuple) else (out,)
+
+
+# --------------------------------------------------------------------------- TorchScript
+
+
+def export_torchscript(module: nn.Module, part: zoo.Part, path: Path, extra_files: dict[str, str]) -> dict[str, Any]:
+    """``torch.jit.script`` where it works, ``torch.jit.trace`` otherwise; labels etc. as extra files."""
+    info: dict[str, Any] = {"file": path.name}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated upstream; still requested
+        try:
+            compiled = torch.jit.script(module)
+            info["method"] = "script"
+        except Exception as e:  # scripting is stricter than tracing: fall back, say why
+            compiled = torch.jit.trace(module, part.example_inputs(), check_trace=False)
+            info["method"] = "trace"
+            info["why_not_script"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+        torch.jit.save(compiled, str(path), _extra_files={k: v.encode() for k, v in extra_files.items()})
+    info["sha256"] = sha256(path)
+    return info
+
+
+# --------------------------------------------------------------------------- torch.export
+
+
+def export_program(module: nn.Module, part: zoo.Part, path: Path) -> dict[str, Any]:
+    """``torch.export`` with every declared dynamic axis; where tracing specialises an axis (LSTMs
+    unroll time), retry with the batch axis only and record which axes stayed static and why."""
+    args = part.example_inputs()
+    names = part.dynamic_names()
+    with warnings.catch_warnings():
+        # torch.export warns about nn.RNN/LSTM's own cached _flat_weights (an upstream internal).
+        warnings.filterwarnings("ignore", message=r"The tensor attributes? .*_flat_weights", category=UserWarning)
+        try:
+            program = torch.export.export(module, args, dynamic_shapes=part.torch_export_dynamic_shapes())
+            dynamic, reason = names, None
+        except Exception as e:
+            dynamic = [n for n in names if n == "batch"]
+            program = torch.export.export(module, args, dynamic_shapes=part.torch_export_dynamic_shapes(dynamic))
+            reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:240]}"
+    torch.export.save(program, str(path))
+    info: dict[str, Any] = {"file": path.name, "dynamic_axes": dynamic,
+                            "static_axes": [n for n in names if n not in dynamic], "sha256": sha256(path)}
+    if reason:
+        info["why_static"] = reason
+    return info
+
+
+# --------------------------------------------------------------------------- ONNX
+
+
+def onnx_dynamic_axes(part: zoo.Part) -> dict[str, dict[int, str]]:
+    return {t.name: dict(t.dynamic) for t in part.inputs + part.outputs if t.dynamic}
+
+
+def export_onnx(module: nn.Module, part: zoo.Part, path: Path, opset: int | None, metadata: dict[str, str]) -> dict[str, Any]:
+    """The dynamo exporter with every dynamic axis; the legacy (TorchScript-based) exporter only when
+    the dynamo one fails or cannot keep an axis dynamic. One self-contained file under 2 GiB."""
+    import onnx
+
+    args = part.example_inputs()
+    input_names = [t.name for t in part.inputs]
+    output_names = [t.name for t in part.outputs]
+    n_bytes = sum(p.numel() * p.element_size() for p in module.parameters()) + \
+        sum(b.numel() * b.element_size() for b in module.buffers())
+    external = n_bytes > PROTOBUF_LIMIT - (64 << 20)
+    info: dict[str, Any] = {"file": path.name}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                module, args, None, dynamo=True, input_names=input_names, output_names=output_names,
+                dynamic_shapes=part.torch_export_dynamic_shapes(), opset_version=opset, optimize=True, verbose=False,
+            )
+        info["exporter"] = "dynamo"
+        model_proto = program.model_proto  # type: ignore[union-attr]
+        static = _static_axes(model_proto, part)
+        if static:
+            raise ValueError(f"it made declared dynamic axes static: {', '.join(static)}")
+    except Exception as e:
+        info["exporter"] = "legacy"
+        info["why_legacy"] = f"dynamo exporter: {type(e).__name__}: {str(e).strip().splitlines()[0][:240]}"
+        tmp = path.with_suffix(".legacy.onnx")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the legacy exporter is deprecated upstream
+            torch.onnx.export(
+                module, args, str(tmp), dynamo=False, input_names=input_names, output_names=output_names,
+                dynamic_axes=onnx_dynamic_axes(part), opset_version=opset or 17, do_constant_folding=True,
+            )
+        model_proto = onnx.load(str(tmp))
+        tmp.unlink()
+    del model_proto.metadata_props[:]
+    onnx.helper.set_model_props(model_proto, metadata)
+    if external:
+        onnx.save_model(model_proto, str(path), save_as_external_data=True, location=path.name + ".data")
+        onnx.checker.check_model(str(path))
+        info["external_data"] = path.name + ".data"
+    else:
+        onnx.save_model(model_proto, str(path))
+        onnx.checker.check_model(model_proto, full_check=True)
+    info["opset"] = next((o.version for o in model_proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    info["dynamic_axes"] = {k: {str(a): n for a, n in v.items()} for k, v in onnx_dynamic_axes(part).items()}
+    info["sha256"] = sha256(path)
+    return info
+
+
+def _static_axes(model_proto: Any, part: zoo.Part) -> list[str]:
+    """Declared dynamic input axes that came out as fixed sizes in the ONNX graph."""
+    graph_inputs = {i.name: i for i in model_proto.graph.input}
+    static = []
+    for t in part.inputs:
+        dims = graph_inputs[t.name].type.tensor_type.shape.dim
+        static += [f"{t.name}[{axis}]" for axis in t.dynamic if not dims[axis].dim_param]
+    return static
+
+
+# --------------------------------------------------------------------------- the whole export
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def export(
+    source: str | Path | Source,
+    out_dir: str | Path,
+    formats: Sequence[str] = FORMATS,
+    opset: int | None = None,
+    parts: Sequence[str] | None = None,
+    real_samples: int | None = 256,
+    data_dir: Path | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Export every part of ``source`` in ``formats`` to ``out_dir`` and check parity.
+
+    Returns the ``export.json`` content; ``result["passed"]`` tells whether every check passed.
+    """
+    from . import parity
+
+    src = source if isinstance(source, Source) else load_source(source, model_kwargs)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown format(s) {sorted(unknown)}; choose from {', '.join(FORMATS)} or all")
+    model = src.model.eval().cpu()
+    selected = [p for p in src.spec.parts if parts is None or p.name in parts]
+    if not selected:
+        raise ValueError(f"{src.name} has no part {list(parts or [])}; parts: {[p.name for p in src.spec.parts]}")
+    record: dict[str, Any] = {
+        "format": EXPORT_FORMAT, "format_version": 1,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "source": src.description, "model": {"name": src.name, "kwargs": src.kwargs, "task": src.task},
+        "preprocessing": src.preprocessing, "labels": src.labels, "meta": src.meta,
+        "versions": {**library_versions(), **_runtime_versions()}, "formats": list(formats), "parts": {},
+    }
+    for part in selected:
+        module = part.get(model)
+        entry: dict[str, Any] = part.to_dict()
+        entry["artifacts"] = {}
+        metadata = {"zoo.model": src.name, "zoo.part": part.name, "zoo.task": src.task,
+                    "zoo.labels": _json(src.labels), "zoo.preprocessing": _json(src.preprocessing),
+                    "zoo.meta": _json(src.meta), "zoo.inputs": _json([t.to_dict() for t in part.inputs]),
+                    "zoo.outputs": _json([t.to_dict() for t in part.outputs])}
+        if "torchscript" in formats:
+            log(f"{part.name}: TorchScript ...")
+            entry["artifacts"]["torchscript"] = export_torchscript(
+                module, part, out / f"{part.name}.pt", {**{k.removeprefix("zoo.") + ".json": v for k, v in metadata.items()}})
+        if "onnx" in formats:
+            log(f"{part.name}: ONNX ...")
+            entry["artifacts"]["onnx"] = export_onnx(module, part, out / f"{part.name}.onnx", opset, metadata)
+        if "exported" in formats:
+            log(f"{part.name}: torch.export ...")
+            entry["artifacts"]["exported"] = export_program(module, part, out / f"{part.name}.pt2")
+        log(f"{part.name}: parity ...")
+        entry["parity"] = parity.check_part(module, part, out, entry["artifacts"], src, real_samples, data_dir)
+        record["parts"][part.name] = entry
+    record["passed"] = all(p["parity"]["passed"] for p in record["parts"].values())
+    (out / "export.json").write_text(json.dumps(record, indent=2, default=str))
+    return record
+
+
+def _runtime_versions() -> dict[str, str]:
+    versions = {}
+    for name in ("onnx", "onnxruntime", "onnxscript"):
+        try:
+            versions[name] = __import__(name).__version__
+        except Exception:  # pragma: no cover - optional
+            pass
+    return versions

@@ -1,0 +1,156 @@
+"""Export: every model to TorchScript, ONNX and torch.export with parity; a trained checkpoint on real data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from click.testing import CliRunner
+
+import zoo
+from export.cli import main as export_cli
+from export.core import export
+from export.parity import recheck
+from training.engine import TrainConfig, Trainer
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_every_model_exports_to_all_formats_with_parity(name, tmp_path):
+    """Example inputs are the spec's own (batch 1 and 3, plus a second sequence length). The largest
+    inputs are AlexNet's and transfer-resnet18's 224x224 (their native size): no reduction needed."""
+    record = export(name, tmp_path, log=lambda m: None)
+    assert record["passed"], json.dumps({k: v["parity"] for k, v in record["parts"].items()}, indent=1)[:4000]
+    spec = zoo.get_spec(name)
+    assert set(record["parts"]) == {p.name for p in spec.parts}
+    for part_name, entry in record["parts"].items():
+        arts = entry["artifacts"]
+        assert set(arts) == {"torchscript", "onnx", "exported"}
+        assert arts["torchscript"]["method"] in ("script", "trace")
+        assert arts["onnx"]["exporter"] in ("dynamo", "legacy")
+        assert "batch" in arts["exported"]["dynamic_axes"]
+        onnx_path = tmp_path / arts["onnx"]["file"]
+        assert not list(tmp_path.glob("*.onnx.data")), "the ONNX model must be one self-contained file"
+        proto = onnx.load(str(onnx_path))
+        inputs = {i.name: i for i in proto.graph.input}
+        for t in entry["inputs"]:
+            dims = inputs[t["name"]].type.tensor_type.shape.dim
+            for axis in t["dynamic_axes"]:
+                assert dims[int(axis)].dim_param, f"{part_name}/{t['name']} axis {axis} is not dynamic in ONNX"
+        meta = {p.key: p.value for p in proto.metadata_props}
+        assert meta["zoo.model"] == name and meta["zoo.part"] == part_name
+        assert json.loads(meta["zoo.labels"]) == (list(spec.labels) if spec.labels else None)
+        cases = entry["parity"]["cases"]
+        assert {"batch1", "batch3"} <= set(cases)
+        for case in cases.values():
+            for runtime in ("torchscript", "onnxruntime", "exported"):
+                assert case[runtime]["ok"]
+
+
+def test_sequence_models_keep_their_sequence_axis_dynamic_in_onnx(tmp_path):
+    record = export("pos-tagger", tmp_path, formats=["onnx"], log=lambda m: None)
+    cases = record["parts"]["model"]["parity"]["cases"]
+    assert {"seq8", "chars10"} <= set(cases) and all(c["onnxruntime"]["ok"] for c in cases.values())
+
+
+@pytest.fixture(scope="module")
+def mnist_checkpoint(data_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("mnist")
+    Trainer(TrainConfig(recipe="mnist-cnn-mnist", data_dir=data_dir, device="cpu", out=out, max_steps=400,
+                        quiet=True)).fit()
+    return out / "checkpoints" / "last.pt"
+
+
+@pytest.fixture(scope="module")
+def mnist_export(mnist_checkpoint, data_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("mnist-export")
+    result = CliRunner().invoke(export_cli, [str(mnist_checkpoint), "--out", str(out), "--real-samples", "all",
+                                             "--data-dir", str(data_dir)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_trained_checkpoint_agrees_on_the_whole_mnist_test_set(mnist_export):
+    record = json.loads((mnist_export / "export.json").read_text())
+    assert record["source"]["kind"] == "checkpoint" and record["source"]["sha256"]
+    real = record["parts"]["model"]["parity"]["cases"]["real"]
+    assert real["samples"] == 10_000
+    for runtime in ("torchscript", "onnxruntime", "exported"):
+        assert real[runtime]["argmax_agree"] == "10000/10000", runtime
+        assert real[runtime]["outputs"]["logits"]["max_abs"] < 1e-4
+    assert record["labels"] == [str(i) for i in range(10)]
+    assert record["preprocessing"]["height"] == 28
+
+
+def test_torchscript_artifact_carries_labels_and_preprocessing(mnist_export):
+    files = {"labels.json": "", "preprocessing.json": ""}
+    torch.jit.load(str(mnist_export / "model.pt"), _extra_files=files)
+    assert json.loads(files["labels.json"]) == [str(i) for i in range(10)]
+    assert json.loads(files["preprocessing.json"])["channels"] == 1
+
+
+def test_check_reverifies_and_catches_tampering(mnist_export, tmp_path):
+    runner = CliRunner()
+    ok = runner.invoke(export_cli, ["--check", str(mnist_export)])
+    assert ok.exit_code == 0, ok.output
+    assert recheck(mnist_export)["passed"]
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(mnist_export, copy)
+    data = bytearray((copy / "model.onnx").read_bytes())
+    data[-100] ^= 0xFF
+    (copy / "model.onnx").write_bytes(bytes(data))
+    bad = runner.invoke(export_cli, ["--check", str(copy)])
+    assert bad.exit_code == 1 and "changed" in bad.output
+
+
+def test_int8_quantization_reports_accuracy_size_and_speed(mnist_checkpoint, data_dir, tmp_path):
+    result = CliRunner().invoke(export_cli, [str(mnist_checkpoint), "--format", "onnx", "--quantize", "int8",
+                                             "--out", str(tmp_path), "--data-dir", str(data_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    q = json.loads((tmp_path / "export.json").read_text())["parts"]["model"]["quantized"]
+    assert q["size_bytes"]["int8"] < q["size_bytes"]["fp32"]
+    assert q["real_data"]["samples"] == 2000
+    assert abs(q["real_data"]["int8_accuracy"] - q["real_data"]["fp32_accuracy"]) < 0.02
+    assert (tmp_path / "model.int8.onnx").is_file()
+
+
+def test_parity_failure_is_reported_and_exits_nonzero(tmp_path, monkeypatch):
+    """A runtime that disagrees with eager must fail the export (the check can fail)."""
+    import export.parity as parity
+
+    real_runners = parity.runners
+
+    def broken(*args, **kwargs):
+        run = real_runners(*args, **kwargs)
+        good = run["onnxruntime"]
+        run["onnxruntime"] = lambda inputs: [o + 1e-2 for o in good(inputs)]
+        return run
+
+    monkeypatch.setattr(parity, "runners", broken)
+    result = CliRunner().invoke(export_cli, ["dqn", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "PARITY FAILED" in result.output
+
+
+def test_bad_sources_fail_clearly(tmp_path):
+    runner = CliRunner()
+    unknown = runner.invoke(export_cli, ["resnt", "--out", str(tmp_path)])
+    assert unknown.exit_code != 0 and "resnet" in unknown.output
+    corrupt = tmp_path / "broken.pt"
+    corrupt.write_bytes(b"PK\x03\x04 this is not a real zip")
+    bad = runner.invoke(export_cli, [str(corrupt), "--out", str(tmp_path / "x")])
+    assert bad.exit_code != 0 and "checkpoint" in bad.output.lower()
+
+
+def test_onnx_matches_eager_on_odd_batch_for_a_gan_generator(tmp_path):
+    record = export("dcgan", tmp_path, formats=["onnx"], parts=["generator"], log=lambda m: None)
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(tmp_path / "generator.onnx"), providers=["CPUExecutionProvider"])
+    noise = np.random.default_rng(0).uniform(-1, 1, (5, 96)).astype(np.float32)
+    (images,) = session.run(None, {"noise": noise})
+    assert images.shape == (5, 1, 28, 28) and record["passed"]
