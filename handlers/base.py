@@ -1,0 +1,314 @@
+"""The shared TorchServe handler: loads an exported artifact (onnxruntime or TorchScript), validates
+every request, runs the valid ones as one batch, and answers the rest with a JSON 4xx error.
+
+Runs inside TorchServe's Python worker from a model archive; imports nothing from ``training``.
+Task handlers (:mod:`.tasks`) override :meth:`ZooHandler.parse` and :meth:`ZooHandler.respond`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+try:  # TorchServe's BaseHandler when running inside TorchServe; a plain base elsewhere (tests, tools)
+    from ts.torch_handler.base_handler import BaseHandler
+except ImportError:  # pragma: no cover
+    BaseHandler = object  # type: ignore[misc,assignment]
+
+logger = logging.getLogger(__name__)
+
+#: Largest request body the handler accepts (``zoo-serve start --max-request-mb``); TorchServe's own
+#: limit is set higher so that an oversized body still gets a JSON error that says so.
+MAX_BODY_BYTES = int(float(os.environ.get("ZOO_MAX_REQUEST_MB", "8")) * 1024 * 1024)
+
+
+class RequestError(Exception):
+    """A request the handler refuses: HTTP ``status`` and a message that says what to fix."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Runtime:
+    """One exported artifact behind a NumPy-in, NumPy-out ``run``."""
+
+    def __init__(self, path: Path, kind: str, gpu_id: int | None) -> None:
+        self.kind = kind
+        #: intra-op threads (``zoo-serve start`` sets CPUs // workers so workers do not oversubscribe)
+        threads = int(os.environ.get("ZOO_THREADS", "0"))
+        if kind == "onnx":
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.log_severity_level = 3
+            if threads:
+                options.intra_op_num_threads = threads
+                options.inter_op_num_threads = 1
+            providers: list[Any] = ["CPUExecutionProvider"]
+            if gpu_id is not None and "CUDAExecutionProvider" in ort.get_available_providers():
+                providers.insert(0, ("CUDAExecutionProvider", {"device_id": gpu_id}))
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
+            self.input_names = [i.name for i in self.session.get_inputs()]
+            self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+        elif kind == "torchscript":
+            import warnings
+
+            import torch
+
+            self.torch = torch
+            if threads:
+                torch.set_num_threads(threads)
+            self.device = f"cuda:{gpu_id}" if gpu_id is not None and torch.cuda.is_available() else "cpu"
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                self.module = torch.jit.load(str(path), map_location=self.device).eval()
+        else:
+            raise ValueError(f"unknown runtime {kind!r} (onnx or torchscript)")
+
+    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if self.kind == "onnx":
+            return self.session.run(None, dict(zip(self.input_names, inputs)))
+        torch = self.torch
+        with torch.inference_mode():
+            out = self.module(*[torch.from_numpy(np.ascontiguousarray(x)).to(self.device) for x in inputs])
+        return [o.detach().cpu().numpy() for o in (out if isinstance(out, tuple) else (out,))]
+
+
+class ZooHandler(BaseHandler):  # type: ignore[misc]
+    """Base handler. ``parse`` turns one request into model inputs (batch axis of 1, or n for
+    generation) plus what ``respond`` needs to know of it; ``respond`` turns that request's slice
+    of the outputs into a JSON-able dict."""
+
+    #: Request fields a JSON body may carry (others → 422 "unknown field").
+    fields: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.initialized = False
+
+    # ------------------------------------------------------------------ set-up
+    def initialize(self, context: Any) -> None:
+        props = context.system_properties
+        model_dir = Path(props.get("model_dir", "."))
+        self.setup(model_dir, props.get("gpu_id"))
+        self.initialized = True
+
+    def setup(self, model_dir: Path, gpu_id: int | None = None) -> None:
+        """Load ``serving.json`` + ``export.json`` and the artifact from ``model_dir``."""
+        self.serving = json.loads((model_dir / "serving.json").read_text())
+        self.record = json.loads((model_dir / "export.json").read_text())
+        self.part_name = self.serving["part"]
+        self.part = self.record["parts"][self.part_name]
+        self.input_specs = self.part["inputs"]
+        self.output_names = [t["name"] for t in self.part["outputs"]]
+        self.labels = self.record.get("labels")
+        self.preprocessing = self.record.get("preprocessing") or {}
+        self.meta = self.record.get("meta") or {}
+        self.model_name = self.serving["name"]
+        if not type(self).fields:  # the generic tensor endpoint takes the part's input names
+            self.fields = tuple(t["name"] for t in self.input_specs)
+        self.runtime = Runtime(model_dir / self.serving["artifact"], self.serving["runtime"],
+                               None if gpu_id is None else int(gpu_id))
+        logger.info("zoo handler %s: %s part %s on %s (%s)", type(self).__name__, self.record["model"]["name"],
+                    self.part_name, self.runtime.kind, self.runtime.device)
+
+    # ------------------------------------------------------------------ requests
+    def body(self, request: dict[str, Any]) -> Any:
+        """The request payload: parsed JSON (dict/list), text, or raw bytes."""
+        value = request.get("data")
+        if value is None:
+            value = request.get("body")
+        if isinstance(value, (bytes, bytearray)):
+            if len(value) > MAX_BODY_BYTES:
+                raise RequestError(f"payload of {len(value):,} bytes is over this server's limit of "
+                                   f"{MAX_BODY_BYTES:,} bytes", 413)
+            stripped = bytes(value).lstrip()
+            if stripped[:1] in (b"{", b"["):
+                try:
+                    return json.loads(stripped.decode("utf-8"))
+                except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                    raise RequestError(f"malformed JSON body: {e}") from None
+            return bytes(value)
+        if value is None:
+            return b""
+        return value
+
+    def json_object(self, payload: Any, required: Sequence[str] = ()) -> dict[str, Any]:
+        """A JSON object with only known fields and all required ones."""
+        if isinstance(payload, (bytes, str)):
+            raise RequestError(f"expected a JSON object with fields {list(self.fields)}")
+        if not isinstance(payload, dict):
+            raise RequestError(f"expected a JSON object, got a JSON {type(payload).__name__}")
+        unknown = sorted(set(payload) - set(self.fields))
+        if unknown:
+            raise RequestError(f"unknown field(s) {unknown}; this endpoint takes {list(self.fields)}", 422)
+        missing = [f for f in required if f not in payload]
+        if missing:
+            raise RequestError(f"missing field(s) {missing}", 422)
+        return payload
+
+    def words(self, payload: Any, list_field: str, text_field: str) -> list[str]:
+        """Words from a text body, ``{text_field: "..."}`` or ``{list_field: [...]}``."""
+        if isinstance(payload, (bytes, str)):
+            if isinstance(payload, bytes):
+                try:
+                    payload = payload.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise RequestError("text body is not UTF-8") from None
+            return payload.split()
+        obj = self.json_object(payload)
+        if (list_field in obj) == (text_field in obj):
+            raise RequestError(f"send exactly one of {text_field!r} (text) or {list_field!r} (list of words)", 422)
+        words = str(obj[text_field]).split() if text_field in obj else obj[list_field]
+        if not isinstance(words, list) or not all(isinstance(w, str) and w for w in words):
+            raise RequestError(f"{list_field!r} must be a list of non-empty strings", 422)
+        return words
+
+    def array(self, value: Any, name: str, shape: Sequence[int | None], dtype: str = "float32") -> np.ndarray:
+        """A JSON array checked against ``shape`` (None = any length) and for finite numbers."""
+        if not _all_numbers(value):
+            raise RequestError(f"{name!r} must be a (nested) array of numbers", 422)
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise RequestError(f"{name!r} must be a (nested) array of numbers", 422) from None
+        if arr.dtype == object or arr.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, arr.shape)):
+            want = "x".join("N" if s is None else str(s) for s in shape) or "scalar"
+            raise RequestError(f"{name!r} has shape {'x'.join(map(str, arr.shape)) or 'scalar'}; expected {want}", 422)
+        if not np.all(np.isfinite(arr)):
+            raise RequestError(f"{name!r} contains NaN or infinite values", 422)
+        if any(d == 0 for d in arr.shape):
+            raise RequestError(f"{name!r} is empty", 422)
+        return arr.astype(dtype)
+
+    def parse(self, payload: Any) -> tuple[list[np.ndarray], dict[str, Any]]:
+        """Default: a JSON object whose keys are the part's input names (without the batch axis)."""
+        obj = self.json_object(payload, required=self.fields)
+        inputs = []
+        for spec in self.input_specs:
+            batch_axis = _batch_axis(spec)
+            shape = [None if str(i) in spec["dynamic_axes"] else d for i, d in enumerate(spec["shape"]) if i != batch_axis]
+            arr = self.array(obj[spec["name"]], spec["name"], shape, "int64" if spec["dtype"] == "int64" else "float32")
+            inputs.append(np.expand_dims(arr, batch_axis))
+        return inputs, {}
+
+    def respond(self, info: dict[str, Any], outputs: list[np.ndarray]) -> dict[str, Any]:
+        result: dict[str, Any] = {"model": self.model_name}
+        for name, o, spec in zip(self.output_names, outputs, self.part["outputs"]):
+            result[name] = _squeeze(o, spec).tolist()
+        return result
+
+    # ------------------------------------------------------------------ batching
+    def run_batch(self, items: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+        """Run parsed requests; those whose inputs have equal shapes (but for the batch axis)
+        share one model call, and each gets its slice of the outputs back."""
+        in_axes = [_batch_axis(s) for s in self.input_specs]
+        out_axes = [_batch_axis(s) for s in self.part["outputs"]]
+        groups: dict[tuple, list[int]] = {}
+        for i, inputs in enumerate(items):
+            key = tuple(a.shape[:ax] + a.shape[ax + 1 :] for a, ax in zip(inputs, in_axes))
+            groups.setdefault(key, []).append(i)
+        results: list[list[np.ndarray]] = [[] for _ in items]
+        for indices in groups.values():
+            sizes = [items[i][0].shape[in_axes[0]] for i in indices]
+            stacked = [np.concatenate([items[i][k] for i in indices], axis=ax) for k, ax in enumerate(in_axes)]
+            outputs = self.runtime.run(stacked)
+            offsets = np.cumsum([0, *sizes])
+            for j, i in enumerate(indices):
+                results[i] = [np.take(o, np.arange(offsets[j], offsets[j + 1]), axis=ax) for o, ax in zip(outputs, out_axes)]
+        return results
+
+    def handle(self, data: list[dict[str, Any]], context: Any) -> list[Any]:
+        """TorchServe's entry: one response per request; bad requests get 4xx, never an exception."""
+        responses: list[Any] = [None] * len(data)
+        infos: dict[int, dict[str, Any]] = {}
+        parsed: dict[int, list[np.ndarray]] = {}
+        for i, request in enumerate(data):
+            try:
+                if _header(context, i, "describe"):
+                    responses[i] = self.describe()
+                    continue
+                parsed[i], infos[i] = self.parse(self.body(request))
+            except RequestError as e:
+                responses[i] = self.error(context, i, e.status, str(e))
+            except Exception as e:  # never let one request take the batch (or the worker) down
+                logger.exception("unexpected error parsing request %d", i)
+                responses[i] = self.error(context, i, 400, f"could not read the request: {type(e).__name__}: {e}")
+        if parsed:
+            order = sorted(parsed)
+            try:
+                outputs = self.run_batch([parsed[i] for i in order])
+            except Exception as e:
+                logger.exception("inference failed")
+                for i in order:
+                    responses[i] = self.error(context, i, 500, f"inference failed: {type(e).__name__}: {e}")
+            else:
+                for i, out in zip(order, outputs):
+                    try:
+                        responses[i] = self.respond(infos[i], out)
+                    except RequestError as e:
+                        responses[i] = self.error(context, i, e.status, str(e))
+        return responses
+
+    def error(self, context: Any, index: int, status: int, message: str) -> dict[str, Any]:
+        if context is not None and hasattr(context, "set_response_status"):
+            context.set_response_status(code=status, phrase=message[:200], idx=index)
+        return {"error": message, "status": status, "model": getattr(self, "model_name", None)}
+
+    def describe(self) -> dict[str, Any]:
+        return {"model": self.model_name, "zoo_model": self.record["model"]["name"], "task": self.record["model"]["task"],
+                "part": self.part_name, "runtime": self.runtime.kind, "device": self.runtime.device,
+                "worker_pid": os.getpid(), "handler": type(self).__name__,
+                "inputs": self.input_specs, "outputs": self.part["outputs"], "labels": self.labels,
+                "preprocessing": self.preprocessing}
+
+
+def _batch_axis(spec: dict[str, Any]) -> int:
+    for axis, name in spec.get("dynamic_axes", {}).items():
+        if name == "batch":
+            return int(axis)
+    return 0
+
+
+def _all_numbers(value: Any) -> bool:
+    """Nested lists of int/float only (no None, bool, strings, objects)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, bool) or not isinstance(item, (int, float)):
+            return False
+    return True
+
+
+def _squeeze(array: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    axis = _batch_axis(spec)
+    return np.take(array, 0, axis=axis) if array.shape[axis] == 1 else array
+
+
+def _header(context: Any, index: int, key: str) -> bool:
+    if context is None or not hasattr(context, "get_request_header"):
+        return False
+    try:
+        value = context.get_request_header(index, key)
+    except Exception:
+        return False
+    return str(value).lower() in ("1", "true", "yes")
+
+
+def decode_base64(value: Any, name: str) -> bytes:
+    if not isinstance(value, str):
+        raise RequestError(f"{name!r} must be a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError(f"{name!r} is not valid base64") from None

@@ -1,0 +1,102 @@
+"""Image decoding and preprocessing shared by the TorchServe handlers and ``zoo-predict``.
+
+Self-contained (NumPy and Pillow only) so that it can ship inside a model archive.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Mapping
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+#: Refuse decompression bombs: 40 megapixels is far above any model input here.
+MAX_PIXELS = 40_000_000
+
+
+class BadImage(ValueError):
+    """The bytes are not a usable image; the message says why."""
+
+
+def decode_image(data: bytes) -> Image.Image:
+    """Decode PNG/JPEG/... bytes fully (a truncated file fails here, not later)."""
+    if not data:
+        raise BadImage("empty image")
+    try:
+        img = Image.open(io.BytesIO(data))
+        if img.width * img.height > MAX_PIXELS:
+            raise BadImage(f"image too large ({img.width}x{img.height}); at most {MAX_PIXELS:,} pixels")
+        img.load()
+        return img
+    except BadImage:
+        raise
+    except UnidentifiedImageError:
+        raise BadImage("not an image Pillow can decode (send PNG or JPEG bytes)") from None
+    except Image.DecompressionBombError as e:
+        raise BadImage(str(e)) from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise BadImage(f"corrupt or truncated image ({e})") from None
+
+
+def looks_inverted(gray: np.ndarray) -> bool:
+    """True when the picture is dark ink on light paper (its border is bright)."""
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    return float(border.mean()) > 127.0
+
+
+def preprocess(image: Image.Image, pre: Mapping[str, Any], invert: str = "auto") -> np.ndarray:
+    """PIL image → float32 (C, H, W), resized and normalised as ``pre`` says.
+
+    ``pre``: ``{"height", "width", "channels", "mean", "std"}`` (the model's preprocessing).
+    ``invert`` (single-channel models): ``"auto"`` inverts dark-on-light pictures (a photo of a
+    digit on paper) the way the seed's predict script does, ``"yes"``/``"no"`` force it.
+    """
+    channels = int(pre.get("channels", 3))
+    img = image.convert("L" if channels == 1 else "RGB")
+    size = (int(pre["width"]), int(pre["height"]))
+    if img.size != size:
+        img = img.resize(size, Image.BILINEAR)
+    array = np.asarray(img, dtype=np.float32)
+    if channels == 1:
+        if invert == "yes" or (invert == "auto" and looks_inverted(array)):
+            array = 255.0 - array
+        array = array[None]
+    else:
+        array = array.transpose(2, 0, 1)
+    return normalize(array, pre)
+
+
+def _stats(pre: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    channels = int(pre.get("channels", 1))
+    mean = np.asarray(pre.get("mean", [0.0] * channels), dtype=np.float32).reshape(-1, 1, 1)
+    std = np.asarray(pre.get("std", [1.0] * channels), dtype=np.float32).reshape(-1, 1, 1)
+    return mean, std
+
+
+def normalize(pixels: np.ndarray, pre: Mapping[str, Any]) -> np.ndarray:
+    """0-255 pixels (C, H, W) → the model's input: ``(pixels / 255 - mean) / std``, float32."""
+    mean, std = _stats(pre)
+    return np.ascontiguousarray((pixels / 255.0 - mean) / std, dtype=np.float32)
+
+
+def denormalize(x: np.ndarray, pre: Mapping[str, Any]) -> np.ndarray:
+    """A model-space image (C, H, W) back to [0, 1] (the inverse of :func:`normalize`, clipped)."""
+    mean, std = _stats(pre)
+    return np.clip(x * std + mean, 0, 1)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def to_png(image: np.ndarray) -> bytes:
+    """(C, H, W) or (H, W) floats in [0, 1] → PNG bytes."""
+    array = np.clip(np.asarray(image, dtype=np.float32), 0, 1)
+    if array.ndim == 3:
+        array = array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
+    buf = io.BytesIO()
+    Image.fromarray((array * 255).round().astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()

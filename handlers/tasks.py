@@ -1,0 +1,213 @@
+"""Thin task handlers on the shared base: images, generation, text, tagging, Q-values, tensors."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import imaging
+from .base import RequestError, ZooHandler, decode_base64
+
+MAX_GENERATE = 64
+MAX_WORDS = 256
+MAX_WORD_CHARS = 64
+
+
+class ImageInput(ZooHandler):
+    """Images as raw PNG/JPEG bytes, ``{"image": base64}``, or ``{"data": pixels}`` (0-255, H x W or C x H x W)."""
+
+    fields = ("image", "data", "invert")
+
+    def parse(self, payload: Any) -> tuple[list[np.ndarray], dict[str, Any]]:
+        pre = self.preprocessing
+        invert = "auto"
+        info = {"top_k": payload.get("top_k", 5)} if isinstance(payload, dict) else {"top_k": 5}
+        if payload == b"":
+            raise RequestError("empty request: send PNG/JPEG bytes, or JSON with 'image' or 'data'")
+        if isinstance(payload, (bytes, bytearray)):
+            image = self.decode(bytes(payload))
+        else:
+            obj = self.json_object(payload)
+            invert = obj.get("invert", "auto")
+            if invert not in ("auto", "yes", "no"):
+                raise RequestError("'invert' must be auto, yes or no", 422)
+            if ("image" in obj) == ("data" in obj):
+                raise RequestError("send exactly one of 'image' (base64 PNG/JPEG) or 'data' (pixel array)", 422)
+            if "image" in obj:
+                image = self.decode(decode_base64(obj["image"], "image"))
+            else:
+                c, h, w = int(pre.get("channels", 1)), int(pre["height"]), int(pre["width"])
+                shape = (h, w) if c == 1 and np.ndim(obj["data"]) == 2 else (c, h, w)
+                pixels = self.array(obj["data"], "data", shape)
+                if pixels.min() < 0 or pixels.max() > 255:
+                    raise RequestError("'data' pixels must lie in 0..255", 422)
+                return [imaging.normalize(pixels.reshape(c, h, w), pre)[None]], info
+        return [imaging.preprocess(image, pre, invert)[None]], info
+
+    def decode(self, data: bytes) -> Any:
+        try:
+            return imaging.decode_image(data)
+        except imaging.BadImage as e:
+            raise RequestError(str(e)) from None
+
+
+class ImageClassifierHandler(ImageInput):
+    """Image → top-k labels with probabilities."""
+
+    fields = ImageInput.fields + ("top_k",)
+
+    def respond(self, info: dict[str, Any], outputs: list[np.ndarray]) -> dict[str, Any]:
+        probs = imaging.softmax(outputs[0][0].astype(np.float64))
+        k = _top_k(info)
+        order = np.argsort(-probs)[: min(k, len(probs))]
+        labels = self.labels or [str(i) for i in range(len(probs))]
+        return {"model": self.model_name,
+                "predictions": [{"label": labels[i], "index": int(i), "probability": float(probs[i])} for i in order]}
+
+
+class AutoencoderHandler(ImageInput):
+    """Image → its code and the reconstruction as a PNG (base64)."""
+
+    def respond(self, info: dict[str, Any], outputs: list[np.ndarray]) -> dict[str, Any]:
+        code, recon = outputs[0][0], outputs[1][0]
+        return {"model": self.model_name, "code": code.reshape(-1).tolist(),
+                "reconstruction_png": base64.b64encode(imaging.to_png(imaging.denormalize(recon, self.preprocessing))).decode()}
+
+
+class GeneratorHandler(ZooHandler):
+    """``{"n": k, "seed": s}`` → k generated samples: PNG images (GAN, DCGAN, VAE decoder) or vectors."""
+
+    fields = ("n", "seed")
+
+    def noise(self, n: int, seed: int) -> np.ndarray:
+        dim = int(self.input_specs[0]["shape"][1])
+        rng = np.random.default_rng(seed)
+        if self.preprocessing.get("noise") == "uniform":
+            return rng.uniform(-1.0, 1.0, (n, dim)).astype(np.float32)
+        return rng.standard_normal((n, dim)).astype(np.float32)
+
+    def parse(self, payload: Any) -> tuple[list[np.ndarray], dict[str, Any]]:
+        obj = self.json_object({} if payload == b"" else payload)
+        n, seed = obj.get("n", 1), obj.get("seed")
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_GENERATE:
+            raise RequestError(f"'n' must be an integer from 1 to {MAX_GENERATE}", 422)
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2**31))
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise RequestError("'seed' must be a non-negative integer", 422)
+        return [self.noise(n, seed)], {"seed": seed}
+
+    def respond(self, info: dict[str, Any], outputs: list[np.ndarray]) -> dict[str, Any]:
+        out = outputs[0]
+        result: dict[str, Any] = {"model": self.model_name, "seed": info["seed"], "n": int(out.shape[0])}
+        if out.ndim == 4:
+            result["images_png"] = [base64.b64encode(imaging.to_png(imaging.denormalize(x, self.preprocessing))).decode() for x in out]
+        else:
+            result["samples"] = out.tolist()
+        return result
+
+
+class LanguageModelHandler(ZooHandler):
+    """Context words (``"so gazed"`` as text, or ``{"context": [...]}``) → top-k next words."""
+
+    fields = ("context", "text", "top_k")
+
+    def parse(self, payload: Any) -> tuple[list[np.ndarray], dict[str, Any]]:
+        size = int(self.input_specs[0]["shape"][1])
+        info = {"top_k": payload.get("top_k", 5)} if isinstance(payload, dict) else {"top_k": 5}
+        words = self.words(payload, list_field="context", text_field="text")
+        if len(words) < size:
+            raise RequestError(f"need at least {size} context words, got {len(words)}", 422)
+        vocab = {w: i for i, w in enumerate(self.meta["vocab"])}
+        context = words[-size:]
+        unknown = [w for w in context if w not in vocab]
+        if unknown:
+            raise RequestError(f"word(s) not in the vocabulary ({len(vocab)} words): {unknown}", 422)
+        return [np.asarray([[vocab[w] for w in context]], dtype=np.int64)], info
+
+    def respond(self, info: dict[str, Any], outputs: list[np.ndarray]) -> dict[str, Any]:
+        probs = imaging.softmax(outputs[0][0].astype(np.float64))
+        k = _top_k(info)
+        vocab = self.meta["vocab"]
+        order = np.argsort(-probs)[:k]
+        return {"model": self.model_name,
+                "predictions": [{"word": vocab[i], "probability": float(probs[i])} for i in order]}
+
+
+class TaggerHandler(ZooHandler):
+    """A sentence (text, ``{"sentence": ...}`` or ``{"words": [...]}``) → (word, tag) pairs."""
+
+    fields = ("sentence", "words")
+
+    def parse(self, payload: Any) -> tuple[list[np.ndarray], dict[str, Any]]:
+        words = self.words(payload, list_field="words", text_field="sentence")
+        if not words:
+            raise RequestError("empty sentence", 422)
+        if len(words) > MAX_WORDS or max(len(w) for w in words) > MAX_WORD_CHARS:
+            raise RequestError(f"at most {MAX_WORDS} words of at most {MAX_WORD_CHARS} characters", 422)
+        w_index = {w: i for i, w in enumerate(self.meta["words"])}
+        c_index = {c: i for i, c in enumerate(self.meta["chars"])}
+        lower = [w.lower() for w in words]
+        ids = np.asarray([[w_index.get(w, 1) for w in lower]], dtype=np.int64)
+        chars = np.zeros((1, len(words), max(len(w) for w in lower)), dtype=np.int64)
+        for j, w in enumerate(lower):
+            chars[0, j, : len(w)] = [c_index.get(c, 1) for c in w]
+        return [ids, chars], {"words": words}
+
+    def respond(self, info: dict[str, Any], outputs: list[np.ndarray]) -> dict[str, Any]:
+        words = info["words"]
+        probs = imaging.softmax(outputs[0][0].astype(np.float64))
+        tags = self.labels or self.meta["tags"]
+        return {"model": self.model_name, "tags": [
+            {"word": w, "tag": tags[int(p.argmax())], "probability": float(p.max())} for w, p in zip(words, probs)]}
+
+
+class QNetworkHandler(ZooHandler):
+    """``{"state": [...]}`` → Q-values and the greedy action."""
+
+    def respond(self, info: dict[str, Any], outputs: list[np.ndarray]) -> dict[str, Any]:
+        q = outputs[0][0]
+        action = int(q.argmax())
+        labels = self.labels or [str(i) for i in range(len(q))]
+        return {"model": self.model_name, "q_values": q.tolist(), "action": action, "label": labels[action]}
+
+
+def _top_k(info: dict[str, Any]) -> int:
+    k = info.get("top_k", 5)
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise RequestError("'top_k' must be a positive integer", 422)
+    return k
+
+
+def handler_class(task: str, part: dict[str, Any]) -> type[ZooHandler]:
+    """The handler for a model's task and the part being served."""
+    name = part["name"]
+    if task == "image-classification":
+        return ImageClassifierHandler
+    if task == "autoencoder" and name == "model":
+        return AutoencoderHandler
+    if name in ("generator", "decoder"):
+        return GeneratorHandler
+    if task == "language-model":
+        return LanguageModelHandler
+    if task == "tagging":
+        return TaggerHandler
+    if task == "q-network":
+        return QNetworkHandler
+    return ZooHandler
+
+
+def load_handler(model_dir: str | Path, gpu_id: int | None = None) -> ZooHandler:
+    """Build and set up the right handler for an unpacked archive (or any folder with serving.json)."""
+    import json
+
+    model_dir = Path(model_dir)
+    serving = json.loads((model_dir / "serving.json").read_text())
+    record = json.loads((model_dir / "export.json").read_text())
+    handler = handler_class(record["model"]["task"], {"name": serving["part"]})()
+    handler.setup(model_dir, gpu_id)
+    handler.initialized = True
+    return handler

@@ -1,0 +1,22 @@
+"""TorchServe entry point of every zoo archive (archived as ``zoo_entry.py``; ``--handler zoo_entry:handle``).
+
+The handler package travels inside the archive as ``zoo_handlers/``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_service: Any = None
+
+
+def handle(data: Any, context: Any) -> Any:
+    global _service
+    if _service is None:
+        from zoo_handlers.tasks import load_handler
+
+        props = context.system_properties
+        _service = load_handler(props.get("model_dir", "."), props.get("gpu_id"))
+    if data is None:
+        return None
+    return _service.handle(data, context)

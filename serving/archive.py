@@ -1,0 +1,114 @@
+"""``zoo-serve archive``: an export folder (or a checkpoint, exported on the way) → ``model_store/NAME.mar``.
+
+The archive holds the chosen artifact (ONNX or TorchScript), ``export.json``, ``serving.json``
+(name, part, runtime), ``labels.json``, the TorchServe entry ``zoo_entry.py`` and the handler
+package as ``zoo_handlers/``: it runs on any TorchServe with onnxruntime or torch, no zoo install.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import handlers
+
+RUNTIME_FORMAT = {"onnx": "onnx", "torchscript": "torchscript"}
+HANDLER_FILES = ("__init__.py", "base.py", "tasks.py", "imaging.py")
+
+
+class ArchiveError(RuntimeError):
+    pass
+
+
+def default_part(task: str, parts: list[str]) -> str:
+    """What a user serves by default: the generator of a GAN, the decoder of a VAE, else the whole model."""
+    if task == "gan" and "generator" in parts:
+        return "generator"
+    if task == "vae" and "decoder" in parts:
+        return "decoder"
+    return "model" if "model" in parts else parts[0]
+
+
+def archive_name(model: str, part: str) -> str:
+    return model if part == "model" else f"{model}-{part}"
+
+
+def find_tool(name: str) -> str:
+    """A console script of this environment (next to the running Python), else one on PATH."""
+    exe = Path(sys.executable).parent / name
+    found = str(exe) if exe.exists() else shutil.which(name)
+    if not found:
+        raise FileNotFoundError(f"{name} not found: pip install {name}")
+    return found
+
+
+def ensure_export(source: str | Path, runtime: str, exports_dir: Path, log: Callable[[str], None]) -> Path:
+    """``source`` if it is an export folder; else export it (with parity checks) and return the folder."""
+    path = Path(source)
+    if (path / "export.json").is_file():
+        return path
+    from export.core import export
+
+    out = exports_dir / (path.stem if path.exists() else str(source))
+    log(f"exporting {source} → {out} ({runtime}, with parity checks) ...")
+    record = export(source, out, formats=[RUNTIME_FORMAT[runtime]], log=lambda m: None)
+    if not record["passed"]:
+        raise ArchiveError(f"parity check failed for {source}; see {out}/export.json (not archiving a wrong model)")
+    return out
+
+
+def build_archive(
+    source: str | Path,
+    runtime: str = "onnx",
+    part: str | None = None,
+    name: str | None = None,
+    store: Path = Path("model_store"),
+    exports_dir: Path = Path("exports"),
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Write ``store/NAME.mar`` and return what was archived."""
+    if runtime not in RUNTIME_FORMAT:
+        raise ArchiveError(f"unknown runtime {runtime!r}: onnx or torchscript")
+    export_dir = ensure_export(source, runtime, exports_dir, log)
+    record = json.loads((export_dir / "export.json").read_text())
+    parts = list(record["parts"])
+    part = part or default_part(record["model"]["task"], parts)
+    if part not in record["parts"]:
+        raise ArchiveError(f"{record['model']['name']} has no part {part!r}; parts: {parts}")
+    artifacts = record["parts"][part]["artifacts"]
+    fmt = RUNTIME_FORMAT[runtime]
+    if fmt not in artifacts:
+        raise ArchiveError(f"{export_dir} has no {fmt} artifact for {part}; re-export with --format {fmt} or all")
+    if not record["parts"][part]["parity"]["passed"]:
+        raise ArchiveError(f"{export_dir}: the {part} export did not pass its parity check; not archiving it")
+    artifact = export_dir / artifacts[fmt]["file"]
+    name = name or archive_name(record["model"]["name"], part)
+    store.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        stage = Path(tmp)
+        extra = stage / "extra"
+        (extra / "zoo_handlers").mkdir(parents=True)
+        package = Path(handlers.__file__).parent
+        for f in HANDLER_FILES:
+            shutil.copy2(package / f, extra / "zoo_handlers" / f)
+        shutil.copy2(export_dir / "export.json", extra / "export.json")
+        serving = {"name": name, "part": part, "runtime": runtime, "artifact": artifact.name,
+                   "model": record["model"]["name"], "task": record["model"]["task"]}
+        (extra / "serving.json").write_text(json.dumps(serving, indent=2))
+        (extra / "labels.json").write_text(json.dumps(record.get("labels")))
+        entry = stage / "zoo_entry.py"
+        shutil.copy2(package / "torchserve_entry.py", entry)
+        cmd = [find_tool("torch-model-archiver"), "--model-name", name, "--version", "1.0", "--serialized-file", str(artifact),
+               "--handler", f"{entry.with_suffix('')}:handle", "--extra-files", str(extra), "--export-path", str(store), "--force"]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ArchiveError(f"torch-model-archiver failed: {result.stderr.strip()[-1000:]}")
+    mar = store / f"{name}.mar"
+    log(f"archived {record['model']['name']} ({part}, {runtime}) → {mar}")
+    return {"name": name, "mar": str(mar), "part": part, "runtime": runtime, "export_dir": str(export_dir),
+            "task": record["model"]["task"]}

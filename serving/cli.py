@@ -1,0 +1,131 @@
+"""``zoo-serve``: archive exports, start/stop TorchServe, query it, and the end-to-end demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .archive import ArchiveError, build_archive
+from .client import Client
+from .server import ServerConfig, ServingError, start, status, stop
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+RUN_DIR = click.option("--run-dir", type=click.Path(path_type=Path), default=Path("runs/serve"), show_default=True,
+                       help="Where config, logs, PID file and the access key of this server live.")
+STORE = click.option("--store", type=click.Path(path_type=Path), default=Path("model_store"), show_default=True,
+                     help="Model store folder (the .mar files).")
+
+
+@click.group(context_settings=CONTEXT)
+def main() -> None:
+    """Serve zoo models over HTTP with TorchServe.
+
+    \b
+    zoo-serve demo                                  the whole path on built-in data: train → export → serve → query
+    zoo-serve archive exports/mnist-cnn             export folder (or checkpoint) → model_store/mnist-cnn.mar
+    zoo-serve start mnist-cnn --batch-size 8        loopback only, token auth on, management API off
+    zoo-serve predict mnist-cnn digit.png           a client that finds the token
+    zoo-serve status / zoo-serve stop
+    """
+
+
+@main.command("archive")
+@click.argument("source")
+@click.option("--runtime", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True,
+              help="Which exported runtime the archive runs.")
+@click.option("--part", help="Which part to serve (default: generator for GANs, decoder for the VAE, else model).")
+@click.option("--name", help="Archive/endpoint name (default: the model name, plus -PART for other parts).")
+@STORE
+@click.option("--exports", type=click.Path(path_type=Path), default=Path("exports"), show_default=True,
+              help="Where a checkpoint SOURCE is exported first.")
+def archive_cmd(source: str, runtime: str, part: str | None, name: str | None, store: Path, exports: Path) -> None:
+    """Write STORE/NAME.mar from SOURCE: an export folder, a checkpoint, or a registry name."""
+    try:
+        info = build_archive(source, runtime, part, name, store, exports, log=lambda m: click.echo(m, err=True))
+    except (ArchiveError, ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(json.dumps(info))
+
+
+@main.command("start")
+@click.argument("names", nargs=-1)
+@RUN_DIR
+@STORE
+@click.option("--port", type=int, default=8080, show_default=True, help="Inference API port (127.0.0.1 only).")
+@click.option("--management-port", type=int, default=8081, show_default=True)
+@click.option("--metrics-port", type=int, default=8082, show_default=True)
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes per model.")
+@click.option("--batch-size", type=int, default=1, show_default=True, help="TorchServe server-side batch size.")
+@click.option("--max-batch-delay", type=int, default=5, show_default=True, help="ms to wait to fill a batch.")
+@click.option("--max-request-mb", type=int, default=8, show_default=True, help="Largest request body accepted.")
+@click.option("--timeout", type=float, default=180, show_default=True, help="Seconds to wait for the models.")
+def start_cmd(names: tuple[str, ...], run_dir: Path, store: Path, port: int, management_port: int, metrics_port: int,
+              workers: int, batch_size: int, max_batch_delay: int, max_request_mb: int, timeout: float) -> None:
+    """Start TorchServe with NAMES (default: every .mar in the store); returns once each model answers."""
+    models = list(names) or sorted(p.stem for p in store.glob("*.mar"))
+    cfg = ServerConfig(run_dir=run_dir, store=store, models=models, port=port, management_port=management_port,
+                       metrics_port=metrics_port, workers=workers, batch_size=batch_size,
+                       max_batch_delay_ms=max_batch_delay, max_request_mb=max_request_mb)
+    try:
+        state = start(cfg, timeout, log=lambda m: click.echo(m, err=True))
+    except ServingError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"TorchServe is up at http://127.0.0.1:{port} (pid {state['pid']}) serving {', '.join(models)}")
+    click.echo(f"access key: {state['key_file']} (send it as 'Authorization: Bearer <inference key>')")
+    click.echo(f"logs: {Path(state['run_dir']) / 'logs'}; stop with `zoo-serve stop --run-dir {run_dir}`")
+
+
+@main.command("stop")
+@RUN_DIR
+def stop_cmd(run_dir: Path) -> None:
+    """Stop the server of RUN_DIR and wait until its processes are gone."""
+    click.echo("stopped" if stop(run_dir) else f"no server running from {run_dir}")
+
+
+@main.command("status")
+@RUN_DIR
+def status_cmd(run_dir: Path) -> None:
+    """Is the server of RUN_DIR up, and what does each model serve? (JSON)"""
+    click.echo(json.dumps(status(run_dir), indent=2))
+
+
+@main.command("predict")
+@click.argument("name")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@RUN_DIR
+@click.option("--content-type", help="Override the content type (default: JSON for .json files, else bytes).")
+def predict_cmd(name: str, files: tuple[Path, ...], run_dir: Path, content_type: str | None) -> None:
+    """Send each FILE to model NAME and print the answer and the latency."""
+    try:
+        client = Client.from_run_dir(run_dir)
+    except (FileNotFoundError, KeyError) as e:
+        raise click.ClickException(f"{e}; start a server first (`zoo-serve start`)") from None
+    failed = False
+    for path in files:
+        ctype = content_type or ("application/json" if path.suffix == ".json" else
+                                 "text/plain" if path.suffix == ".txt" else "application/octet-stream")
+        code, body, seconds = client.predict(name, path.read_bytes(), ctype)
+        failed |= code != 200
+        click.echo(f"{path}: HTTP {code} in {seconds * 1000:.1f} ms: {json.dumps(body)}")
+    sys.exit(1 if failed else 0)
+
+
+@main.command("demo")
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help="Use real MNIST from this folder (MNIST/raw/) instead of the built-in digits.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True)
+@click.option("--requests", "n_requests", type=int, default=200, show_default=True, help="Images sent over HTTP.")
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--runtime", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True)
+def demo_cmd(data_dir: Path | None, out: Path, n_requests: int, port: int, runtime: str) -> None:
+    """The whole path on a fresh machine: train a digit CNN, export it with parity checks, archive it,
+    start TorchServe, classify real test images over HTTP, print predictions and latency, stop."""
+    from .demo import run_demo
+
+    try:
+        run_demo(out, data_dir, n_requests, port, runtime, log=click.echo)
+    except (ServingError, ArchiveError, RuntimeError, ValueError) as e:
+        raise click.ClickException(str(e)) from None

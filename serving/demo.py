@@ -1,0 +1,88 @@
+"""The main job, end to end: train → export (parity-checked) → archive → TorchServe → HTTP → stop."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .archive import build_archive
+from .client import Client
+from .server import ServerConfig, free_port, start, stop
+
+
+def _png(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def run_demo(out: Path, data_dir: Path | None, n_requests: int, port: int, runtime: str,
+             log: Callable[[str], None] = print) -> dict:
+    from export.core import export
+    from training.data import load_dataset
+    from training.engine import TrainConfig, Trainer
+
+    out = out.resolve()
+    dataset = "mnist" if data_dir else "digits"
+    epochs = 1 if data_dir else 8
+    log(f"[1/5] training mnist-cnn on {'MNIST from ' + str(data_dir) if data_dir else 'the built-in digits'} "
+        f"({epochs} epoch{'s' if epochs > 1 else ''}) ...")
+    summary = Trainer(TrainConfig(recipe="mnist-cnn-mnist", dataset=dataset, data_dir=data_dir, device="auto",
+                                  out=out / "train", overrides={"epochs": epochs})).fit()
+    log(f"      test accuracy {summary['test_accuracy']:.4f}; checkpoint {summary['best_checkpoint']}")
+
+    log("[2/5] exporting to TorchScript, ONNX and torch.export, checking parity on real test images ...")
+    record = export(summary["best_checkpoint"], out / "export", data_dir=data_dir, log=lambda m: None)
+    real = record["parts"]["model"]["parity"]["cases"].get("real", {})
+    for runtime_name in ("torchscript", "onnxruntime", "exported"):
+        r = real.get(runtime_name, {})
+        if r:
+            log(f"      {runtime_name:<12} argmax agrees on {r['argmax_agree']} test images, "
+                f"max abs error {r['outputs']['logits']['max_abs']:.1e}")
+    if not record["passed"]:
+        raise RuntimeError(f"parity check failed; see {out / 'export' / 'export.json'}")
+
+    log(f"[3/5] archiving the {runtime} model for TorchServe ...")
+    info = build_archive(out / "export", runtime=runtime, store=out / "model_store", log=lambda m: None)
+    log(f"      {info['mar']}")
+
+    ports = [port, free_port(), free_port()]
+    cfg = ServerConfig(run_dir=out / "serve", store=out / "model_store", models=[info["name"]], port=ports[0],
+                       management_port=ports[1], metrics_port=ports[2])
+    log(f"[4/5] starting TorchServe on 127.0.0.1:{port} (token auth on; logs in {cfg.run_dir / 'logs'}) ...")
+    t0 = time.perf_counter()
+    start(cfg, log=lambda m: None)
+    log(f"      up in {time.perf_counter() - t0:.1f} s")
+    try:
+        bundle = load_dataset(dataset, data_dir)
+        assert bundle.test is not None
+        images, labels = bundle.test["x"][:n_requests, 0].numpy(), bundle.test["y"][:n_requests].numpy()
+        client = Client.from_run_dir(cfg.run_dir)
+        log(f"[5/5] sending {len(images)} real test images as PNG over HTTP ...")
+        latencies, correct = [], 0
+        for i, (image, label) in enumerate(zip(images, labels)):
+            code, body, seconds = client.predict(info["name"], _png(image), "image/png")
+            if code != 200:
+                raise RuntimeError(f"HTTP {code}: {body}")
+            top = body["predictions"][0]
+            latencies.append(seconds * 1000)
+            correct += int(top["label"] == str(int(label)))
+            if i < 8:
+                log(f"      image {i}: true {int(label)} → predicted {top['label']} (p={top['probability']:.3f}) "
+                    f"in {seconds * 1000:.1f} ms")
+        lat = np.array(latencies)
+        result = {"requests": len(lat), "accuracy": correct / len(lat), "p50_ms": float(np.percentile(lat, 50)),
+                  "p99_ms": float(np.percentile(lat, 99)), "mean_ms": float(lat.mean())}
+        log(f"      {len(lat)} requests: accuracy {result['accuracy']:.3f}, latency p50 {result['p50_ms']:.1f} ms, "
+            f"p99 {result['p99_ms']:.1f} ms (one client, sequential)")
+    finally:
+        stop(cfg.run_dir, log=lambda m: None)
+        log("      TorchServe stopped.")
+    log(f"done: everything is under {out}")
+    return result

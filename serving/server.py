@@ -1,0 +1,278 @@
+"""Start, watch and stop TorchServe safely: loopback only, token authorisation on, model management
+off, and every file it writes (PID file, key file, logs, config) inside one run folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .archive import find_tool
+from .client import Client
+
+
+class ServingError(RuntimeError):
+    pass
+
+
+@dataclass
+class ServerConfig:
+    """Everything ``zoo-serve start`` configures."""
+
+    run_dir: Path = Path("runs/serve")
+    store: Path = Path("model_store")
+    models: list[str] = field(default_factory=list)  # archive names in the store (NAME.mar)
+    port: int = 8080
+    management_port: int = 8081
+    metrics_port: int = 8082
+    grpc_ports: tuple[int, int] | None = None  # (inference, management); None: two free ports
+    workers: int = 1
+    batch_size: int = 1
+    max_batch_delay_ms: int = 5
+    response_timeout_s: int = 60
+    max_request_mb: int = 8  # the handler's limit; TorchServe's frontend refuses bodies over 4x this
+    threads_per_worker: int | None = None  # intra-op threads per worker; None: CPUs // workers
+    host: str = "127.0.0.1"
+
+
+def java_version() -> int:
+    """Java's major version; ServingError with what to install when it is missing or too old."""
+    java = shutil.which("java")
+    if java is None:
+        raise ServingError("TorchServe needs Java 17 or newer and `java` is not on PATH. "
+                           "Install it (Debian/Ubuntu: apt-get install openjdk-17-jre-headless) and retry.")
+    out = subprocess.run([java, "-version"], capture_output=True, text=True)
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if not match:
+        raise ServingError(f"could not read the Java version from `java -version`: {out.stderr.strip()[:200]}")
+    major = int(match.group(1))
+    if major == 1 and match.group(2):
+        major = int(match.group(2))
+    if major < 17:
+        raise ServingError(f"TorchServe needs Java 17 or newer; found Java {major}. Install OpenJDK 17 and retry.")
+    return major
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(cfg: ServerConfig) -> Path:
+    """``config.properties`` for this run (absolute paths; batching per model)."""
+    run_dir = cfg.run_dir.resolve()
+    store = cfg.store.resolve()
+    models = {
+        name: {"1.0": {"defaultVersion": True, "marName": f"{name}.mar", "minWorkers": cfg.workers,
+                       "maxWorkers": cfg.workers, "batchSize": cfg.batch_size, "maxBatchDelay": cfg.max_batch_delay_ms,
+                       "responseTimeout": cfg.response_timeout_s}}
+        for name in cfg.models
+    }
+    grpc = cfg.grpc_ports or (free_port(cfg.host), free_port(cfg.host))
+    lines = [
+        f"inference_address=http://{cfg.host}:{cfg.port}",
+        f"management_address=http://{cfg.host}:{cfg.management_port}",
+        f"metrics_address=http://{cfg.host}:{cfg.metrics_port}",
+        # TorchServe always starts gRPC too: keep it on loopback and off the fixed default ports
+        f"grpc_inference_address={cfg.host}",
+        f"grpc_management_address={cfg.host}",
+        f"grpc_inference_port={grpc[0]}",
+        f"grpc_management_port={grpc[1]}",
+        f"model_store={store}",
+        f"load_models={','.join(f'{m}.mar' for m in cfg.models)}",
+        f"models={json.dumps(models)}",
+        "enable_model_api=false",
+        "disable_token_authorization=false",
+        f"max_request_size={4 * cfg.max_request_mb * 1024 * 1024}",
+        f"max_response_size={4 * cfg.max_request_mb * 1024 * 1024}",
+        "default_workers_per_model=1",
+        "install_py_dep_per_model=false",
+        "disable_system_metrics=true",
+        f"job_queue_size={max(100, 4 * cfg.batch_size * cfg.workers)}",
+        "async_logging=true",
+    ]
+    path = run_dir / "config.properties"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _env(run_dir: Path, max_request_mb: int = 8, threads: int | None = None) -> dict[str, str]:
+    """TMPDIR (the PID file) and TEMP (the JVM's temp dir: the workers' unix sockets) point into the run
+    folder, so servers of different run folders never share or fight over them."""
+    tmp = run_dir / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    if len(str(tmp / ".ts.sock.65535")) > 100:  # unix socket paths are limited to ~108 bytes
+        raise ServingError(f"run folder path too long for TorchServe's worker sockets: {run_dir}; use a shorter --run-dir")
+    env = dict(os.environ)
+    env.update({"TMPDIR": str(tmp), "TEMP": str(tmp), "LOG_LOCATION": str(run_dir / "logs"),
+                "METRICS_LOCATION": str(run_dir / "logs"), "ZOO_MAX_REQUEST_MB": str(max_request_mb)})
+    if threads:
+        env["ZOO_THREADS"] = str(threads)
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def _torchserve() -> str:
+    try:
+        return find_tool("torchserve")
+    except FileNotFoundError as e:
+        raise ServingError(str(e)) from None
+
+
+def _pid(run_dir: Path) -> int | None:
+    path = run_dir / "tmp" / ".model_server.pid"
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is as good as gone
+        return Path(f"/proc/{pid}/status").read_text().find("State:\tZ") < 0
+    except OSError:
+        return True
+
+
+def log_tail(run_dir: Path, lines: int = 40) -> str:
+    parts = []
+    for name in ("model_log.log", "ts_log.log"):
+        path = run_dir / "logs" / name
+        if path.is_file():
+            parts.append(f"--- {path}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
+    return "\n".join(parts)
+
+
+def start(cfg: ServerConfig, timeout_s: float = 180, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Start TorchServe for ``cfg.models`` and return once each one answers; raise with the log tail if not."""
+    java_version()
+    run_dir = cfg.run_dir.resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if _alive(_pid(run_dir)):
+        raise ServingError(f"a TorchServe of this run folder is already running (pid {_pid(run_dir)}); "
+                           f"`zoo-serve stop --run-dir {cfg.run_dir}` first")
+    missing = [m for m in cfg.models if not (cfg.store / f"{m}.mar").is_file()]
+    if missing:
+        raise ServingError(f"not in {cfg.store}: {', '.join(m + '.mar' for m in missing)} "
+                           f"(create them with `zoo-serve archive`)")
+    if not cfg.models:
+        raise ServingError(f"no models to serve: name them, or archive some into {cfg.store}")
+    for port in (cfg.port, cfg.management_port, cfg.metrics_port):
+        if not _port_free(cfg.host, port):
+            raise ServingError(f"port {port} on {cfg.host} is in use; choose others with --port/--management-port/--metrics-port")
+    config = write_config(cfg)
+    for stale in ("key_file.json",):
+        (run_dir / stale).unlink(missing_ok=True)
+    cmd = [_torchserve(), "--start", "--ncs", "--model-store", str(cfg.store.resolve()), "--ts-config", str(config)]
+    (run_dir / "logs").mkdir(exist_ok=True)
+    console = run_dir / "logs" / "torchserve.out"
+    with open(console, "ab") as out:  # not a pipe: the Java server inherits it and never closes it
+        threads = cfg.threads_per_worker or max(1, (os.cpu_count() or 1) // max(cfg.workers, 1))
+        code = subprocess.call(cmd, cwd=run_dir, env=_env(run_dir, cfg.max_request_mb, threads), stdout=out, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, timeout=120)
+    if code != 0:
+        raise ServingError(f"torchserve --start failed (exit {code}): {console.read_text()[-1500:]}")
+    state = {**{k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
+             "run_dir": str(run_dir), "key_file": str(run_dir / "key_file.json"), "started": time.time()}
+    client = None
+    deadline = time.time() + timeout_s
+    waiting = set(cfg.models)
+    while time.time() < deadline:
+        if client is None and (run_dir / "key_file.json").is_file():
+            try:
+                client = Client.from_run_dir(run_dir)
+            except ValueError:  # still being written past read_token's patience: look again next round
+                pass
+        if client is not None:
+            try:
+                if client.ping():
+                    for name in sorted(waiting):
+                        status, _, _ = client.describe(name)
+                        if status == 200:
+                            waiting.discard(name)
+                            log(f"  {name} is up")
+                if not waiting:
+                    client.close()
+                    state["pid"] = _pid(run_dir)
+                    (run_dir / "server.json").write_text(json.dumps(state, indent=2))
+                    return state
+            except OSError:
+                pass
+        if _pid(run_dir) is not None and not _alive(_pid(run_dir)):
+            break
+        time.sleep(0.25)
+    if client is not None:
+        client.close()
+    tail = log_tail(run_dir)
+    stop(run_dir, log=lambda m: None)
+    raise ServingError(f"TorchServe did not bring up {sorted(waiting)} in {timeout_s:.0f} s.\n{tail}")
+
+
+def stop(run_dir: Path, timeout_s: float = 60, log: Callable[[str], None] = print) -> bool:
+    """Stop the TorchServe of ``run_dir`` and wait until its processes are gone. False if none ran."""
+    run_dir = run_dir.resolve()
+    pid = _pid(run_dir)
+    if not _alive(pid):
+        (run_dir / "tmp" / ".model_server.pid").unlink(missing_ok=True)
+        return False
+    subprocess.call([_torchserve(), "--stop"], cwd=run_dir, env=_env(run_dir), stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, timeout=60)
+    deadline = time.time() + timeout_s
+    while _alive(pid) and time.time() < deadline:
+        time.sleep(0.2)
+    if _alive(pid):
+        assert pid is not None
+        log(f"TorchServe (pid {pid}) did not stop in {timeout_s:.0f} s; killing it")
+        os.kill(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(0.1)
+    (run_dir / "tmp" / ".model_server.pid").unlink(missing_ok=True)
+    return True
+
+
+def status(run_dir: Path) -> dict[str, Any]:
+    run_dir = run_dir.resolve()
+    state_file = run_dir / "server.json"
+    pid = _pid(run_dir)
+    info: dict[str, Any] = {"run_dir": str(run_dir), "running": _alive(pid), "pid": pid}
+    if not state_file.is_file():
+        return info
+    state = json.loads(state_file.read_text())
+    info.update({"inference": f"http://{state['host']}:{state['port']}", "key_file": state["key_file"],
+                 "models": {}})
+    if info["running"]:
+        with Client.from_run_dir(run_dir) as client:
+            info["healthy"] = client.ping()
+            for name in state["models"]:
+                code, body, _ = client.describe(name)
+                info["models"][name] = body if code == 200 else {"status": code}
+    return info

@@ -1,0 +1,295 @@
+"""Serving end to end: a real TorchServe (own ports, own run folder, always stopped) serving one model
+of every task kind in both runtimes; HTTP answers must equal in-process onnxruntime / TorchScript."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from export.core import export
+from handlers import imaging
+from serving.archive import build_archive
+from serving.cli import main as serve_cli
+from serving.client import Client
+from serving.server import (
+    ServerConfig,
+    ServingError,
+    free_port,
+    java_version,
+    start,
+    stop,
+)
+from training.engine import TrainConfig, Trainer
+
+pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="TorchServe needs Java 17+ (not on PATH)")
+
+#: (endpoint base name, export source, part) — one model per task kind the handlers serve.
+MODELS = [
+    ("classifier", "mnist-cnn", "model"),
+    ("autoencoder", "autoencoder", "model"),
+    ("dcgan", "dcgan", "generator"),
+    ("vae", "vae", "decoder"),
+    ("ngram", "ngram-sonnet", "model"),
+    ("tagger", "pos-tagger-toy", "model"),
+    ("dqn", "dqn", "model"),
+    ("rnn", "rnn-regressor", "model"),
+]
+RUNTIMES = ("onnx", "torchscript")
+
+
+def _png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """Export, archive and serve every (model, runtime); stop the server however the tests end."""
+    root = tmp_path_factory.mktemp("serving")
+    store = root / "store"
+    exports: dict[str, Path] = {}
+    names = []
+    for base, source, part in MODELS:
+        if source in ("ngram-sonnet", "pos-tagger-toy"):  # text models need their vocabulary: a short real run
+            out = root / "train" / source
+            Trainer(TrainConfig(recipe=source, device="cpu", out=out, max_steps=30, quiet=True)).fit()
+            source = str(out / "checkpoints" / "last.pt")
+        record = export(source, root / "exports" / base, formats=["onnx", "torchscript"], log=lambda m: None)
+        assert record["passed"]
+        exports[base] = root / "exports" / base
+        for runtime in RUNTIMES:
+            name = f"{base}-{runtime}"
+            build_archive(exports[base], runtime=runtime, part=part, name=name, store=store, log=lambda m: None)
+            names.append(name)
+    cfg = ServerConfig(run_dir=root / "run", store=store, models=names, port=free_port(), management_port=free_port(),
+                       metrics_port=free_port(), batch_size=4, max_batch_delay_ms=20)
+    try:
+        start(cfg, timeout_s=600, log=lambda m: None)
+        yield {"client": Client.from_run_dir(cfg.run_dir), "exports": exports, "cfg": cfg, "root": root}
+    finally:
+        stop(cfg.run_dir, log=lambda m: None)
+    assert not (cfg.run_dir / "tmp" / ".model_server.pid").exists()
+
+
+def _runtime(exports: Path, runtime: str, part: str):
+    """In-process runner of the same artifact the archive serves."""
+    if runtime == "onnx":
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(exports / f"{part}.onnx"), providers=["CPUExecutionProvider"])
+        names = [i.name for i in session.get_inputs()]
+        return lambda *xs: session.run(None, dict(zip(names, xs)))
+    module = torch.jit.load(str(exports / f"{part}.pt")).eval()
+
+    def run(*xs):
+        with torch.no_grad():
+            out = module(*[torch.from_numpy(x) for x in xs])
+        return [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
+
+    return run
+
+
+def _record(exports: Path) -> dict:
+    return json.loads((exports / "export.json").read_text())
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_image_classifier_matches_in_process(served, runtime):
+    client, exp = served["client"], served["exports"]["classifier"]
+    pre = _record(exp)["preprocessing"]
+    rng = np.random.default_rng(0)
+    images = [(rng.random((28, 28)) * 255).astype(np.uint8) for _ in range(6)]
+    run = _runtime(exp, runtime, "model")
+    with ThreadPoolExecutor(6) as pool:  # concurrent requests so that TorchServe batches them
+        answers = list(pool.map(lambda im: client.__class__(client.host, client.port, client.token)
+                                .predict(f"classifier-{runtime}", _png(im), "image/png"), images))
+    for image, (code, body, _) in zip(images, answers):
+        assert code == 200, body
+        x = imaging.preprocess(imaging.decode_image(_png(image)), pre)[None]
+        probs = imaging.softmax(run(x)[0][0].astype(np.float64))
+        for p in body["predictions"]:
+            assert p["probability"] == pytest.approx(probs[p["index"]], abs=1e-6)
+        assert body["predictions"][0]["index"] == int(probs.argmax())
+    # the same image as base64 JSON and as a pixel array gives the same answer
+    b64 = client.predict(f"classifier-{runtime}", {"image": base64.b64encode(_png(images[0])).decode(), "top_k": 3})
+    raw = client.predict(f"classifier-{runtime}", {"data": images[0].tolist(), "invert": "no", "top_k": 3})
+    assert b64[0] == raw[0] == 200 and len(b64[1]["predictions"]) == 3
+    assert b64[1]["predictions"][0]["probability"] == pytest.approx(answers[0][1]["predictions"][0]["probability"])
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_autoencoder_returns_code_and_reconstruction(served, runtime):
+    client, exp = served["client"], served["exports"]["autoencoder"]
+    image = (np.random.default_rng(1).random((28, 28)) * 255).astype(np.uint8)
+    code, body, _ = client.predict(f"autoencoder-{runtime}", _png(image), "image/png")
+    assert code == 200, body
+    x = imaging.preprocess(imaging.decode_image(_png(image)), _record(exp)["preprocessing"])[None]
+    expected_code, recon = _runtime(exp, runtime, "model")(x)
+    np.testing.assert_allclose(body["code"], expected_code[0], atol=1e-5)
+    png = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["reconstruction_png"]))), dtype=np.float32)
+    np.testing.assert_allclose(png / 255, np.clip(recon[0, 0], 0, 1), atol=1 / 255 + 1e-6)
+
+
+@pytest.mark.parametrize(("base", "uniform"), [("dcgan", True), ("vae", False)])
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_generators_are_seeded_and_match_in_process(served, base, uniform, runtime):
+    client, exp = served["client"], served["exports"][base]
+    part = "generator" if base == "dcgan" else "decoder"
+    code, body, _ = client.predict(f"{base}-{runtime}", {"n": 3, "seed": 42})
+    assert code == 200 and body["n"] == 3 and len(body["images_png"]) == 3
+    dim = _record(exp)["parts"][part]["inputs"][0]["shape"][1]
+    rng = np.random.default_rng(42)
+    noise = (rng.uniform(-1, 1, (3, dim)) if uniform else rng.standard_normal((3, dim))).astype(np.float32)
+    images = _runtime(exp, runtime, part)(noise)[0]
+    for png, image in zip(body["images_png"], images):
+        got = np.asarray(Image.open(io.BytesIO(base64.b64decode(png))), dtype=np.float32) / 255
+        np.testing.assert_allclose(got, np.clip(image[0] * 0.5 + 0.5, 0, 1), atol=1 / 255 + 1e-6)
+    again = client.predict(f"{base}-{runtime}", {"n": 3, "seed": 42})[1]
+    assert again["images_png"] == body["images_png"]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_language_model_and_tagger(served, runtime):
+    client = served["client"]
+    exp = served["exports"]["ngram"]
+    vocab = _record(exp)["meta"]["vocab"]
+    code, body, _ = client.predict(f"ngram-{runtime}", "so gazed")
+    assert code == 200
+    logits = _runtime(exp, runtime, "model")(np.array([[vocab.index("so"), vocab.index("gazed")]], np.int64))[0][0]
+    probs = imaging.softmax(logits.astype(np.float64))
+    assert body["predictions"][0]["word"] == vocab[int(probs.argmax())]
+    assert body["predictions"][0]["probability"] == pytest.approx(probs.max(), abs=1e-6)
+    unknown = client.predict(f"ngram-{runtime}", {"context": ["so", "zzzz"]})
+    assert unknown[0] == 422 and "zzzz" in unknown[1]["error"]
+
+    exp = served["exports"]["tagger"]
+    meta = _record(exp)["meta"]
+    code, body, _ = client.predict(f"tagger-{runtime}", {"sentence": "Everybody ate the xylophone"})
+    assert code == 200 and [t["word"] for t in body["tags"]] == ["Everybody", "ate", "the", "xylophone"]
+    words = np.array([[meta["words"].index(w) if w in meta["words"] else 1 for w in ["everybody", "ate", "the", "xylophone"]]])
+    chars = np.zeros((1, 4, 9), np.int64)
+    for j, w in enumerate(["everybody", "ate", "the", "xylophone"]):
+        chars[0, j, : len(w)] = [meta["chars"].index(c) if c in meta["chars"] else 1 for c in w]
+    logits = _runtime(exp, runtime, "model")(words, chars)[0][0]
+    assert [t["tag"] for t in body["tags"]] == [meta["tags"][i] for i in logits.argmax(-1)]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_q_network_and_sequence_regression(served, runtime):
+    client = served["client"]
+    exp = served["exports"]["dqn"]
+    state = [0.01, -0.2, 0.03, 0.4]
+    code, body, _ = client.predict(f"dqn-{runtime}", {"state": state})
+    assert code == 200
+    q = _runtime(exp, runtime, "model")(np.array([state], np.float32))[0][0]
+    np.testing.assert_allclose(body["q_values"], q, atol=1e-6)
+    assert body["action"] == int(q.argmax()) and body["label"] in ("push-left", "push-right")
+
+    exp = served["exports"]["rnn"]
+    x = np.sin(np.linspace(0, 3, 13)).astype(np.float32).reshape(13, 1)
+    h0 = np.zeros((1, 32), np.float32)
+    code, body, _ = client.predict(f"rnn-{runtime}", {"x": x.tolist(), "h0": h0.tolist()})
+    assert code == 200, body
+    y, hn = _runtime(exp, runtime, "model")(x[None], h0[:, None])
+    np.testing.assert_allclose(body["y"], y[0], atol=1e-5)
+    np.testing.assert_allclose(body["hn"], hn[:, 0], atol=1e-5)
+
+
+def test_bad_inputs_get_4xx_and_the_worker_survives(served):
+    client = served["client"]
+    name = "classifier-onnx"
+    worker = client.describe(name)[1]["worker_pid"]
+    good = _png(np.zeros((28, 28), np.uint8))
+    truncated = _png((np.random.default_rng(2).random((28, 28)) * 255).astype(np.uint8))[:60]
+    cases = [
+        (b"this is not an image", "application/octet-stream", 400, "not an image"),
+        (truncated, "image/png", 400, "truncated"),
+        (b"\x89PNG" + b"x" * (20 * 1024 * 1024), "image/png", 413, "limit"),
+        (b'{"imag": "abc"}', "application/json", 422, "unknown field"),
+        (b'{"image": "abc', "application/json", 400, "malformed JSON"),
+        (json.dumps({"data": [[0] * 5] * 5}).encode(), "application/json", 422, "shape"),
+        (json.dumps({"data": [[float("nan")] * 28] * 28}).encode(), "application/json", 422, "NaN"),
+        (b'{"image": "not base64!!"}', "application/json", 400, "base64"),
+        (json.dumps({"data": [[0] * 28] * 28, "top_k": -1}).encode(), "application/json", 422, "top_k"),
+    ]
+    for body, ctype, status, words in cases:
+        code, answer, _ = client.predict(name, body, ctype)
+        assert code == status, (status, answer)
+        assert isinstance(answer, dict) and words.lower() in answer["error"].lower(), answer
+        ok = client.predict(name, good, "image/png")
+        assert ok[0] == 200, ok
+    for base, bad, words in (("dqn", {"state": [1, 2]}, "shape"), ("dqn", {"state": [1, 2, 3, None]}, "numbers"),
+                             ("dcgan", {"n": 1000}, "'n'"), ("tagger", {"sentence": ""}, "empty")):
+        code, answer, _ = client.predict(f"{base}-onnx", bad)
+        assert code == 422 and words in answer["error"], answer
+    for token in (None, "wrong-token"):
+        anonymous = Client(client.host, client.port, token)
+        code, answer, _ = anonymous.predict(name, good, "image/png")
+        assert 400 <= code < 500 and "Token" in json.dumps(answer)
+    assert client.describe(name)[1]["worker_pid"] == worker
+    assert client.predict(name, good, "image/png")[0] == 200
+
+
+def test_server_files_stay_in_the_run_folder(served):
+    run_dir = served["cfg"].run_dir
+    assert (run_dir / "key_file.json").is_file() and (run_dir / "logs" / "ts_log.log").is_file()
+    assert (run_dir / "tmp" / ".model_server.pid").is_file()
+    props = (run_dir / "config.properties").read_text()
+    assert "enable_model_api=false" in props and "127.0.0.1" in props and "0.0.0.0" not in props
+    status = json.loads(CliRunner().invoke(serve_cli, ["status", "--run-dir", str(run_dir)]).stdout)
+    assert status["running"] and status["healthy"] and len(status["models"]) == 2 * len(MODELS)
+
+
+def test_cli_archive_start_predict_stop(tmp_path):
+    runner = CliRunner()
+    store, run_dir = tmp_path / "store", tmp_path / "run"
+    result = runner.invoke(serve_cli, ["archive", "dqn", "--store", str(store), "--exports", str(tmp_path / "exports"),
+                                       "--runtime", "torchscript"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["name"] == "dqn"
+    ports = [str(free_port()) for _ in range(3)]
+    try:
+        started = runner.invoke(serve_cli, ["start", "--store", str(store), "--run-dir", str(run_dir), "--port", ports[0],
+                                            "--management-port", ports[1], "--metrics-port", ports[2]])
+        assert started.exit_code == 0, started.output
+        assert "key_file.json" in started.output
+        request = tmp_path / "state.json"
+        request.write_text(json.dumps({"state": [0, 0, 0, 0]}))
+        answer = runner.invoke(serve_cli, ["predict", "dqn", str(request), "--run-dir", str(run_dir)])
+        assert answer.exit_code == 0 and "HTTP 200" in answer.output and "q_values" in answer.output
+        again = runner.invoke(serve_cli, ["start", "--store", str(store), "--run-dir", str(run_dir), "--port", ports[0]])
+        assert again.exit_code != 0 and "already running" in again.output
+    finally:
+        stopped = runner.invoke(serve_cli, ["stop", "--run-dir", str(run_dir)])
+    assert stopped.exit_code == 0 and "stopped" in stopped.output
+    assert not (run_dir / "tmp" / ".model_server.pid").exists()
+
+
+def test_missing_java_is_explained(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH without java
+    with pytest.raises(ServingError, match="Java 17"):
+        java_version()
+    with pytest.raises(ServingError, match="Java 17"):
+        start(ServerConfig(run_dir=tmp_path / "run", store=tmp_path, models=["x"]))
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    result = CliRunner().invoke(serve_cli, ["demo", "--out", str(tmp_path / "demo"), "--requests", "40",
+                                            "--port", str(free_port())])
+    assert result.exit_code == 0, result.output
+    assert "TorchServe stopped" in result.output and "40 requests: accuracy" in result.output
+    accuracy = float(result.output.split("accuracy ")[-1].split(",")[0])
+    assert accuracy >= 0.85
+    assert not os.path.exists(tmp_path / "demo" / "serve" / "tmp" / ".model_server.pid")
