@@ -1,0 +1,220 @@
+"""Serving throughput and latency: requests/s, p50 and p99 at 1, 8 and 32 concurrent clients.
+
+Endpoints, each with 2 workers (TorchServe on this machine), without and with server-side batching:
+- ``trivial``: a handler that answers "ok" (TorchServe's own floor on this machine),
+- ``mnist-cnn``: the digit model on onnxruntime, sent a 28x28 PNG,
+- ``resnet``: the seed's CIFAR ResNet on onnxruntime, sent a 32x32 PNG;
+plus the in-process reference: PNG decode + preprocessing + onnxruntime in a loop, no HTTP.
+
+The load comes from ``wrk`` (Debian package) when installed, else from an asyncio client; it runs on
+the same machine as the server, as the floor does. Prints a table and writes JSON to
+``benchmarks/results/serving-<machine>.json``.
+
+    python benchmarks/serving_speed.py
+    python benchmarks/serving_speed.py --duration 20 --models mnist-cnn --clients 8 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from export.core import export
+from handlers import imaging
+from serving.archive import build_archive, find_tool
+from serving.client import read_token
+from serving.server import ServerConfig, free_port, start, stop
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TRIVIAL_HANDLER = '''
+def handle(data, context):
+    if data is None:
+        return None
+    return ["ok"] * len(data)
+'''
+
+
+def png(shape: tuple[int, ...], seed: int = 0) -> bytes:
+    from PIL import Image
+
+    array = (np.random.default_rng(seed).random(shape) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def trivial_archive(store: Path) -> str:
+    store.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        handler = Path(tmp) / "trivial_handler.py"
+        handler.write_text(TRIVIAL_HANDLER)
+        subprocess.run([find_tool("torch-model-archiver"), "--model-name", "trivial", "--version", "1.0", "--handler", f"{handler.with_suffix('')}:handle",
+                        "--export-path", str(store), "--force"], check=True)
+    return "trivial"
+
+
+def wrk(url: str, body: bytes, token: str, clients: int, seconds: int, tmp: Path) -> dict:
+    body_file = tmp / "body.bin"
+    body_file.write_bytes(body)
+    script = tmp / "post.lua"
+    script.write_text(
+        'local f = io.open("%s", "rb"); local body = f:read("*all"); f:close()\n'
+        'wrk.method = "POST"; wrk.body = body\n'
+        'wrk.headers["Content-Type"] = "application/octet-stream"\n'
+        'wrk.headers["Authorization"] = "Bearer %s"\n'
+        'done = function(summary, latency, requests)\n'
+        '  io.write(string.format("ZOO %%d %%d %%d %%d %%d %%d\\n", summary.requests, summary.duration,\n'
+        '    latency:percentile(50), latency:percentile(99), summary.errors.status, summary.errors.timeout + summary.errors.connect + summary.errors.read + summary.errors.write))\n'
+        'end\n' % (body_file, token))
+    threads = min(clients, 2)
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "-s", str(script), url],
+                         capture_output=True, text=True, check=True).stdout
+    n, duration_us, p50, p99, bad_status, socket_errors = map(int, re.search(r"ZOO (.*)", out).group(1).split())
+    return {"requests": n, "rps": n / (duration_us / 1e6), "p50_ms": p50 / 1000, "p99_ms": p99 / 1000,
+            "non_2xx": bad_status, "socket_errors": socket_errors, "tool": "wrk"}
+
+
+async def _asyncio_load(host: str, port: int, path: str, body: bytes, token: str, clients: int, seconds: float) -> dict:
+    request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+               f"Content-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, port)
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            writer.write(request)
+            status = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - t0)
+            errors += b" 200 " not in status
+        writer.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*[worker() for _ in range(clients)])
+    elapsed = time.perf_counter() - t0
+    ms = np.array(latencies) * 1000
+    return {"requests": len(ms), "rps": len(ms) / elapsed, "p50_ms": float(np.percentile(ms, 50)),
+            "p99_ms": float(np.percentile(ms, 99)), "non_2xx": errors, "socket_errors": 0, "tool": "asyncio"}
+
+
+def in_process(export_dir: Path, body: bytes, seconds: float) -> dict:
+    """Decode + preprocess + onnxruntime per request, in a loop, no HTTP (one thread per worker, 2 workers' worth)."""
+    import onnxruntime as ort
+
+    record = json.loads((export_dir / "export.json").read_text())
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(export_dir / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    latencies = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        x = imaging.preprocess(imaging.decode_image(body), record["preprocessing"])[None]
+        probs = imaging.softmax(session.run(None, {name: x})[0][0])
+        probs.argsort()
+        latencies.append(time.perf_counter() - t0)
+    ms = np.array(latencies) * 1000
+    return {"requests": len(ms), "rps": len(ms) / sum(latencies), "p50_ms": float(np.percentile(ms, 50)),
+            "p99_ms": float(np.percentile(ms, 99)), "tool": "loop (1 thread)"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="*", default=["trivial", "mnist-cnn", "resnet"])
+    parser.add_argument("--clients", nargs="*", type=int, default=[1, 8, 32])
+    parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="measurements per cell (the median is reported)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=8, help="server batch size of the batched runs")
+    parser.add_argument("--max-batch-delay", type=int, default=5, help="ms")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+
+    use_wrk = shutil.which("wrk") is not None
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        store = tmp / "store"
+        bodies, exports = {}, {}
+        for model in args.models:
+            if model == "trivial":
+                trivial_archive(store)
+                bodies[model] = png((28, 28))
+                continue
+            exports[model] = tmp / "exports" / model
+            export(model, exports[model], formats=["onnx"], log=lambda m: None)
+            build_archive(exports[model], runtime="onnx", store=store, log=lambda m: None)
+            spec_shape = json.loads((exports[model] / "export.json").read_text())["parts"]["model"]["inputs"][0]["shape"]
+            c, h, w = spec_shape[1:]
+            bodies[model] = png((h, w) if c == 1 else (h, w, c))
+        for model in exports:
+            r = in_process(exports[model], bodies[model], min(args.duration, 5))
+            rows.append({"model": model, "setup": "in-process decode+ORT (no HTTP)", "clients": 1, **r})
+            print(rows[-1], flush=True)
+        for batch in (1, args.batch_size):
+            cfg = ServerConfig(run_dir=tmp / f"run{batch}", store=store, models=args.models, port=free_port(),
+                               management_port=free_port(), metrics_port=free_port(), workers=args.workers,
+                               batch_size=batch, max_batch_delay_ms=args.max_batch_delay)
+            start(cfg, log=lambda m: None)
+            try:
+                token = read_token(cfg.run_dir)
+                def measure(model: str, clients: int, seconds: int) -> dict:
+                    if use_wrk:
+                        return wrk(f"http://127.0.0.1:{cfg.port}/predictions/{model}", bodies[model], token, clients,
+                                   seconds, tmp)
+                    return asyncio.run(_asyncio_load("127.0.0.1", cfg.port, f"/predictions/{model}", bodies[model],
+                                                     token, clients, seconds))
+
+                for model in args.models:
+                    measure(model, 8, 2)  # warm-up
+                    for clients in args.clients:
+                        runs = sorted((measure(model, clients, args.duration) for _ in range(args.repeats)),
+                                      key=lambda x: x["rps"])
+                        r = {**runs[len(runs) // 2], "rps_all": [round(x["rps"], 1) for x in runs]}
+                        setup = "TorchServe, no batching" if batch == 1 else \
+                            f"TorchServe, batch {batch} / {args.max_batch_delay} ms"
+                        rows.append({"model": model, "setup": setup, "clients": clients, **r})
+                        print(rows[-1], flush=True)
+            finally:
+                stop(cfg.run_dir, log=lambda m: None)
+
+    floor = {(r["setup"], r["clients"]): r["rps"] for r in rows if r["model"] == "trivial"}
+    for r in rows:
+        if (r["setup"], r["clients"]) in floor and r["model"] != "trivial":
+            r["vs_floor"] = r["rps"] / floor[(r["setup"], r["clients"])]
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
+    print(f"\nserving on {machine}; {args.workers} workers; load from {'wrk' if use_wrk else 'asyncio'} on the same machine")
+    print(f"{'model':<10} {'setup':<34} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs floor':>8}")
+    for r in rows:
+        vs = f"{r['vs_floor']:.0%}" if "vs_floor" in r else ""
+        print(f"{r['model']:<10} {r['setup']:<34} {r['clients']:>7} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {vs:>8}")
+    out = args.out or RESULTS / "serving-cpu.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": machine, "workers": args.workers, "duration_s": args.duration,
+                               "load": "wrk" if use_wrk else "asyncio", "rows": rows}, indent=2))
+    print(f"\nwritten {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""Training speed: the seed's own loop vs our engine, same model, data, batch size and optimiser.
+
+The seed loop is the tutorials' code: a torchvision dataset with per-sample PIL transforms, a
+``DataLoader`` (batch 50 for MNIST, 32 for CIFAR-10, no workers) and a plain loop that computes the
+training accuracy every step. Ours is ``zoo-train``'s engine (in-memory uint8 tensors, batch
+transforms on the device). Both are timed over the same number of steps after a warm-up, data set-up
+excluded. Prints a table and writes JSON to ``benchmarks/results/``.
+
+    python benchmarks/train_speed.py                          # CPU: mnist-cnn (+ resnet, few steps)
+    python benchmarks/train_speed.py --device cuda            # GPU: mnist-cnn and resnet-cifar10
+    python benchmarks/train_speed.py --device cuda --time-to-accuracy   # resnet-cifar10 fast, full run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+import zoo
+from training.data import default_data_dir, locate_image_tree
+from training.engine import TrainConfig, Trainer, resolve_device
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def seed_loop(recipe: str, data_dir: Path, device: torch.device, steps: int, warmup: int) -> dict:
+    """The tutorials' loop, verbatim in spirit (S0 for MNIST, S3 L1990-2060 for CIFAR-10)."""
+    import torchvision
+    import torchvision.transforms as T
+
+    torch.manual_seed(0)
+    if recipe == "mnist-cnn-mnist":
+        dataset = torchvision.datasets.MNIST(str(data_dir), train=True, transform=T.ToTensor())
+        batch, model, lr = 50, zoo.get_model("mnist-cnn"), 1e-3
+    else:
+        tree = locate_image_tree(data_dir, ("cifar10",))
+        if tree is None:
+            raise SystemExit(f"CIFAR-10 not found under {data_dir}")
+        transform = T.Compose([T.Resize(40), T.RandomHorizontalFlip(), T.RandomCrop(32), T.ToTensor(),
+                               T.Normalize([0.5] * 3, [0.5] * 3)])
+        dataset = torchvision.datasets.ImageFolder(str(tree / "train"), transform=transform)
+        batch, model, lr = 32, zoo.get_model("resnet"), 0.01
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True)
+    model = model.to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    seen = 0
+    start = None
+    train_loss, train_acc = 0.0, 0.0
+    for i, (im, label) in enumerate(loader):
+        if i == warmup:
+            _sync(device)
+            start, seen = time.perf_counter(), 0
+        if i == warmup + steps:
+            break
+        im, label = im.to(device), label.to(device)
+        output = model(im)
+        loss = F.cross_entropy(output, label)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        train_loss += loss.item()
+        train_acc += float((output.max(1)[1] == label).sum().item()) / output.shape[0]
+        seen += len(label)
+    _sync(device)
+    assert start is not None, "dataset too small for the requested steps"
+    elapsed = time.perf_counter() - start
+    return {"images_per_s": seen / elapsed, "steps": steps, "batch_size": batch, "seconds": elapsed}
+
+
+def our_loop(recipe: str, data_dir: Path, device: torch.device, steps: int, warmup: int, profile: str) -> dict:
+    """Our engine on the same recipe, timed between step ``warmup`` and step ``warmup + steps``
+    (from the run's per-step log, which records the elapsed time every ``warmup`` steps)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(TrainConfig(recipe=recipe, profile=profile, data_dir=data_dir, device=str(device), quiet=True,
+                                      eval_samples=16, out=Path(tmp), max_steps=warmup + steps,
+                                      overrides={"extra": {"log_every": warmup}}))
+        trainer.fit()
+        log = {r["step"]: r for r in map(json.loads, (Path(tmp) / "steps.jsonl").read_text().splitlines())}
+    seconds = log[warmup + steps]["elapsed_s"] - log[warmup]["elapsed_s"]
+    return {"images_per_s": steps * trainer.profile.batch_size / seconds, "steps": steps, "profile": profile}
+
+
+def time_to_accuracy(data_dir: Path, device: torch.device, profile: str) -> dict:
+    """A full ``resnet-cifar10`` run: wall-clock time (data already cached) and final test accuracy."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        warm = Trainer(TrainConfig(recipe="resnet-cifar10", profile=profile, data_dir=data_dir, device=str(device),
+                                   out=Path(tmp) / "warm", max_steps=20, quiet=True, eval_samples=16))
+        warm.fit()
+        _sync(device)
+        t0 = time.perf_counter()
+        summary = Trainer(TrainConfig(recipe="resnet-cifar10", profile=profile, data_dir=data_dir,
+                                      device=str(device), out=Path(tmp) / "run", data=warm.data, quiet=True)).fit()
+        _sync(device)
+        wall = time.perf_counter() - t0
+    return {"recipe": "resnet-cifar10", "profile": profile, "wall_s": round(wall, 1),
+            "test_accuracy": summary["test_accuracy"], "epochs": summary["epochs"]}
+
+
+def machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--recipes", nargs="*", default=None, help="default: mnist-cnn-mnist resnet-cifar10")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (default: 300 on GPU, 150 on CPU)")
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--time-to-accuracy", action="store_true", help="also run resnet-cifar10 fast end to end")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (default benchmarks/results/train_speed-<device>.json)")
+    args = parser.parse_args()
+
+    device = resolve_device(args.device)
+    data_dir = args.data_dir or default_data_dir()
+    recipes = args.recipes or ["mnist-cnn-mnist", "resnet-cifar10"]
+    steps = args.steps or (300 if device.type == "cuda" else 150)
+    steps -= steps % args.warmup  # the per-step log is read every `warmup` steps
+    rows = []
+    for recipe in recipes:
+        n = steps if (recipe == "mnist-cnn-mnist" or device.type == "cuda") else max(args.warmup, steps // 5 // args.warmup * args.warmup)
+        seed = seed_loop(recipe, data_dir, device, n, args.warmup)
+        ours = our_loop(recipe, data_dir, device, n, args.warmup, "seed")
+        rows.append({"recipe": recipe, "loop": "seed profile", "batch_size": seed["batch_size"], "steps": n,
+                     "seed_images_per_s": round(seed["images_per_s"], 1), "ours_images_per_s": round(ours["images_per_s"], 1),
+                     "speedup": round(ours["images_per_s"] / seed["images_per_s"], 2)})
+        if device.type == "cuda" and recipe == "resnet-cifar10":
+            fast = our_loop(recipe, data_dir, device, n, args.warmup, "fast")
+            rows.append({"recipe": recipe, "loop": "fast profile (batch 512, bf16)", "batch_size": 512, "steps": n,
+                         "seed_images_per_s": round(seed["images_per_s"], 1),
+                         "ours_images_per_s": round(fast["images_per_s"], 1),
+                         "speedup": round(fast["images_per_s"] / seed["images_per_s"], 2)})
+    result = {"machine": machine(device), "device": str(device), "torch": torch.__version__,
+              "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "rows": rows}
+    if args.time_to_accuracy:
+        result["time_to_accuracy"] = time_to_accuracy(data_dir, device, "fast")
+
+    print(f"\ntraining throughput on {result['machine']} (torch {torch.__version__})")
+    print(f"{'recipe':<18} {'loop':<32} {'batch':>5} {'steps':>5} {'seed img/s':>11} {'ours img/s':>11} {'ratio':>6}")
+    for r in rows:
+        print(f"{r['recipe']:<18} {r['loop']:<32} {r['batch_size']:>5} {r['steps']:>5} "
+              f"{r['seed_images_per_s']:>11,.0f} {r['ours_images_per_s']:>11,.0f} {r['speedup']:>5.2f}x")
+    if "time_to_accuracy" in result:
+        t = result["time_to_accuracy"]
+        print(f"\nresnet-cifar10 --profile {t['profile']}: {t['test_accuracy']:.4f} test accuracy in {t['wall_s']} s")
+    out = args.out or RESULTS / f"train_speed-{device.type}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"\nwritten {out}")
+
+
+if __name__ == "__main__":
+    main()
