@@ -216,6 +216,8 @@ class ZooHandler(BaseHandler):  # type: ignore[misc]
         for i, inputs in enumerate(items):
             key = tuple(a.shape[:ax] + a.shape[ax + 1 :] for a, ax in zip(inputs, in_axes))
             groups.setdefault(key, []).append(i)
+        if len(items) == 1:  # the common unbatched case: no stacking or slicing
+            return [self.runtime.run(items[0])]
         results: list[list[np.ndarray]] = [[] for _ in items]
         for indices in groups.values():
             sizes = [items[i][0].shape[in_axes[0]] for i in indices]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -121,12 +122,16 @@ class LanguageModelHandler(ZooHandler):
         words = self.words(payload, list_field="context", text_field="text")
         if len(words) < size:
             raise RequestError(f"need at least {size} context words, got {len(words)}", 422)
-        vocab = {w: i for i, w in enumerate(self.meta["vocab"])}
+        vocab = self.vocab_index
         context = words[-size:]
         unknown = [w for w in context if w not in vocab]
         if unknown:
             raise RequestError(f"word(s) not in the vocabulary ({len(vocab)} words): {unknown}", 422)
         return [np.asarray([[vocab[w] for w in context]], dtype=np.int64)], info
+
+    @cached_property
+    def vocab_index(self) -> dict[str, int]:
+        return {w: i for i, w in enumerate(self.meta["vocab"])}
 
     def respond(self, info: dict[str, Any], outputs: list[np.ndarray]) -> dict[str, Any]:
         probs = imaging.softmax(outputs[0][0].astype(np.float64))
@@ -142,14 +147,18 @@ class TaggerHandler(ZooHandler):
 
     fields = ("sentence", "words")
 
+    @cached_property
+    def indices(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Word and character vocabularies as index lookups (unknown → 1, the UNK index)."""
+        return ({w: i for i, w in enumerate(self.meta["words"])}, {c: i for i, c in enumerate(self.meta["chars"])})
+
     def parse(self, payload: Any) -> tuple[list[np.ndarray], dict[str, Any]]:
         words = self.words(payload, list_field="words", text_field="sentence")
         if not words:
             raise RequestError("empty sentence", 422)
         if len(words) > MAX_WORDS or max(len(w) for w in words) > MAX_WORD_CHARS:
             raise RequestError(f"at most {MAX_WORDS} words of at most {MAX_WORD_CHARS} characters", 422)
-        w_index = {w: i for i, w in enumerate(self.meta["words"])}
-        c_index = {c: i for i, c in enumerate(self.meta["chars"])}
+        w_index, c_index = self.indices
         lower = [w.lower() for w in words]
         ids = np.asarray([[w_index.get(w, 1) for w in lower]], dtype=np.int64)
         chars = np.zeros((1, len(words), max(len(w) for w in lower)), dtype=np.int64)

@@ -62,20 +62,25 @@ def archive_cmd(source: str, runtime: str, part: str | None, name: str | None, s
 @click.option("--max-batch-delay", type=int, default=5, show_default=True, help="ms to wait to fill a batch.")
 @click.option("--max-request-mb", type=int, default=8, show_default=True, help="Largest request body accepted.")
 @click.option("--timeout", type=float, default=180, show_default=True, help="Seconds to wait for the models.")
+@click.option("--verbose-logs", is_flag=True,
+              help="TorchServe's own logging (DEBUG, ~30 lines a request, metrics as log lines) for debugging; "
+                   "by default logs/ holds one access line a request, worker output, start-up and errors, "
+                   "and metrics are served in Prometheus format on the metrics port.")
 def start_cmd(names: tuple[str, ...], run_dir: Path, store: Path, port: int, management_port: int, metrics_port: int,
-              workers: int, batch_size: int, max_batch_delay: int, max_request_mb: int, timeout: float) -> None:
+              workers: int, batch_size: int, max_batch_delay: int, max_request_mb: int, timeout: float,
+              verbose_logs: bool) -> None:
     """Start TorchServe with NAMES (default: every .mar in the store); returns once each model answers."""
     models = list(names) or sorted(p.stem for p in store.glob("*.mar"))
     cfg = ServerConfig(run_dir=run_dir, store=store, models=models, port=port, management_port=management_port,
                        metrics_port=metrics_port, workers=workers, batch_size=batch_size,
-                       max_batch_delay_ms=max_batch_delay, max_request_mb=max_request_mb)
+                       max_batch_delay_ms=max_batch_delay, max_request_mb=max_request_mb, verbose_logs=verbose_logs)
     try:
         state = start(cfg, timeout, log=lambda m: click.echo(m, err=True))
     except ServingError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"TorchServe is up at http://127.0.0.1:{port} (pid {state['pid']}) serving {', '.join(models)}")
     click.echo(f"access key: {state['key_file']} (send it as 'Authorization: Bearer <inference key>')")
-    click.echo(f"logs: {Path(state['run_dir']) / 'logs'}; stop with `zoo-serve stop --run-dir {run_dir}`")
+    click.echo(f"logs: {Path(state['run_dir']) / 'logs'}; metrics: http://127.0.0.1:{metrics_port}/metrics; stop with `zoo-serve stop --run-dir {run_dir}`")
 
 
 @main.command("stop")

@@ -42,6 +42,7 @@ class ServerConfig:
     max_request_mb: int = 8  # the handler's limit; TorchServe's frontend refuses bodies over 4x this
     threads_per_worker: int | None = None  # intra-op threads per worker; None: CPUs // workers
     host: str = "127.0.0.1"
+    verbose_logs: bool = False  # TorchServe's own logging (DEBUG, ~30 lines a request) and metrics as log lines
 
 
 def java_version() -> int:
@@ -110,10 +111,53 @@ def write_config(cfg: ServerConfig) -> Path:
         "disable_system_metrics=true",
         f"job_queue_size={max(100, 4 * cfg.batch_size * cfg.workers)}",
         "async_logging=true",
+        # metrics on the (loopback) metrics port in Prometheus format rather than as log lines
+        f"metrics_mode={'log' if cfg.verbose_logs else 'prometheus'}",
     ]
     path = run_dir / "config.properties"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+_ROLLING = """
+    <RollingFile name="{name}" fileName="${{env:LOG_LOCATION:-logs}}/{name}.log"
+                 filePattern="${{env:LOG_LOCATION:-logs}}/{name}.%d{{yyyy-MM-dd}}.%i.log.gz">
+      <PatternLayout pattern="{pattern}"/>
+      <Policies><SizeBasedTriggeringPolicy size="100 MB"/><TimeBasedTriggeringPolicy/></Policies>
+      <DefaultRolloverStrategy max="5"/>
+    </RollingFile>"""
+
+#: TorchServe's built-in log4j2 configuration logs its own package at DEBUG, to ts_log twice (once more
+#: through the root logger) and to the console, plus six host-metric lines per request: about 30 lines
+#: per request, which cost its Java frontend more CPU than a small model's inference. This one keeps one
+#: access-log line per request, what the workers print (model_log: load messages, tracebacks), start-up
+#: and errors in ts_log, and drops the per-request chatter (metrics live on the Prometheus endpoint).
+QUIET_LOG_CONFIG = """<?xml version="1.0" encoding="UTF-8"?>
+<!-- written by zoo-serve start (start with verbose logs for TorchServe's own configuration) -->
+<Configuration>
+  <Appenders>{access}{model}{ts}
+  </Appenders>
+  <Loggers>
+    <Logger name="ACCESS_LOG" level="info" additivity="false"><AppenderRef ref="access_log"/></Logger>
+    <Logger name="MODEL_LOG" level="info" additivity="false">
+      <RegexFilter regex="Backend received inference at.*" onMatch="DENY" onMismatch="NEUTRAL"/>
+      <AppenderRef ref="model_log"/>
+    </Logger>
+    <Logger name="MODEL_METRICS" level="off"/>
+    <Logger name="TS_METRICS" level="off"/>
+    <Logger name="io.netty" level="error"/>
+    <Logger name="org.apache" level="off"/>
+    <!-- per-request INFO/DEBUG lines: response times, job ids, forwarded metric lines -->
+    <Logger name="org.pytorch.serve.job" level="warn"/>
+    <Logger name="org.pytorch.serve.wlm.WorkerThread" level="warn"/>
+    <Logger name="org.pytorch.serve.wlm.BatchAggregator" level="warn"/>
+    <Logger name="org.pytorch.serve.wlm.WorkerLifeCycle" level="warn"/>
+    <Root level="info"><AppenderRef ref="ts_log"/></Root>
+  </Loggers>
+</Configuration>
+""".format(access=_ROLLING.format(name="access_log", pattern="%d{ISO8601} - %m%n"),
+           model=_ROLLING.format(name="model_log", pattern="%d{ISO8601} [%-5p] %t - %m%n"),
+           ts=_ROLLING.format(name="ts_log", pattern="%d{ISO8601} [%-5p] %t %c - %m%n"))
 
 
 def _env(run_dir: Path, max_request_mb: int = 8, threads: int | None = None) -> dict[str, str]:
@@ -193,6 +237,9 @@ def start(cfg: ServerConfig, timeout_s: float = 180, log: Callable[[str], None] 
     for stale in ("key_file.json",):
         (run_dir / stale).unlink(missing_ok=True)
     cmd = [_torchserve(), "--start", "--ncs", "--model-store", str(cfg.store.resolve()), "--ts-config", str(config)]
+    if not cfg.verbose_logs:
+        (run_dir / "log4j2.xml").write_text(QUIET_LOG_CONFIG)
+        cmd += ["--log-config", str(run_dir / "log4j2.xml")]
     (run_dir / "logs").mkdir(exist_ok=True)
     console = run_dir / "logs" / "torchserve.out"
     with open(console, "ab") as out:  # not a pipe: the Java server inherits it and never closes it

@@ -252,6 +252,24 @@ def test_server_files_stay_in_the_run_folder(served):
     assert status["running"] and status["healthy"] and len(status["models"]) == 2 * len(MODELS)
 
 
+def test_logs_stay_small_and_metrics_are_served(served):
+    """One access line a request, no per-request chatter in ts_log, counters on the metrics port."""
+    client, run_dir = served["client"], served["cfg"].run_dir
+    image = _png((np.random.default_rng(3).random((28, 28)) * 255).astype(np.uint8))
+    for _ in range(20):
+        assert client.predict("classifier-onnx", image, "image/png")[0] == 200
+    logs = run_dir / "logs"
+    access = (logs / "access_log.log").read_text()
+    assert access.count("/predictions/classifier-onnx") >= 20
+    ts_log = (logs / "ts_log.log").read_text()
+    assert "Backend response time" not in ts_log and "[METRICS]" not in ts_log and "[DEBUG]" not in ts_log
+    assert "Backend received inference" not in (logs / "model_log.log").read_text()
+    metrics = Client("127.0.0.1", served["cfg"].metrics_port, None)
+    status, text, _ = metrics.request("GET", "/metrics")
+    metrics.close()
+    assert status == 200 and 'ts_inference_requests_total{model_name="classifier-onnx"' in str(text)
+
+
 def test_cli_archive_start_predict_stop(tmp_path):
     runner = CliRunner()
     store, run_dir = tmp_path / "store", tmp_path / "run"
@@ -262,9 +280,11 @@ def test_cli_archive_start_predict_stop(tmp_path):
     ports = [str(free_port()) for _ in range(3)]
     try:
         started = runner.invoke(serve_cli, ["start", "--store", str(store), "--run-dir", str(run_dir), "--port", ports[0],
-                                            "--management-port", ports[1], "--metrics-port", ports[2]])
+                                            "--management-port", ports[1], "--metrics-port", ports[2], "--verbose-logs"])
         assert started.exit_code == 0, started.output
         assert "key_file.json" in started.output
+        # --verbose-logs: TorchServe's own logging (the quiet default is tested on the shared server)
+        assert not (run_dir / "log4j2.xml").exists() and "metrics_mode=log" in (run_dir / "config.properties").read_text()
         request = tmp_path / "state.json"
         request.write_text(json.dumps({"state": [0, 0, 0, 0]}))
         answer = runner.invoke(serve_cli, ["predict", "dqn", str(request), "--run-dir", str(run_dir)])
