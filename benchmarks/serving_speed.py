@@ -4,7 +4,9 @@ Endpoints, each with 2 workers (TorchServe on this machine), without and with se
 - ``trivial``: a handler that answers "ok" (TorchServe's own floor on this machine),
 - ``mnist-cnn``: the digit model on onnxruntime, sent a 28x28 PNG,
 - ``resnet``: the seed's CIFAR ResNet on onnxruntime, sent a 32x32 PNG;
-plus the in-process reference: PNG decode + preprocessing + onnxruntime in a loop, no HTTP.
+plus the in-process reference: PNG decode + preprocessing + onnxruntime in a loop, no HTTP, and
+``trivial`` and ``mnist-cnn`` once more under TorchServe's own verbose logging (``zoo-serve start
+--verbose-logs``) to show what the quiet default logging is worth.
 
 The load comes from ``wrk`` (Debian package) when installed, else from an asyncio client; it runs on
 the same machine as the server, as the floor does. Prints a table and writes JSON to
@@ -148,6 +150,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8, help="server batch size of the batched runs")
     parser.add_argument("--max-batch-delay", type=int, default=5, help="ms")
+    parser.add_argument("--no-verbose-reference", dest="verbose_reference", action="store_false",
+                        help="skip the reference runs under TorchServe's own (verbose) logging")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
@@ -172,13 +176,20 @@ def main() -> None:
             r = in_process(exports[model], bodies[model], min(args.duration, 5))
             rows.append({"model": model, "setup": "in-process decode+ORT (no HTTP)", "clients": 1, **r})
             print(rows[-1], flush=True)
-        for batch in (1, args.batch_size):
-            cfg = ServerConfig(run_dir=tmp / f"run{batch}", store=store, models=args.models, port=free_port(),
+        setups = [(1, False, args.models), (args.batch_size, False, args.models)]
+        if args.verbose_reference:  # TorchServe's own logging and log-line metrics, for comparison
+            setups.append((1, True, [m for m in args.models if m in ("trivial", "mnist-cnn")]))
+        for batch, verbose, models in setups:
+            cfg = ServerConfig(run_dir=tmp / f"run{batch}{verbose}", store=store, models=models, port=free_port(),
                                management_port=free_port(), metrics_port=free_port(), workers=args.workers,
-                               batch_size=batch, max_batch_delay_ms=args.max_batch_delay)
+                               batch_size=batch, max_batch_delay_ms=args.max_batch_delay, verbose_logs=verbose)
             start(cfg, log=lambda m: None)
+            setup = "TorchServe, no batching" if batch == 1 else f"TorchServe, batch {batch} / {args.max_batch_delay} ms"
+            if verbose:
+                setup += ", verbose logs"
             try:
                 token = read_token(cfg.run_dir)
+
                 def measure(model: str, clients: int, seconds: int) -> dict:
                     if use_wrk:
                         return wrk(f"http://127.0.0.1:{cfg.port}/predictions/{model}", bodies[model], token, clients,
@@ -186,14 +197,18 @@ def main() -> None:
                     return asyncio.run(_asyncio_load("127.0.0.1", cfg.port, f"/predictions/{model}", bodies[model],
                                                      token, clients, seconds))
 
-                for model in args.models:
+                for model in models:
                     measure(model, 8, 2)  # warm-up
-                    for clients in args.clients:
-                        runs = sorted((measure(model, clients, args.duration) for _ in range(args.repeats)),
-                                      key=lambda x: x["rps"])
-                        r = {**runs[len(runs) // 2], "rps_all": [round(x["rps"], 1) for x in runs]}
-                        setup = "TorchServe, no batching" if batch == 1 else \
-                            f"TorchServe, batch {batch} / {args.max_batch_delay} ms"
+                for clients in args.clients:
+                    # models take turns within each repeat, so that the floor and the models it is compared
+                    # with see the same drift of this (shared, noisy) machine
+                    runs: dict[str, list[dict]] = {m: [] for m in models}
+                    for _ in range(args.repeats):
+                        for model in models:
+                            runs[model].append(measure(model, clients, args.duration))
+                    for model in models:
+                        ordered = sorted(runs[model], key=lambda x: x["rps"])
+                        r = {**ordered[len(ordered) // 2], "rps_all": [round(x["rps"], 1) for x in runs[model]]}
                         rows.append({"model": model, "setup": setup, "clients": clients, **r})
                         print(rows[-1], flush=True)
             finally:
@@ -205,10 +220,10 @@ def main() -> None:
             r["vs_floor"] = r["rps"] / floor[(r["setup"], r["clients"])]
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
     print(f"\nserving on {machine}; {args.workers} workers; load from {'wrk' if use_wrk else 'asyncio'} on the same machine")
-    print(f"{'model':<10} {'setup':<34} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs floor':>8}")
+    print(f"{'model':<10} {'setup':<44} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs floor':>8}")
     for r in rows:
         vs = f"{r['vs_floor']:.0%}" if "vs_floor" in r else ""
-        print(f"{r['model']:<10} {r['setup']:<34} {r['clients']:>7} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {vs:>8}")
+        print(f"{r['model']:<10} {r['setup']:<44} {r['clients']:>7} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {vs:>8}")
     out = args.out or RESULTS / "serving-cpu.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": machine, "workers": args.workers, "duration_s": args.duration,
