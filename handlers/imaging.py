@@ -6,6 +6,7 @@ Self-contained (NumPy and Pillow only) so that it can ship inside a model archiv
 from __future__ import annotations
 
 import io
+from functools import lru_cache
 from typing import Any, Mapping
 
 import numpy as np
@@ -41,8 +42,9 @@ def decode_image(data: bytes) -> Image.Image:
 
 def looks_inverted(gray: np.ndarray) -> bool:
     """True when the picture is dark ink on light paper (its border is bright)."""
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    return float(border.mean()) > 127.0
+    h, w = gray.shape
+    border = int(gray[0].sum()) + int(gray[-1].sum()) + int(gray[:, 0].sum()) + int(gray[:, -1].sum())
+    return border / (2 * (h + w)) > 127.0
 
 
 def preprocess(image: Image.Image, pre: Mapping[str, Any], invert: str = "auto") -> np.ndarray:
@@ -53,31 +55,38 @@ def preprocess(image: Image.Image, pre: Mapping[str, Any], invert: str = "auto")
     digit on paper) the way the seed's predict script does, ``"yes"``/``"no"`` force it.
     """
     channels = int(pre.get("channels", 3))
-    img = image.convert("L" if channels == 1 else "RGB")
+    mode = "L" if channels == 1 else "RGB"
+    img = image if image.mode == mode else image.convert(mode)
     size = (int(pre["width"]), int(pre["height"]))
     if img.size != size:
         img = img.resize(size, Image.BILINEAR)
-    array = np.asarray(img, dtype=np.float32)
+    pixels = np.asarray(img)  # uint8 (H, W) or (H, W, 3)
     if channels == 1:
-        if invert == "yes" or (invert == "auto" and looks_inverted(array)):
-            array = 255.0 - array
-        array = array[None]
+        if invert == "yes" or (invert == "auto" and looks_inverted(pixels)):
+            pixels = 255 - pixels
+        pixels = pixels[None]
     else:
-        array = array.transpose(2, 0, 1)
-    return normalize(array, pre)
+        pixels = pixels.transpose(2, 0, 1)
+    return normalize(pixels, pre)
+
+
+@lru_cache(maxsize=16)
+def _cached_stats(channels: int, mean: tuple[float, ...], std: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    return (np.asarray(mean, dtype=np.float32).reshape(-1, 1, 1), np.asarray(std, dtype=np.float32).reshape(-1, 1, 1))
 
 
 def _stats(pre: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     channels = int(pre.get("channels", 1))
-    mean = np.asarray(pre.get("mean", [0.0] * channels), dtype=np.float32).reshape(-1, 1, 1)
-    std = np.asarray(pre.get("std", [1.0] * channels), dtype=np.float32).reshape(-1, 1, 1)
-    return mean, std
+    return _cached_stats(channels, tuple(pre.get("mean", [0.0] * channels)), tuple(pre.get("std", [1.0] * channels)))
 
 
 def normalize(pixels: np.ndarray, pre: Mapping[str, Any]) -> np.ndarray:
     """0-255 pixels (C, H, W) → the model's input: ``(pixels / 255 - mean) / std``, float32."""
     mean, std = _stats(pre)
-    return np.ascontiguousarray((pixels / 255.0 - mean) / std, dtype=np.float32)
+    x = np.ascontiguousarray(pixels, dtype=np.float32) / np.float32(255.0)  # a new array: the input is kept
+    x -= mean
+    x /= std
+    return x
 
 
 def denormalize(x: np.ndarray, pre: Mapping[str, Any]) -> np.ndarray:
