@@ -210,14 +210,14 @@ class ZooHandler(BaseHandler):  # type: ignore[misc]
     def run_batch(self, items: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
         """Run parsed requests; those whose inputs have equal shapes (but for the batch axis)
         share one model call, and each gets its slice of the outputs back."""
+        if len(items) == 1:  # the common unbatched case: no grouping, stacking or slicing
+            return [self.runtime.run(items[0])]
         in_axes = [_batch_axis(s) for s in self.input_specs]
         out_axes = [_batch_axis(s) for s in self.part["outputs"]]
         groups: dict[tuple, list[int]] = {}
         for i, inputs in enumerate(items):
             key = tuple(a.shape[:ax] + a.shape[ax + 1 :] for a, ax in zip(inputs, in_axes))
             groups.setdefault(key, []).append(i)
-        if len(items) == 1:  # the common unbatched case: no stacking or slicing
-            return [self.runtime.run(items[0])]
         results: list[list[np.ndarray]] = [[] for _ in items]
         for indices in groups.values():
             sizes = [items[i][0].shape[in_axes[0]] for i in indices]

@@ -71,13 +71,13 @@ def preprocess(image: Image.Image, pre: Mapping[str, Any], invert: str = "auto")
 
 
 @lru_cache(maxsize=16)
-def _cached_stats(channels: int, mean: tuple[float, ...], std: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _cached_stats(mean: tuple[float, ...], std: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
     return (np.asarray(mean, dtype=np.float32).reshape(-1, 1, 1), np.asarray(std, dtype=np.float32).reshape(-1, 1, 1))
 
 
 def _stats(pre: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     channels = int(pre.get("channels", 1))
-    return _cached_stats(channels, tuple(pre.get("mean", [0.0] * channels)), tuple(pre.get("std", [1.0] * channels)))
+    return _cached_stats(tuple(pre.get("mean", [0.0] * channels)), tuple(pre.get("std", [1.0] * channels)))
 
 
 def normalize(pixels: np.ndarray, pre: Mapping[str, Any]) -> np.ndarray:

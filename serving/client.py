@@ -14,15 +14,13 @@ def read_token(run_dir: Path, kind: str = "inference") -> str:
     path = Path(run_dir) / "key_file.json"
     if not path.is_file():
         raise FileNotFoundError(f"no key file at {path}: is a server running from this run folder?")
-    for attempt in range(20):  # TorchServe may still be writing it: an empty or partial file reads as bad JSON
+    for _ in range(20):  # TorchServe may still be writing it: an empty or partial file reads as bad JSON
         try:
             return str(json.loads(path.read_text())[kind]["key"])
         except (ValueError, KeyError, TypeError):
-            if attempt == 19:
-                raise ValueError(f"{path} is not a TorchServe key file (no {kind!r} key); "
-                                 "restart the server with `zoo-serve stop` and `zoo-serve start`") from None
             time.sleep(0.1)
-    raise AssertionError("unreachable")
+    raise ValueError(f"{path} is not a TorchServe key file (no {kind!r} key); "
+                     "restart the server with `zoo-serve stop` and `zoo-serve start`")
 
 
 class Client:
