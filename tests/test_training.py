@@ -1,4 +1,4 @@
-"""Training: a real-data smoke run of every recipe, resume after a kill, DDP on CPU, checkpoints, CLIs."""
+"""Training: resume after a kill, DDP on CPU, checkpoints, reproducibility, data loading, CLIs (every recipe's short learning run is in test_recipes_learn.py)."""
 
 from __future__ import annotations
 
@@ -25,16 +25,12 @@ from training.checkpoint import (
     model_from_checkpoint,
     save_checkpoint,
 )
-from training.cli import eval_main, predict_main, train_main
+from training.cli import dream_main, eval_main, predict_main, train_main
 from training.data import DataNotFoundError, load_dataset, safe_extract
 from training.engine import TrainConfig, Trainer
-from training.recipes import RECIPES, get_recipe, list_recipes
+from training.recipes import get_recipe, list_recipes
 
 BIN = Path(sys.executable).parent
-#: Recipes whose data is generated or built in; the rest need $ZOO_DATA_DIR.
-NO_FILES = {"none", "sonnet", "pos-toy", "sin-cos", "quadratic", "quadratic-1000", "gaussians", "linear-points",
-            "poly", "logistic", "bn-quadratic", "digits"}
-
 
 @pytest.fixture(autouse=True, scope="module")
 def _cache(tmp_path_factory):
@@ -55,40 +51,6 @@ def test_every_model_recipe_is_registered_both_ways():
     for model in zoo.list_models():
         for recipe in zoo.get_spec(model).recipes:
             assert get_recipe(recipe).model == model
-
-
-@pytest.mark.parametrize("name", list_recipes())
-def test_recipe_smoke_writes_loadable_checkpoint_and_metrics(name, tmp_path, request):
-    recipe = RECIPES[name]
-    data_dir = None
-    if recipe.dataset not in NO_FILES:
-        data_dir = request.getfixturevalue("data_dir")
-    model_kwargs = {"weights": None} if name == "transfer-cats-dogs" else {}
-    cfg = TrainConfig(recipe=name, data_dir=data_dir, device="cpu", out=tmp_path / "run", max_steps=2,
-                      eval_samples=64, quiet=True, model_kwargs=model_kwargs)
-    if recipe.variants:
-        from training.sweep import run_many
-
-        result = run_many(cfg, [dict(v) for v in recipe.variants], tmp_path / "run", lambda k, v: v, log=lambda m: None)
-        assert (tmp_path / "run" / "comparison.png").is_file()
-        run_dir = Path(result["out_dir"]) / result["runs"][0]["label"]
-    else:
-        summary = Trainer(cfg).fit()
-        assert summary["global_step"] == 2
-        run_dir = Path(summary["out_dir"])
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["recipe"] == name and metrics["global_step"] == 2
-    assert any(k.startswith("test_") for k in metrics), metrics.keys()
-    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
-    assert ckpt["model"]["name"] == recipe.model and ckpt["recipe"] == name
-    model = model_from_checkpoint(ckpt)
-    spec = zoo.get_spec(recipe.model).resolved(**ckpt["model"]["kwargs"])
-    part = spec.parts[0]
-    with torch.no_grad():
-        out = part.get(model)(*part.example_inputs())
-    out = out if isinstance(out, tuple) else (out,)
-    assert [tuple(o.shape) for o in out] == [t.concrete_shape() for t in part.outputs]
-    assert (run_dir / "curves.png").is_file() and (run_dir / "metrics.jsonl").is_file()
 
 
 def test_mnist_cnn_one_epoch_reaches_98_percent(data_dir, tmp_path):
@@ -317,3 +279,37 @@ def test_zoo_predict_reads_a_photo_of_a_dark_digit_on_paper(digit_checkpoint, tm
     first = json.loads(result.stdout.strip().splitlines()[0])
     assert first["top"][0]["label"] == str(int(bundle.test["y"][index]))
     assert "junk.png: error" in result.output
+
+
+def test_zoo_eval_tsne_draws_classes_that_separate(digit_checkpoint, tmp_path):
+    result = CliRunner().invoke(eval_main, [str(digit_checkpoint), "--tsne", "300", "--json", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["tsne_samples"] == 300 and (tmp_path / "tsne.png").is_file()
+    # learned features separate the ten digits in the picture (chance would be about 0.1)
+    assert metrics["tsne_knn_accuracy"] > 0.7
+    image = Image.open(tmp_path / "tsne.png")
+    colours = np.unique(np.asarray(image.convert("RGB")).reshape(-1, 3), axis=0)
+    assert image.width > 300 and len(colours) > 10  # coloured points, not a blank picture
+
+
+def test_zoo_dream_amplifies_the_chosen_layer(digit_checkpoint, tmp_path):
+    digit = load_dataset("digits").test["x"][0, 0].numpy()
+    Image.fromarray(digit).resize((56, 56)).save(tmp_path / "digit.png")
+    args = [str(digit_checkpoint), str(tmp_path / "digit.png"), "--octaves", "3", "--steps", "10", "--quiet"]
+    layers = CliRunner().invoke(dream_main, [*args, "--list-layers"])
+    assert layers.exit_code == 0 and layers.output.split() == ["conv1.0", "conv2.0"]
+    result = CliRunner().invoke(dream_main, [*args, "--layer", "conv2.0", "--out", str(tmp_path / "d.png"), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["activation_after"] > 2 * summary["activation_before"]  # gradient ascent did its job
+    dreamed = np.asarray(Image.open(tmp_path / "d.png"))
+    assert dreamed.shape == (56, 56)
+    assert np.abs(dreamed.astype(int) - np.asarray(Image.open(tmp_path / "digit.png")).astype(int)).mean() > 5
+    # bad input: one line, non-zero exit, no traceback
+    (tmp_path / "junk.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    for bad, message in (([str(digit_checkpoint), str(tmp_path / "junk.png")], "image"),
+                         ([*args, "--layer", "fc"], "no layer 'fc'"),
+                         ([str(tmp_path / "digit.png"), str(tmp_path / "digit.png")], "checkpoint")):
+        failed = CliRunner().invoke(dream_main, bad)
+        assert failed.exit_code == 1 and message in failed.output and "Traceback" not in failed.output, failed.output

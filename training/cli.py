@@ -49,7 +49,8 @@ def _fail(e: Exception) -> None:
 def _print_recipes(as_json: bool) -> None:
     rows = [
         {"name": r.name, "model": r.model, "step": r.step, "dataset": r.dataset, "profiles": list(r.profiles),
-         "description": r.description, "target": r.target}
+         "default_profile": r.default, "description": r.description, "source": r.source, "target": r.target,
+         "departure": r.departure}
         for r in (RECIPES[n] for n in list_recipes())
     ]
     if as_json:
@@ -57,14 +58,19 @@ def _print_recipes(as_json: bool) -> None:
         return
     width = max(len(r["name"]) for r in rows)
     for r in rows:
-        click.echo(f"{r['name']:<{width}}  {r['model']:<18} {r['dataset']:<14} {'/'.join(r['profiles']):<10} {r['description']}")
+        profiles = "/".join(f"{p}*" if p == r["default_profile"] else p for p in r["profiles"])
+        click.echo(f"{r['name']:<{width}}  {r['model']:<18} {r['dataset']:<14} {profiles:<24} {r['description']}")
+        if r["departure"]:
+            click.echo(f"{'':<{width}}    default departs from the seed: {r['departure']}")
+    click.echo("\n* = the default profile (what `zoo-train NAME` runs)")
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("recipe", required=False)
 @click.option("--list", "list_", is_flag=True, help="List the recipes and exit.")
-@click.option("--profile", default="seed", show_default=True,
-              help="seed: the tutorial's hyper-parameters. fast: the documented faster recipe, where one exists.")
+@click.option("--profile",
+              help="Default: the recipe's default (the tutorial's `seed` hyper-parameters, except where they do not "
+                   "learn; `zoo-train --list` says where). seed: the tutorial's. fast: the faster GPU recipe.")
 @click.option("--epochs", type=int, help="Override the profile's epochs.")
 @click.option("--batch-size", type=int, help="Override the profile's batch size.")
 @click.option("--lr", type=float, help="Override the profile's learning rate.")
@@ -82,17 +88,18 @@ def _print_recipes(as_json: bool) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (data order, init, augmentation).")
 @click.option("--max-steps", type=int, help="Stop after this many optimiser steps (smoke runs).")
 @click.option("--checkpoint-every", type=int, default=0, help="Also checkpoint every N steps (default: at each evaluation, i.e. each epoch for most recipes).")
-@click.option("--eval-samples", type=int, help="Evaluate on the first N test samples only (quick smoke runs).")
+@click.option("--eval-samples", type=int, help="Evaluate on a fixed random subset of N test samples (quick smoke runs).")
+@click.option("--eval-first", is_flag=True, help="Also evaluate the untrained model (reported as \"initial\").")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
 @click.option("--tensorboard", is_flag=True, help="Write TensorBoard logs (scalars, histograms, images, graph).")
 @click.option("--sweep", multiple=True, metavar="KEY=V1,V2",
               help="Run the cartesian product of values (repeatable); results in sweep.csv/json.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final metrics as JSON on the last stdout line.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train_main(recipe: str | None, list_: bool, profile: str, epochs: int | None, batch_size: int | None,
+def train_main(recipe: str | None, list_: bool, profile: str | None, epochs: int | None, batch_size: int | None,
                lr: float | None, sets: tuple[str, ...], model_args: tuple[str, ...], dataset: str | None,
                data_dir: Path | None, download: bool, device: str, out: Path | None, resume: Path | None, seed: int,
-               max_steps: int | None, checkpoint_every: int, eval_samples: int | None, compile_: bool, tensorboard: bool, sweep: tuple[str, ...],
+               max_steps: int | None, checkpoint_every: int, eval_samples: int | None, eval_first: bool, compile_: bool, tensorboard: bool, sweep: tuple[str, ...],
                as_json: bool, quiet: bool) -> None:
     """Train RECIPE (e.g. resnet-cifar10) and write checkpoints, metrics and plots to a run folder.
 
@@ -122,6 +129,7 @@ def train_main(recipe: str | None, list_: bool, profile: str, epochs: int | None
             recipe=name, profile=profile, overrides=overrides, model_kwargs=model_kwargs, dataset=dataset,
             data_dir=data_dir, download=download, device=device, out=out, seed=seed, max_steps=max_steps,
             compile=compile_, tensorboard=tensorboard, resume=resume, checkpoint_every=checkpoint_every, eval_samples=eval_samples,
+            eval_first=eval_first,
             quiet=quiet,
         )
         combos: list[dict[str, Any]] = []
@@ -147,7 +155,8 @@ def train_main(recipe: str | None, list_: bool, profile: str, epochs: int | None
         click.echo(f"done: {result.get('out_dir')}")
 
 
-def _evaluate(ckpt: dict[str, Any], data_dir: Path | None, dataset: str | None, device: str, out: Path) -> dict[str, Any]:
+def _evaluate(ckpt: dict[str, Any], data_dir: Path | None, dataset: str | None, device: str, out: Path,
+              tsne_samples: int = 0) -> dict[str, Any]:
     from .steps import Context, get_step
 
     rec = get_recipe(ckpt["recipe"])
@@ -161,6 +170,15 @@ def _evaluate(ckpt: dict[str, Any], data_dir: Path | None, dataset: str | None, 
     metrics: dict[str, Any] = step.evaluate(final=True)
     out.mkdir(parents=True, exist_ok=True)
     metrics.update(step.artifacts(out, []))
+    if tsne_samples:
+        from .features import penultimate_features, tsne
+
+        if step.eval_loader is None or "x" not in data.test or "y" not in data.test:  # type: ignore[operator]
+            raise ValueError(f"--tsne needs a labelled test split; {rec.name}'s data has none")
+        features, labels = penultimate_features(model, step.eval_loader.batches(0))
+        names = data.labels or [str(i) for i in range(int(labels.max()) + 1)]
+        metrics.update(tsne(features, labels, names, out / "tsne.png", samples=tsne_samples,
+                            title=f"t-SNE of {rec.model}'s features ({data.name} test)"))
     return metrics
 
 
@@ -170,15 +188,18 @@ def _evaluate(ckpt: dict[str, Any], data_dir: Path | None, dataset: str | None, 
 @click.option("--dataset", help="Evaluate on another compatible dataset than the one trained on.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), help="Where plots go (default: <run>/eval/).")
+@click.option("--tsne", "tsne_samples", type=int, default=0, is_flag=False, flag_value=1000, metavar="[N]",
+              help="Also draw tsne.png: t-SNE of the features before the last linear layer for N test samples "
+                   "(default 1000), coloured by class; reports a 5-NN accuracy in the picture.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def eval_main(checkpoint: Path, data_dir: Path | None, dataset: str | None, device: str, out: Path | None,
-              as_json: bool) -> None:
-    """Evaluate CHECKPOINT on its test data: metrics, per-class accuracy, confusion-matrix PNG."""
+              tsne_samples: int, as_json: bool) -> None:
+    """Evaluate CHECKPOINT on its test data: metrics, per-class accuracy, confusion-matrix PNG (and t-SNE)."""
     try:
         ckpt = load_checkpoint(checkpoint)
         path = checkpoint if checkpoint.is_file() else checkpoint / "checkpoints" / "last.pt"
         out = out or path.resolve().parent.parent / "eval"
-        metrics = _evaluate(ckpt, data_dir, dataset, device, out)
+        metrics = _evaluate(ckpt, data_dir, dataset, device, out, tsne_samples)
     except (DataNotFoundError, CheckpointError, ValueError, RuntimeError) as e:
         _fail(e)
         return
@@ -242,6 +263,94 @@ def predict_main(checkpoint: Path, files: tuple[Path, ...], top_k: int, invert: 
             click.echo(f"{path}: " + ", ".join(f"{t['label']} ({t['probability']:.3f})" for t in top))
     if failed:
         sys.exit(1)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option("--layer", help="The layer to amplify (default: a convolution two thirds of the way in; see --list-layers).")
+@click.option("--list-layers", is_flag=True, help="Print the model's convolutional layers and exit.")
+@click.option("--octaves", type=click.IntRange(1, 10), default=4, show_default=True, help="Scales to dream at.")
+@click.option("--octave-scale", type=click.FloatRange(1.05, 4), default=1.4, show_default=True,
+              help="Size ratio between octaves.")
+@click.option("--steps", type=click.IntRange(1, 1000), default=20, show_default=True, help="Gradient steps per octave.")
+@click.option("--lr", type=click.FloatRange(0, 10, min_open=True), default=0.02, show_default=True,
+              help="Step size (the gradient is normalised to a mean absolute value of 1).")
+@click.option("--max-size", type=click.IntRange(16, 4096), default=512, show_default=True,
+              help="Shrink larger images so that their longer side is this many pixels.")
+@click.option("--out", type=click.Path(path_type=Path), help="PNG to write (default: IMAGE's name + .dream.png, here).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def dream_main(checkpoint: Path, image: Path, layer: str | None, list_layers: bool, octaves: int, octave_scale: float,
+               steps: int, lr: float, max_size: int, out: Path | None, as_json: bool, quiet: bool) -> None:
+    """Deep Dream: amplify what one layer of an image CHECKPOINT sees in IMAGE, and write a PNG.
+
+    \b
+    zoo-dream runs/resnet-cifar10/<time>/checkpoints/best.pt photo.jpg --octaves 4 --steps 20
+    zoo-dream best.pt photo.jpg --list-layers          the layers to choose from
+    zoo-dream best.pt photo.jpg --layer layer3.0.conv2 --out dream.png
+    """
+    import numpy as np
+    import torch
+    from PIL import Image
+    from tqdm import tqdm
+
+    from handlers.imaging import BadImage, decode_image, denormalize, normalize, to_png
+
+    from .dream import default_layer, dream, feature_layers
+
+    try:
+        ckpt = load_checkpoint(checkpoint)
+        pre = ckpt.get("preprocessing") or {}
+        if pre.get("kind") != "image":
+            raise ValueError(f"Deep Dream needs an image model; {ckpt['model']['name']} takes "
+                             f"{pre.get('kind', 'non-image')} input")
+        model = model_from_checkpoint(ckpt)
+        if list_layers:
+            click.echo("\n".join(feature_layers(model)) or "(no convolutional layers)")
+            return
+        picture = decode_image(Path(image).read_bytes())
+    except (CheckpointError, ValueError, BadImage) as e:
+        _fail(e)
+        return
+    except OSError as e:
+        raise click.ClickException(f"cannot read {image}: {e.strerror or e}") from None
+    channels = int(pre.get("channels", 3))
+    picture = picture.convert("L" if channels == 1 else "RGB")
+    if max(picture.size) > max_size:
+        picture.thumbnail((max_size, max_size), Image.BILINEAR)
+    pixels = np.asarray(picture)
+    pixels = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+    x = torch.from_numpy(normalize(pixels, pre))[None]
+    mean = torch.tensor(pre.get("mean", [0.0] * channels), dtype=torch.float32).view(1, -1, 1, 1)
+    std = torch.tensor(pre.get("std", [1.0] * channels), dtype=torch.float32).view(1, -1, 1, 1)
+    bounds = ((0 - mean) / std, (1 - mean) / std)
+    bar = tqdm(total=octaves * steps, unit="step", disable=quiet or None, file=sys.stderr)
+
+    def progress(it):
+        for i in it:
+            yield i
+            bar.update(1)
+
+    try:
+        result = dream(model, x, layer or default_layer(model), octaves=octaves, octave_scale=octave_scale,
+                       steps=steps, lr=lr, bounds=bounds, progress=progress)
+    except ValueError as e:
+        _fail(e)
+        return
+    finally:
+        bar.close()
+    out = out or Path(Path(image).stem + ".dream.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(to_png(denormalize(result.image[0].numpy(), pre)))
+    summary = {"out": str(out), "layer": result.layer, "size": list(picture.size[::-1]), "octaves": octaves,
+               "steps": steps, "activation_before": result.activation_before,
+               "activation_after": result.activation_after}
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(f"{out}: layer {result.layer}, mean squared activation "
+                   f"{result.activation_before:.4g} -> {result.activation_after:.4g}")
 
 
 if __name__ == "__main__":  # torchrun -m training.cli RECIPE

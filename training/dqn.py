@@ -26,6 +26,7 @@ class DQNStep(Step):
     """
 
     monitor = ("test_mean_return", "max")
+    headline = ("test_mean_return", "max", 500.0)  # CartPole-v1 ends an episode at 500 steps
     supports_ddp = False
     resumable_mid_epoch = False
 

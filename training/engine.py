@@ -61,7 +61,7 @@ class TrainConfig:
     """Everything a run needs; ``zoo-train``'s options map one to one onto these fields."""
 
     recipe: str
-    profile: str = "seed"
+    profile: str | None = None  # None: the recipe's default profile
     overrides: dict[str, Any] = field(default_factory=dict)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     dataset: str | None = None
@@ -75,7 +75,8 @@ class TrainConfig:
     tensorboard: bool = False
     resume: Path | None = None
     checkpoint_every: int = 0
-    eval_samples: int | None = None  # evaluate on the first N test samples only (smoke runs)
+    eval_samples: int | None = None  # evaluate on a fixed random subset of N test samples (smoke runs)
+    eval_first: bool = False  # also evaluate the untrained model (the "initial" metrics: what learning is measured against)
     quiet: bool = False
     data: DataBundle | None = None  # a preloaded bundle (sweeps reuse one)
 
@@ -102,6 +103,17 @@ class _Meter:
     def load(self, state: dict[str, Any], device: torch.device) -> None:
         self.sums = {k: v.to(device) for k, v in state["sums"].items()}
         self.count = state["count"]
+
+
+def random_subset(tensors: dict[str, torch.Tensor], n: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A fixed random subset of n samples of a split (its first n would be one or two classes of a class-sorted
+    split); tensors without a sample axis of that length pass through."""
+    sizes = [v.shape[0] for v in tensors.values() if v.dim() > 0]
+    total = sizes[0] if sizes else 0
+    if n >= total:
+        return tensors
+    index = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    return {k: (v[index] if v.dim() > 0 and v.shape[0] == total else v) for k, v in tensors.items()}
 
 
 class Trainer:
@@ -144,6 +156,7 @@ class Trainer:
             cfg.seed = ckpt["train_state"]["seed"]
             cfg.dataset = cfg.dataset or ckpt["dataset"]
         self.recipe: Recipe = get_recipe(cfg.recipe)
+        cfg.profile = cfg.profile or self.recipe.default
         base = self.recipe.profile(cfg.profile)
         if self.resume_state is not None:
             base = base.with_saved(self.resume_state["hyperparameters"])
@@ -165,8 +178,7 @@ class Trainer:
         self.data: DataBundle = cfg.data or load_dataset(dataset, cfg.data_dir, cfg.download, **self.recipe.dataset_options)
         self.dataset = dataset
         if cfg.eval_samples and self.data.test is not None:
-            limited = {k: (v[: cfg.eval_samples] if v.dim() > 0 else v) for k, v in self.data.test.items()}
-            self.data = replace(self.data, test=limited)
+            self.data = replace(self.data, test=random_subset(self.data.test, cfg.eval_samples))
 
         spec = zoo.get_spec(self.recipe.model)
         self.model_kwargs = {**self.recipe.model_kwargs, **self.data.model_kwargs, **cfg.model_kwargs}
@@ -308,6 +320,10 @@ class Trainer:
         bar = tqdm(total=total, initial=min(self.global_step, total), unit="step", dynamic_ncols=True,
                    disable=cfg.quiet or self.rank != 0 or None, file=sys.stderr)
         final_metrics: dict[str, Any] = {}
+        self.initial: dict[str, Any] = {}
+        if cfg.eval_first and self.global_step == 0:
+            self.initial = self.step.evaluate(final=False)
+            self.log("before training  " + self._format({"epoch": 0, **self.initial}).removeprefix("epoch 0  "))
         stopped = False
         epoch = start_epoch
         try:
@@ -400,6 +416,8 @@ class Trainer:
             "best_checkpoint": str(self.out_dir / "checkpoints" / "best.pt"),
         }
         summary.update({k: v for k, v in final.items() if k not in ("time_s", "lr")})
+        if self.initial:
+            summary["initial"] = self.initial
         if self.step.monitor is not None and self.best is not None:
             summary[f"best_{self.step.monitor[0]}"] = self.best
         if self.rank == 0:

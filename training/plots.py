@@ -91,6 +91,22 @@ def codes_3d(codes: torch.Tensor, labels: torch.Tensor, path: Path) -> Path:
     return _save(fig, path)
 
 
+def tsne_scatter(points: Any, labels: Any, names: Sequence[str], path: Path, title: str = "") -> Path:
+    """A 2-d embedding (t-SNE) of learned features, one colour per class, with a legend."""
+    points, labels = _np(points), _np(labels)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    for index, name in enumerate(names):
+        mask = labels == index
+        if mask.any():
+            ax.scatter(points[mask, 0], points[mask, 1], s=5, color=cmap(index % cmap.N), label=str(name))
+    ax.legend(markerscale=3, fontsize=8, loc="best", frameon=False)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or "t-SNE of learned features")
+    return _save(fig, path)
+
+
 def regression_fit(x: torch.Tensor, y: torch.Tensor, pred: torch.Tensor, path: Path) -> Path:
     order = _np(torch.argsort(x))
     x, y, pred = _np(x), _np(y), _np(pred)

@@ -80,5 +80,6 @@ def run_many(
     plots.comparison(curves, out_dir / "comparison.png", xlabel="step" if per_step else "epoch", ylabel="train loss",
                      ylim=ylim)
     return {"runs": [{"label": r["label"], "params": r["params"], **{k: v for k, v in r["summary"].items()
-                                                                     if isinstance(v, (int, float, str))}} for r in runs],
+                                                                     if isinstance(v, (int, float, str)) or k == "initial"}}
+                     for r in runs],
             "out_dir": str(out_dir), "csv": str(out_dir / "sweep.csv"), "plot": str(out_dir / "comparison.png")}
