@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from training.checkpoint import CheckpointError
+from zoo.errors import ZooCommand
 
 from .core import FORMATS, export
 from .parity import recheck
@@ -44,7 +45,7 @@ def _summary_lines(record: dict) -> list[str]:
     return lines
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.command(cls=ZooCommand, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("source", type=str)
 @click.option("--format", "formats", default="all", show_default=True,
               help="torchscript, onnx, exported, or all (comma-separated list allowed).")

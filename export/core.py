@@ -75,6 +75,8 @@ def load_source(source: str | Path, model_kwargs: dict[str, Any] | None = None, 
             checkpoint=ckpt,
         )
     name = str(source)
+    if any(sep in name for sep in ("/", "\\")) or name.endswith((".pt", ".pth")):
+        raise FileNotFoundError(f"no checkpoint or run folder at {name}")
     spec = zoo.get_spec(name)  # ValueError with suggestions when unknown
     kwargs = {**spec.reference_kwargs, **(model_kwargs or {})}
     torch.manual_seed(seed)

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 import handlers
+from zoo.errors import ZooError
 
 RUNTIME_FORMAT = {"onnx": "onnx", "torchscript": "torchscript"}
-HANDLER_FILES = ("__init__.py", "base.py", "tasks.py", "imaging.py")
+HANDLER_FILES = ("__init__.py", "base.py", "tasks.py", "imaging.py", "validate.py")
 
 
-class ArchiveError(RuntimeError):
-    pass
+class ArchiveError(ZooError):
+    """An export folder or checkpoint that cannot be archived; the message says why."""
 
 
 def default_part(task: str, parts: list[str]) -> str:
@@ -54,7 +55,7 @@ def ensure_export(source: str | Path, runtime: str, exports_dir: Path, log: Call
         return path
     from export.core import export
 
-    out = exports_dir / (path.stem if path.exists() else str(source))
+    out = exports_dir / (path.stem if path.exists() else path.name)
     log(f"exporting {source} → {out} ({runtime}, with parity checks) ...")
     record = export(source, out, formats=[RUNTIME_FORMAT[runtime]], log=lambda m: None)
     if not record["passed"]:

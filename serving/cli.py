@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from zoo.errors import ZooGroup
+
 from .archive import ArchiveError, build_archive
 from .client import Client
 from .server import ServerConfig, ServingError, start, status, stop
@@ -19,7 +21,7 @@ STORE = click.option("--store", type=click.Path(path_type=Path), default=Path("m
                      help="Model store folder (the .mar files).")
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=ZooGroup, context_settings=CONTEXT)
 def main() -> None:
     """Serve zoo models over HTTP with TorchServe.
 
@@ -54,13 +56,18 @@ def archive_cmd(source: str, runtime: str, part: str | None, name: str | None, s
 @click.argument("names", nargs=-1)
 @RUN_DIR
 @STORE
-@click.option("--port", type=int, default=8080, show_default=True, help="Inference API port (127.0.0.1 only).")
-@click.option("--management-port", type=int, default=8081, show_default=True)
-@click.option("--metrics-port", type=int, default=8082, show_default=True)
-@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes per model.")
-@click.option("--batch-size", type=int, default=1, show_default=True, help="TorchServe server-side batch size.")
-@click.option("--max-batch-delay", type=int, default=5, show_default=True, help="ms to wait to fill a batch.")
-@click.option("--max-request-mb", type=int, default=8, show_default=True, help="Largest request body accepted.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="Inference API port (127.0.0.1 only).")
+@click.option("--management-port", type=click.IntRange(1, 65535), default=8081, show_default=True)
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=8082, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True, help="Worker processes per model.")
+@click.option("--batch-size", type=click.IntRange(1, 1024), default=1, show_default=True,
+              help="TorchServe server-side batch size.")
+@click.option("--max-batch-delay", type=click.IntRange(0, 60_000), default=5, show_default=True,
+              help="ms to wait to fill a batch.")
+@click.option("--max-request-mb", type=click.IntRange(1, 1024), default=8, show_default=True,
+              help="Largest request body the handler accepts (a JSON 413 above it). TorchServe's front end "
+                   "passes bodies up to max(64, 4x this) MB to the handler and answers larger ones with an "
+                   "empty 413 itself.")
 @click.option("--timeout", type=float, default=180, show_default=True, help="Seconds to wait for the models.")
 @click.option("--verbose-logs", is_flag=True,
               help="TorchServe's own logging (DEBUG, ~30 lines a request, metrics as log lines) for debugging; "
@@ -122,8 +129,8 @@ def predict_cmd(name: str, files: tuple[Path, ...], run_dir: Path, content_type:
 @click.option("--data-dir", type=click.Path(path_type=Path),
               help="Use real MNIST from this folder (MNIST/raw/) instead of the built-in digits.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True)
-@click.option("--requests", "n_requests", type=int, default=200, show_default=True, help="Images sent over HTTP.")
-@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--requests", "n_requests", type=click.IntRange(1), default=200, show_default=True, help="Images sent over HTTP.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.option("--runtime", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True)
 def demo_cmd(data_dir: Path | None, out: Path, n_requests: int, port: int, runtime: str) -> None:
     """The whole path on a fresh machine: train a digit CNN, export it with parity checks, archive it,

@@ -19,12 +19,13 @@ import numpy as np
 import torch
 
 import zoo
+from zoo.errors import ZooError
 
 FORMAT = "torch-model-zoo/checkpoint"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(ZooError):
     """A file is missing, truncated, or not one of our checkpoints."""
 
 

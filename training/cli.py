@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 import zoo
+from zoo.errors import ZooCommand
 
 from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from .data import DataNotFoundError, load_dataset
@@ -65,7 +66,7 @@ def _print_recipes(as_json: bool) -> None:
     click.echo("\n* = the default profile (what `zoo-train NAME` runs)")
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(cls=ZooCommand, context_settings=CONTEXT)
 @click.argument("recipe", required=False)
 @click.option("--list", "list_", is_flag=True, help="List the recipes and exit.")
 @click.option("--profile",
@@ -182,7 +183,7 @@ def _evaluate(ckpt: dict[str, Any], data_dir: Path | None, dataset: str | None, 
     return metrics
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(cls=ZooCommand, context_settings=CONTEXT)
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Dataset folder (default $ZOO_DATA_DIR, else ./data).")
 @click.option("--dataset", help="Evaluate on another compatible dataset than the one trained on.")
@@ -216,7 +217,7 @@ def eval_main(checkpoint: Path, data_dir: Path | None, dataset: str | None, devi
             click.echo(f"{k}: {v}")
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(cls=ZooCommand, context_settings=CONTEXT)
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--top-k", type=int, default=1, show_default=True, help="How many labels to show per image.")
@@ -265,7 +266,7 @@ def predict_main(checkpoint: Path, files: tuple[Path, ...], top_k: int, invert: 
         sys.exit(1)
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(cls=ZooCommand, context_settings=CONTEXT)
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.argument("image", type=click.Path(path_type=Path))
 @click.option("--layer", help="The layer to amplify (default: a convolution two thirds of the way in; see --list-layers).")

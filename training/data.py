@@ -20,11 +20,12 @@ import numpy as np
 import torch
 
 from zoo import labels as zoo_labels
+from zoo.errors import ZooError
 
 Tensors = dict[str, torch.Tensor]
 
 
-class DataNotFoundError(RuntimeError):
+class DataNotFoundError(ZooError):
     """A dataset is missing; the message says where we looked and how to get it."""
 
 

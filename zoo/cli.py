@@ -7,6 +7,8 @@ import json
 import click
 import torch
 
+from zoo.errors import ZooGroup
+
 from ._api import TASKS, count_parameters, get_model, get_spec, list_models
 
 
@@ -31,7 +33,7 @@ def _row(name: str) -> dict:
     }
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="torch-model-zoo")
 def main() -> None:
     """Browse the model zoo: every architecture of the tutorials, with its spec.

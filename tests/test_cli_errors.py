@@ -1,0 +1,64 @@
+"""Every CLI turns an expected failure (a truncated, unsafe or missing checkpoint, a missing file, an
+unknown name) into one ``Error:`` line and exit code 1, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from export.cli import main as export_main
+from serving.cli import main as serve_main
+from training.cli import dream_main, eval_main, predict_main, train_main
+from zoo.cli import main as zoo_main
+
+
+class _Unsafe:
+    def __reduce__(self):  # what a malicious checkpoint would run when unpickled without weights_only
+        return (print, ("this must never run",))
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("bad")
+    truncated = root / "truncated.pt"
+    good = root / "good.pt"
+    torch.save({"weights": torch.zeros(1000)}, good)
+    truncated.write_bytes(good.read_bytes()[:300])
+    unsafe = root / "unsafe.pt"
+    torch.save({"model": _Unsafe()}, unsafe)
+    image = root / "image.png"
+    image.write_bytes(b"not a png")
+    return {"truncated": truncated, "unsafe": unsafe, "missing": root / "missing.pt", "image": image, "root": root}
+
+
+def _cases(f: dict[str, Path]) -> list[tuple[object, list[str]]]:
+    cases: list[tuple[object, list[str]]] = []
+    for kind in ("truncated", "unsafe", "missing"):
+        ckpt = str(f[kind])
+        cases += [
+            (serve_main, ["archive", ckpt, "--store", str(f["root"] / "store"), "--exports", str(f["root"] / "exports")]),
+            (export_main, [ckpt, "--out", str(f["root"] / "export")]),
+            (eval_main, [ckpt]),
+            (predict_main, [ckpt, str(f["image"])]),
+            (dream_main, [ckpt, str(f["image"])]),
+            (train_main, ["mnist-cnn-mnist", "--resume", ckpt]),
+        ]
+    cases += [(zoo_main, ["info", "no-such-model"]), (train_main, ["no-such-recipe"]),
+              (serve_main, ["predict", "x", str(f["image"]), "--run-dir", str(f["root"] / "no-server")]),
+              (serve_main, ["start", "x", "--store", str(f["root"] / "empty-store"), "--run-dir", str(f["root"] / "run")])]
+    return cases
+
+
+def test_expected_failures_are_one_line_without_traceback(bad_files):
+    runner = CliRunner()
+    for command, args in _cases(bad_files):
+        result = runner.invoke(command, args)  # type: ignore[arg-type]
+        shown = f"{getattr(command, 'name', command)} {' '.join(args)}:\n{result.output}"
+        assert result.exit_code == 1, shown
+        assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit), shown
+        errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+        assert len(errors) == 1 and len(errors[0]) > 20, shown
+        assert "this must never run" not in result.output
