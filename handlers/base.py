@@ -12,6 +12,7 @@ import binascii
 import json
 import logging
 import os
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,19 +23,24 @@ try:  # TorchServe's BaseHandler when running inside TorchServe; a plain base el
 except ImportError:  # pragma: no cover
     BaseHandler = object  # type: ignore[misc,assignment]
 
+from .validate import (
+    RequestError,
+    dumps_strict,
+    excerpt,
+    json_type,
+    loads_strict,
+    number_array,
+    string,
+    string_list,
+)
+
+__all__ = ["RequestError", "Runtime", "ZooHandler", "decode_base64"]
+
 logger = logging.getLogger(__name__)
 
 #: Largest request body the handler accepts (``zoo-serve start --max-request-mb``); TorchServe's own
 #: limit is set higher so that an oversized body still gets a JSON error that says so.
 MAX_BODY_BYTES = int(float(os.environ.get("ZOO_MAX_REQUEST_MB", "8")) * 1024 * 1024)
-
-
-class RequestError(Exception):
-    """A request the handler refuses: HTTP ``status`` and a message that says what to fix."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class Runtime:
@@ -121,73 +127,63 @@ class ZooHandler(BaseHandler):  # type: ignore[misc]
                     self.part_name, self.runtime.kind, self.runtime.device)
 
     # ------------------------------------------------------------------ requests
-    def body(self, request: dict[str, Any]) -> Any:
-        """The request payload: parsed JSON (dict/list), text, or raw bytes."""
+    def body(self, request: dict[str, Any], content_type: str = "") -> Any:
+        """The request payload: parsed JSON (object or array), or the raw bytes/text.
+
+        A body is JSON when its content type says so (``application/json``, ``*+json``) or, whatever the
+        type, when it starts with ``{`` or ``[``; JSON is parsed strictly (:func:`.validate.loads_strict`).
+        """
         value = request.get("data")
         if value is None:
             value = request.get("body")
-        if isinstance(value, (bytes, bytearray)):
-            if len(value) > MAX_BODY_BYTES:
-                raise RequestError(f"payload of {len(value):,} bytes is over this server's limit of "
-                                   f"{MAX_BODY_BYTES:,} bytes", 413)
-            stripped = bytes(value).lstrip()
-            if stripped[:1] in (b"{", b"["):
-                try:
-                    return json.loads(stripped.decode("utf-8"))
-                except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                    raise RequestError(f"malformed JSON body: {e}") from None
-            return bytes(value)
         if value is None:
             return b""
-        return value
+        if isinstance(value, (bytes, bytearray, str)):
+            size = len(value) if not isinstance(value, str) else len(value.encode("utf-8", "surrogatepass"))
+            if size > MAX_BODY_BYTES:
+                raise RequestError(f"payload of {size:,} bytes is over this server's limit of "
+                                   f"{MAX_BODY_BYTES:,} bytes", 413)
+            head = value.lstrip()[:1]
+            is_json = content_type.split(";")[0].strip().lower()
+            if is_json == "application/json" or is_json.endswith("+json") or head in (b"{", b"[", "{", "["):
+                return loads_strict(value)
+            return bytes(value) if isinstance(value, bytearray) else value
+        return value  # already parsed by a TorchServe that decodes JSON bodies itself
 
     def json_object(self, payload: Any, required: Sequence[str] = ()) -> dict[str, Any]:
         """A JSON object with only known fields and all required ones."""
         if isinstance(payload, (bytes, str)):
             raise RequestError(f"expected a JSON object with fields {list(self.fields)}")
         if not isinstance(payload, dict):
-            raise RequestError(f"expected a JSON object, got a JSON {type(payload).__name__}")
-        unknown = sorted(set(payload) - set(self.fields))
+            raise RequestError(f"expected a JSON object with fields {list(self.fields)}, got a JSON {json_type(payload)}")
+        unknown = [k for k in payload if k not in self.fields]
         if unknown:
-            raise RequestError(f"unknown field(s) {unknown}; this endpoint takes {list(self.fields)}", 422)
+            quoted = ", ".join(excerpt(k) for k in unknown[:3]) + (f" and {len(unknown) - 3:,} more" if len(unknown) > 3 else "")
+            raise RequestError(f"unknown field(s) {quoted}; this endpoint takes {list(self.fields)}", 422)
         missing = [f for f in required if f not in payload]
         if missing:
             raise RequestError(f"missing field(s) {missing}", 422)
         return payload
 
-    def words(self, payload: Any, list_field: str, text_field: str) -> list[str]:
+    def words(self, payload: Any, list_field: str, text_field: str, max_words: int) -> list[str]:
         """Words from a text body, ``{text_field: "..."}`` or ``{list_field: [...]}``."""
         if isinstance(payload, (bytes, str)):
             if isinstance(payload, bytes):
                 try:
                     payload = payload.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise RequestError("text body is not UTF-8") from None
+                except UnicodeDecodeError as e:
+                    raise RequestError(f"the text body is not UTF-8 (byte {e.start})") from None
             return payload.split()
         obj = self.json_object(payload)
         if (list_field in obj) == (text_field in obj):
-            raise RequestError(f"send exactly one of {text_field!r} (text) or {list_field!r} (list of words)", 422)
-        words = str(obj[text_field]).split() if text_field in obj else obj[list_field]
-        if not isinstance(words, list) or not all(isinstance(w, str) and w for w in words):
-            raise RequestError(f"{list_field!r} must be a list of non-empty strings", 422)
-        return words
+            raise RequestError(f"send exactly one of {text_field!r} (a string) or {list_field!r} (an array of words)", 422)
+        if text_field in obj:
+            return str(string(obj, text_field)).split()
+        return string_list(obj, list_field, max_words)
 
     def array(self, value: Any, name: str, shape: Sequence[int | None], dtype: str = "float32") -> np.ndarray:
-        """A JSON array checked against ``shape`` (None = any length) and for finite numbers."""
-        if not _all_numbers(value):
-            raise RequestError(f"{name!r} must be a (nested) array of numbers", 422)
-        try:
-            arr = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise RequestError(f"{name!r} must be a (nested) array of numbers", 422) from None
-        if arr.dtype == object or arr.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, arr.shape)):
-            want = "x".join("N" if s is None else str(s) for s in shape) or "scalar"
-            raise RequestError(f"{name!r} has shape {'x'.join(map(str, arr.shape)) or 'scalar'}; expected {want}", 422)
-        if not np.all(np.isfinite(arr)):
-            raise RequestError(f"{name!r} contains NaN or infinite values", 422)
-        if any(d == 0 for d in arr.shape):
-            raise RequestError(f"{name!r} is empty", 422)
-        return arr.astype(dtype)
+        """A JSON array checked against ``shape`` (None = any length), for finite numbers within ``dtype``."""
+        return number_array(value, name, shape, dtype)
 
     def parse(self, payload: Any) -> tuple[list[np.ndarray], dict[str, Any]]:
         """Default: a JSON object whose keys are the part's input names (without the batch axis)."""
@@ -228,8 +224,8 @@ class ZooHandler(BaseHandler):  # type: ignore[misc]
                 results[i] = [np.take(o, np.arange(offsets[j], offsets[j + 1]), axis=ax) for o, ax in zip(outputs, out_axes)]
         return results
 
-    def handle(self, data: list[dict[str, Any]], context: Any) -> list[Any]:
-        """TorchServe's entry: one response per request; bad requests get 4xx, never an exception."""
+    def handle(self, data: list[dict[str, Any]], context: Any) -> list[str]:
+        """TorchServe's entry: one strict-JSON body per request; bad requests get 4xx, never an exception."""
         responses: list[Any] = [None] * len(data)
         infos: dict[int, dict[str, Any]] = {}
         parsed: dict[int, list[np.ndarray]] = {}
@@ -238,12 +234,13 @@ class ZooHandler(BaseHandler):  # type: ignore[misc]
                 if _header(context, i, "describe"):
                     responses[i] = self.describe()
                     continue
-                parsed[i], infos[i] = self.parse(self.body(request))
+                parsed[i], infos[i] = self.parse(self.body(request, _content_type(context, i)))
             except RequestError as e:
                 responses[i] = self.error(context, i, e.status, str(e))
-            except Exception as e:  # never let one request take the batch (or the worker) down
+            except Exception as e:  # a bug: never let one request take the batch (or the worker) down
                 logger.exception("unexpected error parsing request %d", i)
-                responses[i] = self.error(context, i, 400, f"could not read the request: {type(e).__name__}: {e}")
+                responses[i] = self.error(context, i, 500, f"the handler failed on this request ({type(e).__name__}); "
+                                                           "the server log has the details")
         if parsed:
             order = sorted(parsed)
             try:
@@ -251,19 +248,32 @@ class ZooHandler(BaseHandler):  # type: ignore[misc]
             except Exception as e:
                 logger.exception("inference failed")
                 for i in order:
-                    responses[i] = self.error(context, i, 500, f"inference failed: {type(e).__name__}: {e}")
+                    responses[i] = self.error(context, i, 500, f"inference failed: {type(e).__name__}")
             else:
                 for i, out in zip(order, outputs):
                     try:
                         responses[i] = self.respond(infos[i], out)
                     except RequestError as e:
                         responses[i] = self.error(context, i, e.status, str(e))
-        return responses
+        return [self.encode(context, i, r) for i, r in enumerate(responses)]
+
+    def encode(self, context: Any, index: int, response: Any) -> str:
+        """A response as strict JSON text, marked ``application/json``; an answer that would hold
+        NaN or Infinity becomes a 422 that says so."""
+        try:
+            text = dumps_strict(response)
+        except ValueError:
+            text = dumps_strict(self.error(context, index, 422, "the model's output for this input is not finite "
+                                                                "(NaN or infinity): the input is outside what it handles"))
+        if context is not None and hasattr(context, "set_response_content_type"):
+            context.set_response_content_type(index, "application/json")
+        return text
 
     def error(self, context: Any, index: int, status: int, message: str) -> dict[str, Any]:
+        """A JSON error body; the HTTP reason phrase is the status's standard one (never client text)."""
         if context is not None and hasattr(context, "set_response_status"):
-            context.set_response_status(code=status, phrase=message[:200], idx=index)
-        return {"error": message, "status": status, "model": getattr(self, "model_name", None)}
+            context.set_response_status(code=status, phrase=HTTPStatus(status).phrase, idx=index)
+        return {"error": message[:2000], "status": status, "model": getattr(self, "model_name", None)}
 
     def describe(self) -> dict[str, Any]:
         return {"model": self.model_name, "zoo_model": self.record["model"]["name"], "task": self.record["model"]["task"],
@@ -280,21 +290,25 @@ def _batch_axis(spec: dict[str, Any]) -> int:
     return 0
 
 
-def _all_numbers(value: Any) -> bool:
-    """Nested lists of int/float only (no None, bool, strings, objects)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, (list, tuple)):
-            stack.extend(item)
-        elif isinstance(item, bool) or not isinstance(item, (int, float)):
-            return False
-    return True
-
-
 def _squeeze(array: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     axis = _batch_axis(spec)
     return np.take(array, 0, axis=axis) if array.shape[axis] == 1 else array
+
+
+def _content_type(context: Any, index: int) -> str:
+    """The request body's content type as TorchServe reports it ("" when unknown)."""
+    if context is None or not hasattr(context, "get_request_header"):
+        return ""
+    for key in ("body", "data", "Content-Type", "content-type"):  # the body part's own type, else the request's
+        try:
+            value = context.get_request_header(index, key)
+        except Exception:
+            value = None
+        if isinstance(value, dict):
+            value = value.get("content-type")
+        if isinstance(value, str) and value:
+            return value
+    return ""
 
 
 def _header(context: Any, index: int, key: str) -> bool:
@@ -309,7 +323,7 @@ def _header(context: Any, index: int, key: str) -> bool:
 
 def decode_base64(value: Any, name: str) -> bytes:
     if not isinstance(value, str):
-        raise RequestError(f"{name!r} must be a base64 string")
+        raise RequestError(f"{name!r} must be a base64 string, got a JSON {json_type(value)}", 422)
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):

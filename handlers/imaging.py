@@ -56,7 +56,10 @@ def preprocess(image: Image.Image, pre: Mapping[str, Any], invert: str = "auto")
     """
     channels = int(pre.get("channels", 3))
     mode = "L" if channels == 1 else "RGB"
-    img = image if image.mode == mode else image.convert(mode)
+    img = image
+    if img.mode in ("P", "PA") and "transparency" in img.info:  # Pillow converts these through RGBA
+        img = img.convert("RGBA")
+    img = img if img.mode == mode else img.convert(mode)
     size = (int(pre["width"]), int(pre["height"]))
     if img.size != size:
         img = img.resize(size, Image.BILINEAR)

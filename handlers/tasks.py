@@ -11,10 +11,12 @@ import numpy as np
 
 from . import imaging
 from .base import RequestError, ZooHandler, decode_base64
+from .validate import INT64_MAX, excerpt, integer, string
 
 MAX_GENERATE = 64
 MAX_WORDS = 256
 MAX_WORD_CHARS = 64
+MAX_TOP_K = 1000
 
 
 class ImageInput(ZooHandler):
@@ -25,23 +27,26 @@ class ImageInput(ZooHandler):
     def parse(self, payload: Any) -> tuple[list[np.ndarray], dict[str, Any]]:
         pre = self.preprocessing
         invert = "auto"
-        info = {"top_k": payload.get("top_k", 5)} if isinstance(payload, dict) else {"top_k": 5}
-        if payload == b"":
+        info = {"top_k": 5}
+        if payload in (b"", ""):
             raise RequestError("empty request: send PNG/JPEG bytes, or JSON with 'image' or 'data'")
+        if isinstance(payload, str):
+            raise RequestError("a text body is not an image: send PNG/JPEG bytes (Content-Type: application/octet-stream "
+                               "or image/png), or JSON with 'image' (base64) or 'data' (pixels)")
         if isinstance(payload, (bytes, bytearray)):
             image = self.decode(bytes(payload))
         else:
             obj = self.json_object(payload)
-            invert = obj.get("invert", "auto")
-            if invert not in ("auto", "yes", "no"):
-                raise RequestError("'invert' must be auto, yes or no", 422)
+            if "top_k" in self.fields:
+                info["top_k"] = integer(obj, "top_k", 5, 1, MAX_TOP_K)
+            invert = string(obj, "invert", "auto", choices=("auto", "yes", "no"))
             if ("image" in obj) == ("data" in obj):
                 raise RequestError("send exactly one of 'image' (base64 PNG/JPEG) or 'data' (pixel array)", 422)
             if "image" in obj:
                 image = self.decode(decode_base64(obj["image"], "image"))
             else:
                 c, h, w = int(pre.get("channels", 1)), int(pre["height"]), int(pre["width"])
-                shape = (h, w) if c == 1 and np.ndim(obj["data"]) == 2 else (c, h, w)
+                shape = (h, w) if c == 1 and _depth(obj["data"]) == 2 else (c, h, w)
                 pixels = self.array(obj["data"], "data", shape)
                 if pixels.min() < 0 or pixels.max() > 255:
                     raise RequestError("'data' pixels must lie in 0..255", 422)
@@ -62,8 +67,7 @@ class ImageClassifierHandler(ImageInput):
 
     def respond(self, info: dict[str, Any], outputs: list[np.ndarray]) -> dict[str, Any]:
         probs = imaging.softmax(outputs[0][0].astype(np.float64))
-        k = _top_k(info)
-        order = np.argsort(-probs)[: min(k, len(probs))]
+        order = np.argsort(-probs)[: info["top_k"]]
         labels = self.labels or [str(i) for i in range(len(probs))]
         return {"model": self.model_name,
                 "predictions": [{"label": labels[i], "index": int(i), "probability": float(probs[i])} for i in order]}
@@ -91,15 +95,12 @@ class GeneratorHandler(ZooHandler):
         return rng.standard_normal((n, dim)).astype(np.float32)
 
     def parse(self, payload: Any) -> tuple[list[np.ndarray], dict[str, Any]]:
-        obj = self.json_object({} if payload == b"" else payload)
-        n, seed = obj.get("n", 1), obj.get("seed")
-        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_GENERATE:
-            raise RequestError(f"'n' must be an integer from 1 to {MAX_GENERATE}", 422)
+        obj = self.json_object({} if payload in (b"", "") else payload)
+        n = integer(obj, "n", 1, 1, MAX_GENERATE)
+        seed = integer(obj, "seed", None, 0, INT64_MAX)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**31))
-        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            raise RequestError("'seed' must be a non-negative integer", 422)
-        return [self.noise(n, seed)], {"seed": seed}
+        return [self.noise(int(n), seed)], {"seed": seed}
 
     def respond(self, info: dict[str, Any], outputs: list[np.ndarray]) -> dict[str, Any]:
         out = outputs[0]
@@ -118,15 +119,16 @@ class LanguageModelHandler(ZooHandler):
 
     def parse(self, payload: Any) -> tuple[list[np.ndarray], dict[str, Any]]:
         size = int(self.input_specs[0]["shape"][1])
-        info = {"top_k": payload.get("top_k", 5)} if isinstance(payload, dict) else {"top_k": 5}
-        words = self.words(payload, list_field="context", text_field="text")
+        info = {"top_k": integer(payload, "top_k", 5, 1, MAX_TOP_K) if isinstance(payload, dict) else 5}
+        words = self.words(payload, list_field="context", text_field="text", max_words=MAX_WORDS)
         if len(words) < size:
             raise RequestError(f"need at least {size} context words, got {len(words)}", 422)
         vocab = self.vocab_index
         context = words[-size:]
         unknown = [w for w in context if w not in vocab]
         if unknown:
-            raise RequestError(f"word(s) not in the vocabulary ({len(vocab)} words): {unknown}", 422)
+            raise RequestError(f"word(s) not in the vocabulary ({len(vocab)} words): "
+                               f"{', '.join(excerpt(w) for w in unknown[:5])}", 422)
         return [np.asarray([[vocab[w] for w in context]], dtype=np.int64)], info
 
     @cached_property
@@ -135,9 +137,8 @@ class LanguageModelHandler(ZooHandler):
 
     def respond(self, info: dict[str, Any], outputs: list[np.ndarray]) -> dict[str, Any]:
         probs = imaging.softmax(outputs[0][0].astype(np.float64))
-        k = _top_k(info)
         vocab = self.meta["vocab"]
-        order = np.argsort(-probs)[:k]
+        order = np.argsort(-probs)[: info["top_k"]]
         return {"model": self.model_name,
                 "predictions": [{"word": vocab[i], "probability": float(probs[i])} for i in order]}
 
@@ -153,7 +154,7 @@ class TaggerHandler(ZooHandler):
         return ({w: i for i, w in enumerate(self.meta["words"])}, {c: i for i, c in enumerate(self.meta["chars"])})
 
     def parse(self, payload: Any) -> tuple[list[np.ndarray], dict[str, Any]]:
-        words = self.words(payload, list_field="words", text_field="sentence")
+        words = self.words(payload, list_field="words", text_field="sentence", max_words=MAX_WORDS)
         if not words:
             raise RequestError("empty sentence", 422)
         if len(words) > MAX_WORDS or max(len(w) for w in words) > MAX_WORD_CHARS:
@@ -184,11 +185,12 @@ class QNetworkHandler(ZooHandler):
         return {"model": self.model_name, "q_values": q.tolist(), "action": action, "label": labels[action]}
 
 
-def _top_k(info: dict[str, Any]) -> int:
-    k = info.get("top_k", 5)
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise RequestError("'top_k' must be a positive integer", 422)
-    return k
+def _depth(value: Any) -> int:
+    """How deeply the first elements of a nested array nest (the array's claimed rank)."""
+    depth = 0
+    while isinstance(value, list) and value and depth < 8:
+        value, depth = value[0], depth + 1
+    return depth
 
 
 def handler_class(task: str, part: dict[str, Any]) -> type[ZooHandler]:

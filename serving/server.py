@@ -16,12 +16,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from zoo.errors import ZooError
+
 from .archive import find_tool
 from .client import Client
 
 
-class ServingError(RuntimeError):
-    pass
+class ServingError(ZooError):
+    """TorchServe cannot start, or is missing, or misconfigured; the message says what to do."""
 
 
 @dataclass
@@ -39,10 +41,21 @@ class ServerConfig:
     batch_size: int = 1
     max_batch_delay_ms: int = 5
     response_timeout_s: int = 60
-    max_request_mb: int = 8  # the handler's limit; TorchServe's frontend refuses bodies over 4x this
+    max_request_mb: int = 8  # the handler's limit (a JSON 413 above it); see frontend_limit_mb
     threads_per_worker: int | None = None  # intra-op threads per worker; None: CPUs // workers
     host: str = "127.0.0.1"
     verbose_logs: bool = False  # TorchServe's own logging (DEBUG, ~30 lines a request) and metrics as log lines
+
+
+#: Bodies up to this size (or 4x the handler's limit, if larger) pass TorchServe's front end and reach the
+#: handler, which answers a JSON 413 past ``--max-request-mb``; above it TorchServe itself answers 413
+#: with an empty body, without reading the rest.
+FRONTEND_MIN_MB = 64
+
+
+def frontend_limit_mb(max_request_mb: int) -> int:
+    """The request size TorchServe's front end accepts for a handler limit of ``max_request_mb``."""
+    return max(FRONTEND_MIN_MB, 4 * max_request_mb)
 
 
 def java_version() -> int:
@@ -104,7 +117,7 @@ def write_config(cfg: ServerConfig) -> Path:
         f"models={json.dumps(models)}",
         "enable_model_api=false",
         "disable_token_authorization=false",
-        f"max_request_size={4 * cfg.max_request_mb * 1024 * 1024}",
+        f"max_request_size={frontend_limit_mb(cfg.max_request_mb) * 1024 * 1024}",
         f"max_response_size={4 * cfg.max_request_mb * 1024 * 1024}",
         "default_workers_per_model=1",
         "install_py_dep_per_model=false",
@@ -169,7 +182,10 @@ def _env(run_dir: Path, max_request_mb: int = 8, threads: int | None = None) -> 
         raise ServingError(f"run folder path too long for TorchServe's worker sockets: {run_dir}; use a shorter --run-dir")
     env = dict(os.environ)
     env.update({"TMPDIR": str(tmp), "TEMP": str(tmp), "LOG_LOCATION": str(run_dir / "logs"),
-                "METRICS_LOCATION": str(run_dir / "logs"), "ZOO_MAX_REQUEST_MB": str(max_request_mb)})
+                "METRICS_LOCATION": str(run_dir / "logs"), "ZOO_MAX_REQUEST_MB": str(max_request_mb),
+                # bodies reach the handler as bytes: it parses JSON strictly itself (TorchServe's own
+                # decoding accepts NaN and logs a traceback per malformed body)
+                "TS_DECODE_INPUT_REQUEST": "false"})
     if threads:
         env["ZOO_THREADS"] = str(threads)
     bin_dir = str(Path(sys.executable).parent)

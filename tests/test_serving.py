@@ -4,10 +4,13 @@ of every task kind in both runtimes; HTTP answers must equal in-process onnxrunt
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import json
 import os
 import shutil
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,11 +18,10 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import SERVED_MODELS, SERVED_RUNTIMES
 from PIL import Image
 
-from export.core import export
 from handlers import imaging
-from serving.archive import build_archive
 from serving.cli import main as serve_cli
 from serving.client import Client
 from serving.server import (
@@ -30,22 +32,11 @@ from serving.server import (
     start,
     stop,
 )
-from training.engine import TrainConfig, Trainer
 
 pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="TorchServe needs Java 17+ (not on PATH)")
 
-#: (endpoint base name, export source, part) — one model per task kind the handlers serve.
-MODELS = [
-    ("classifier", "mnist-cnn", "model"),
-    ("autoencoder", "autoencoder", "model"),
-    ("dcgan", "dcgan", "generator"),
-    ("vae", "vae", "decoder"),
-    ("ngram", "ngram-sonnet", "model"),
-    ("tagger", "pos-tagger-toy", "model"),
-    ("dqn", "dqn", "model"),
-    ("rnn", "rnn-regressor", "model"),
-]
-RUNTIMES = ("onnx", "torchscript")
+MODELS = SERVED_MODELS
+RUNTIMES = SERVED_RUNTIMES
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -55,29 +46,15 @@ def _png(array: np.ndarray) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """Export, archive and serve every (model, runtime); stop the server however the tests end."""
+def served(model_archives, tmp_path_factory):
+    """Serve every archived (model, runtime) from one TorchServe; stop it however the tests end."""
     root = tmp_path_factory.mktemp("serving")
-    store = root / "store"
-    exports: dict[str, Path] = {}
-    names = []
-    for base, source, part in MODELS:
-        if source in ("ngram-sonnet", "pos-tagger-toy"):  # text models need their vocabulary: a short real run
-            out = root / "train" / source
-            Trainer(TrainConfig(recipe=source, device="cpu", out=out, max_steps=30, quiet=True)).fit()
-            source = str(out / "checkpoints" / "last.pt")
-        record = export(source, root / "exports" / base, formats=["onnx", "torchscript"], log=lambda m: None)
-        assert record["passed"]
-        exports[base] = root / "exports" / base
-        for runtime in RUNTIMES:
-            name = f"{base}-{runtime}"
-            build_archive(exports[base], runtime=runtime, part=part, name=name, store=store, log=lambda m: None)
-            names.append(name)
-    cfg = ServerConfig(run_dir=root / "run", store=store, models=names, port=free_port(), management_port=free_port(),
-                       metrics_port=free_port(), batch_size=4, max_batch_delay_ms=20)
+    cfg = ServerConfig(run_dir=root / "run", store=model_archives["store"], models=model_archives["names"],
+                       port=free_port(), management_port=free_port(), metrics_port=free_port(), batch_size=4,
+                       max_batch_delay_ms=20)
     try:
         start(cfg, timeout_s=600, log=lambda m: None)
-        yield {"client": Client.from_run_dir(cfg.run_dir), "exports": exports, "cfg": cfg, "root": root}
+        yield {"client": Client.from_run_dir(cfg.run_dir), "exports": model_archives["exports"], "cfg": cfg, "root": root}
     finally:
         stop(cfg.run_dir, log=lambda m: None)
     assert not (cfg.run_dir / "tmp" / ".model_server.pid").exists()
@@ -217,6 +194,7 @@ def test_bad_inputs_get_4xx_and_the_worker_survives(served):
         (b"this is not an image", "application/octet-stream", 400, "not an image"),
         (truncated, "image/png", 400, "truncated"),
         (b"\x89PNG" + b"x" * (20 * 1024 * 1024), "image/png", 413, "limit"),
+        (b"\x89PNG" + b"x" * (40 * 1024 * 1024), "image/png", 413, "limit"),  # past 4x the handler's limit too
         (b'{"imag": "abc"}', "application/json", 422, "unknown field"),
         (b'{"image": "abc', "application/json", 400, "malformed JSON"),
         (json.dumps({"data": [[0] * 5] * 5}).encode(), "application/json", 422, "shape"),
@@ -240,6 +218,97 @@ def test_bad_inputs_get_4xx_and_the_worker_survives(served):
         assert 400 <= code < 500 and "Token" in json.dumps(answer)
     assert client.describe(name)[1]["worker_pid"] == worker
     assert client.predict(name, good, "image/png")[0] == 200
+
+
+def _hostile_corpus(seed: int = 0) -> list[tuple[str, bytes, str]]:
+    """(endpoint base, body, content type): the hostile-input trial's kinds of request, plus random ones."""
+    rng = np.random.default_rng(seed)
+    corpus = [
+        ("dqn", b'{"state": [1e39, 0, 0, 0]}', "application/json"),
+        ("dqn", b'{"state": [0, 0, 0, NaN]}', "application/json"),
+        ("dqn", b'{"state": [0, 0, 0, Infinity]}', "application/json"),
+        ("tagger", b'{"sentence": ["the"]}', "application/json"),
+        ("tagger", b'{"sentence": null}', "application/json"),
+        ("ngram", b'{"context": [1, 2]}', "application/json"),
+        ("dcgan", b'{"n": true}', "application/json"),
+        ("classifier", b'{"data": [[0, 1], [2]]}', "application/json"),
+        ("rnn", b'{"x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "application/json"),
+        ("dqn", b'{"' + b"k" * 600_000 + b'": 1}', "application/json"),
+        ("tagger", b"\xff\xfe not utf-8", "text/plain"),
+        ("classifier", b"\x89PNG\r\n\x1a\n" + bytes(rng.integers(0, 256, 300, dtype=np.uint8)), "image/png"),
+        ("autoencoder", b"[]", "application/json"),
+        ("vae", b'"just a string"', "application/json"),
+        ("rnn", b'{"x": [[1.0]], "h0": "zero"}', "application/json"),
+    ]
+    bases = [base for base, _, _ in MODELS]
+    for _ in range(40):
+        base = bases[int(rng.integers(len(bases)))]
+        kind = int(rng.integers(3))
+        if kind == 0:
+            body = bytes(rng.integers(0, 256, int(rng.integers(0, 600)), dtype=np.uint8))
+        elif kind == 1:
+            body = json.dumps({str(rng.integers(5)): rng.standard_normal(int(rng.integers(1, 6))).tolist()}).encode()
+        else:
+            body = json.dumps({"n": int(rng.integers(-5, 100)), "state": [float(x) for x in rng.standard_normal(4) * 1e38],
+                               "sentence": " ".join("w" * int(n) for n in rng.integers(1, 90, 5))}).encode()
+        corpus.append((base, body, str(rng.choice(["application/json", "application/octet-stream", "text/plain"]))))
+    return corpus
+
+
+def test_hostile_requests_over_http_get_strict_json_4xx_and_no_worker_dies(served):
+    client = served["client"]
+    names = [f"{base}-{runtime}" for base, _, _ in MODELS for runtime in RUNTIMES]
+    workers = {name: client.describe(name)[1]["worker_pid"] for name in names}
+    for base, body, ctype in _hostile_corpus():
+        for runtime in RUNTIMES:
+            code, text, _ = client.request("POST", f"/predictions/{base}-{runtime}", body, {"Content-Type": ctype})
+            raw = text if isinstance(text, str) else json.dumps(text)
+            assert code == 200 or 400 <= code < 500, (base, code, raw[:300])
+            answer = json.loads(raw, parse_constant=lambda t: pytest.fail(f"{t} in a response"))
+            assert isinstance(answer, dict)
+            if code != 200:
+                assert isinstance(answer.get("error"), str) and len(raw) < 2500, (base, code, raw[:300])
+    assert {name: client.describe(name)[1]["worker_pid"] for name in names} == workers
+
+
+def test_responses_are_marked_json(served):
+    conn = http.client.HTTPConnection(served["client"].host, served["client"].port, timeout=30)
+    try:
+        for body in (b'{"state": [0, 0, 0, 0]}', b'{"state": [0, 0]}'):
+            conn.request("POST", "/predictions/dqn-onnx", body, {"Authorization": f"Bearer {served['client'].token}",
+                                                                 "Content-Type": "application/json"})
+            response = conn.getresponse()
+            response.read()
+            assert response.getheader("Content-Type", "").startswith("application/json")
+            assert response.reason in ("OK", "Unprocessable Entity")
+    finally:
+        conn.close()
+
+
+def test_readme_curl_command_works_as_written(served, tmp_path):
+    """The tour's curl command, pasted with this server's run folder, port and endpoint, answers 200."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    lines = readme.splitlines()
+    start_at = next(i for i, line in enumerate(lines) if line.startswith("curl "))
+    command = []
+    for line in lines[start_at:]:
+        command.append(line.rstrip("\\").strip())
+        if not line.endswith("\\"):
+            break
+    cmd = " ".join(command)
+    assert "Content-Type" in cmd, "README's curl must set the content type (curl defaults to form encoding)"
+    cfg = served["cfg"]
+    cmd = (cmd.replace("runs/serve", str(cfg.run_dir)).replace("127.0.0.1:8080", f"127.0.0.1:{cfg.port}")
+           .replace("/predictions/mnist-cnn", "/predictions/classifier-onnx"))
+    (tmp_path / "digit.png").write_bytes(_png((np.random.default_rng(4).random((28, 28)) * 255).astype(np.uint8)))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    out = subprocess.run(["bash", "-c", cmd + " -s -w '\\n%{http_code}'"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=60)
+    body, _, code = out.stdout.rpartition("\n")
+    assert code == "200", (cmd, out.stdout[-500:], out.stderr[-500:])
+    assert json.loads(body)["predictions"][0]["label"] in [str(i) for i in range(10)]
 
 
 def test_server_files_stay_in_the_run_folder(served):
