@@ -285,6 +285,7 @@ def start(cfg: ServerConfig, timeout_s: float = 180, log: Callable[[str], None] 
                             log(f"  {name} is up")
                 if not waiting:
                     client.close()
+                    (run_dir / "key_file.json").chmod(0o600)  # the keys: readable by their owner only
                     state["pid"] = _pid(run_dir)
                     (run_dir / "server.json").write_text(json.dumps(state, indent=2))
                     return state
