@@ -7,7 +7,7 @@ quarter of the way from the untrained value to the best possible one; a "min" me
 Prints a table and writes ``benchmarks/results/recipes-<device>.json`` after every recipe, so an
 interrupted run continues where it stopped (``--resume``).
 
-    python benchmarks/recipes.py                             # all recipes, CPU budgets (~1 h on 2 cores)
+    python benchmarks/recipes.py                             # all recipes, CPU budgets (~30 min on 2 cores)
     python benchmarks/recipes.py --only simple-cnn-cifar10   # one recipe (repeatable)
     python benchmarks/recipes.py --full                      # no budgets: every recipe's whole profile
     python benchmarks/recipes.py --device cuda --full        # on a GPU
@@ -48,25 +48,25 @@ class Budget:
 #: Recipes whose whole default profile takes much longer than ~10 minutes on the 2-core CPU, or needs
 #: what this machine cannot fetch. Everything else runs its whole default profile.
 CPU_BUDGETS: dict[str, Budget] = {
-    "resnet-cifar10": Budget(max_steps=1000, eval_samples=2000,
-                             why="10 epochs take ~55 min on 2 cores: first 1,000 steps (32,000 images); 2,000 random test images"),
-    "inception-cifar10": Budget(max_steps=150, eval_samples=2000,
-                                why="~11 images/s on 2 cores: first 150 steps (4,800 images); 2,000 random test images"),
-    "vgg16-cifar10": Budget(max_steps=200, eval_samples=2000,
-                            why="~23 images/s on 2 cores: first 200 steps (6,400 images); 2,000 random test images"),
-    "alexnet-cifar10": Budget(max_steps=200, eval_samples=2000,
-                              why="224x224 inputs, ~25 images/s on 2 cores: first 200 steps; 2,000 random test images"),
-    "transfer-cats-dogs": Budget(max_steps=200, eval_samples=1000, model_kwargs={"weights": None},
-                                 why="no ImageNet weights offline (random frozen backbone); 200 steps, 1,000 test images"),
-    "vae-mnist": Budget(overrides={"epochs": 10}, why="100 epochs take ~25 min on 2 cores: 10 epochs"),
-    "conv-autoencoder-mnist": Budget(overrides={"epochs": 5}, why="40 epochs take ~25 min on 2 cores: 5 epochs"),
-    "dcgan-mnist": Budget(max_steps=300, why="5 epochs take ~1 h on 2 cores: first 300 steps (0.6 epoch)"),
+    "resnet-cifar10": Budget(max_steps=500, eval_samples=2000,
+                             why="10 epochs take ~55 min on 2 cores: first 500 steps (16,000 images); 2,000 random test images"),
+    "inception-cifar10": Budget(max_steps=100, eval_samples=2000,
+                                why="~11 images/s on 2 cores: first 100 steps (3,200 images); 2,000 random test images"),
+    "vgg16-cifar10": Budget(max_steps=100, eval_samples=2000,
+                            why="~23 images/s on 2 cores: first 100 steps (3,200 images); 2,000 random test images"),
+    "alexnet-cifar10": Budget(max_steps=100, eval_samples=2000,
+                              why="224x224 inputs, ~25 images/s on 2 cores: first 100 steps; 2,000 random test images"),
+    "transfer-cats-dogs": Budget(max_steps=100, eval_samples=1000, model_kwargs={"weights": None},
+                                 why="no ImageNet weights offline (random frozen backbone); 100 steps, 1,000 test images"),
+    "vae-mnist": Budget(overrides={"epochs": 5}, why="100 epochs take ~25 min on 2 cores: 5 epochs"),
+    "conv-autoencoder-mnist": Budget(overrides={"epochs": 3}, why="40 epochs take ~25 min on 2 cores: 3 epochs"),
+    "dcgan-mnist": Budget(max_steps=200, why="5 epochs take ~1 h on 2 cores: first 200 steps (0.4 epoch)"),
     "mnist-cnn-bn-mnist": Budget(overrides={"epochs": 1}, why="5 epochs take ~15 min on 2 cores: 1 epoch"),
 }
 #: Extra rows: (recipe, profile, budget). The CIFAR fast profile on its cheapest model, on the CPU.
 EXTRA_ROWS: list[tuple[str, str, Budget]] = [
-    ("simple-cnn-cifar10", "fast", Budget(overrides={"epochs": 3},
-                                          why="fast profile on the CPU (fp32: bf16 autocast is CUDA-only), 3 of 18 epochs")),
+    ("simple-cnn-cifar10", "fast", Budget(overrides={"epochs": 2},
+                                          why="fast profile on the CPU (fp32: bf16 autocast is CUDA-only), 2 of 18 epochs")),
 ]
 
 
@@ -184,26 +184,28 @@ def main() -> None:
             if "error" in row:  # a failed recipe runs again
                 continue
             done.setdefault((row["recipe"].split(" [")[0], row["profile"]), []).append(row)
-    rows: list[dict[str, Any]] = []
     machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
                "device": str(device), "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
-    for name, profile, budget in plan:
-        key = (name, profile or get_recipe(name).default)
+    keys = [(name, profile or get_recipe(name).default) for name, profile, _ in plan]
+
+    def save() -> None:  # every row known so far, in plan order: an interrupted run loses nothing
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        known = [row for key in keys for row in done.get(key, [])]
+        out.write_text(json.dumps({"machine": machine, "data_dir": str(data_dir), "rows": known}, indent=2, default=str))
+
+    for (name, profile, budget), key in zip(plan, keys):
         chosen = not args.only or name in args.only
-        if key in done and not (args.only and chosen):  # --resume keeps earlier rows; --only reruns its recipes
-            rows += done[key]
-            continue
-        if not chosen:
+        if not chosen or (key in done and not args.only):  # --resume keeps earlier rows; --only reruns its recipes
             continue
         print(f"--- {name} [{key[1]}] {budget.why if budget else 'whole profile'}", flush=True)
         try:
-            rows += run_recipe(name, profile, budget, str(device), data_dir, args.runs)
+            done[key] = run_recipe(name, profile, budget, str(device), data_dir, args.runs)
         except Exception as e:  # one broken recipe must not hide the others' results
-            rows.append({"recipe": name, "profile": key[1], "error": f"{type(e).__name__}: {e}"})
-        print_table(rows[-1:])
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"machine": machine, "data_dir": str(data_dir), "rows": rows}, indent=2, default=str))
+            done[key] = [{"recipe": name, "profile": key[1], "error": f"{type(e).__name__}: {e}"}]
+        print_table(done[key])
+        save()
+    rows = [row for key in keys for row in done.get(key, [])]
     print_table(rows)
     print(f"\nwrote {out}")
     failed = [r["recipe"] for r in rows if not r.get("learned")]

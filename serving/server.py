@@ -121,6 +121,9 @@ def write_config(cfg: ServerConfig) -> Path:
         f"max_response_size={4 * cfg.max_request_mb * 1024 * 1024}",
         "default_workers_per_model=1",
         "install_py_dep_per_model=false",
+        # bodies reach the handler as bytes and it parses JSON strictly itself (TorchServe's decoding accepts
+        # NaN and logs a traceback for every malformed body); the front end passes this to the workers
+        "decode_input_request=false",
         "disable_system_metrics=true",
         f"job_queue_size={max(100, 4 * cfg.batch_size * cfg.workers)}",
         "async_logging=true",
@@ -182,10 +185,7 @@ def _env(run_dir: Path, max_request_mb: int = 8, threads: int | None = None) -> 
         raise ServingError(f"run folder path too long for TorchServe's worker sockets: {run_dir}; use a shorter --run-dir")
     env = dict(os.environ)
     env.update({"TMPDIR": str(tmp), "TEMP": str(tmp), "LOG_LOCATION": str(run_dir / "logs"),
-                "METRICS_LOCATION": str(run_dir / "logs"), "ZOO_MAX_REQUEST_MB": str(max_request_mb),
-                # bodies reach the handler as bytes: it parses JSON strictly itself (TorchServe's own
-                # decoding accepts NaN and logs a traceback per malformed body)
-                "TS_DECODE_INPUT_REQUEST": "false"})
+                "METRICS_LOCATION": str(run_dir / "logs"), "ZOO_MAX_REQUEST_MB": str(max_request_mb)})
     if threads:
         env["ZOO_THREADS"] = str(threads)
     bin_dir = str(Path(sys.executable).parent)

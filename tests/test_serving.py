@@ -198,7 +198,7 @@ def test_bad_inputs_get_4xx_and_the_worker_survives(served):
         (b'{"imag": "abc"}', "application/json", 422, "unknown field"),
         (b'{"image": "abc', "application/json", 400, "malformed JSON"),
         (json.dumps({"data": [[0] * 5] * 5}).encode(), "application/json", 422, "shape"),
-        (json.dumps({"data": [[float("nan")] * 28] * 28}).encode(), "application/json", 422, "NaN"),
+        (json.dumps({"data": [[float("nan")] * 28] * 28}).encode(), "application/json", 400, "NaN is not valid JSON"),
         (b'{"image": "not base64!!"}', "application/json", 400, "base64"),
         (json.dumps({"data": [[0] * 28] * 28, "top_k": -1}).encode(), "application/json", 422, "top_k"),
     ]

@@ -53,6 +53,7 @@ def test_every_model_recipe_is_registered_both_ways():
             assert get_recipe(recipe).model == model
 
 
+@pytest.mark.slow  # the recipe's learn test and benchmarks/recipes.py cover it in the default suite
 def test_mnist_cnn_one_epoch_reaches_98_percent(data_dir, tmp_path):
     """The seed's headline number: mnist-cnn, seed profile, one epoch, full MNIST test set."""
     summary = Trainer(TrainConfig(recipe="mnist-cnn-mnist", data_dir=data_dir, device="cpu", out=tmp_path,
@@ -73,6 +74,7 @@ def test_ngram_sonnet_learns_the_sonnet(tmp_path):
     assert vocab[int(model(context).argmax(1))] == "on"
 
 
+@pytest.mark.slow  # the recipe's learn test and benchmarks/recipes.py cover it in the default suite
 def test_pos_tagger_toy_tags_the_seed_sentence(tmp_path):
     Trainer(TrainConfig(recipe="pos-tagger-toy", device="cpu", out=tmp_path, quiet=True)).fit()
     ckpt = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
