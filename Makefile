@@ -9,12 +9,12 @@ STAMP := $(VENV)/.installed
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-venv: $(STAMP)  ## create .venv and install the project with its test extras
+venv: $(STAMP)  ## create .venv and install the project with its test and kserve extras
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,kserve]'
 	touch $(STAMP)
 
 demo: venv  ## the main job: train a digit model, export it, serve it with TorchServe, query it over HTTP

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from training.checkpoint import CheckpointError
 from zoo.errors import ZooCommand
 
 from .core import FORMATS, export
@@ -72,10 +71,7 @@ def main(source: str, formats: str, out: Path | None, opset: int | None, parts: 
     Exits non-zero when any parity check fails.
     """
     if check_only:
-        try:
-            report = recheck(source)
-        except FileNotFoundError as e:
-            raise click.ClickException(str(e)) from None
+        report = recheck(source)
         if as_json:
             click.echo(json.dumps(report, indent=2))
         else:
@@ -89,15 +85,12 @@ def main(source: str, formats: str, out: Path | None, opset: int | None, parts: 
     chosen = list(FORMATS) if formats == "all" else [f.strip() for f in formats.split(",")]
     limit = None if real_samples == "all" else int(real_samples)
     out = out or Path("exports") / Path(source).stem.replace(".", "-")
-    try:
-        record = export(source, out, chosen, opset=opset, parts=parts or None, real_samples=limit, data_dir=data_dir,
-                        log=lambda m: click.echo(m, err=True))
-        if quantize:
-            from .quantize import quantize_export
+    record = export(source, out, chosen, opset=opset, parts=parts or None, real_samples=limit, data_dir=data_dir,
+                    log=lambda m: click.echo(m, err=True))
+    if quantize:
+        from .quantize import quantize_export
 
-            record = quantize_export(out, data_dir=data_dir, log=lambda m: click.echo(m, err=True))
-    except (CheckpointError, ValueError) as e:
-        raise click.ClickException(str(e)) from None
+        record = quantize_export(out, data_dir=data_dir, log=lambda m: click.echo(m, err=True))
     if as_json:
         click.echo(json.dumps(record, indent=2, default=str))
     else:

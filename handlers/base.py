@@ -1,8 +1,10 @@
-"""The shared TorchServe handler: loads an exported artifact (onnxruntime or TorchScript), validates
+"""The engine-neutral request core: loads an exported artifact (onnxruntime or TorchScript), validates
 every request, runs the valid ones as one batch, and answers the rest with a JSON 4xx error.
 
-Runs inside TorchServe's Python worker from a model archive; imports nothing from ``training``.
-Task handlers (:mod:`.tasks`) override :meth:`ZooHandler.parse` and :meth:`ZooHandler.respond`.
+Runs inside a model server from an unpacked model archive and imports nothing from ``training``.
+Engines are thin adapters over :meth:`ZooHandler.answer`: :mod:`.engine_torchserve` (TorchServe) and
+:mod:`.engine_kserve` (KServe's model server: Open Inference Protocol v2 and KServe v1). Task handlers
+(:mod:`.tasks`) override :meth:`ZooHandler.parse` and :meth:`ZooHandler.respond`.
 """
 
 from __future__ import annotations
@@ -12,16 +14,10 @@ import binascii
 import json
 import logging
 import os
-from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
-
-try:  # TorchServe's BaseHandler when running inside TorchServe; a plain base elsewhere (tests, tools)
-    from ts.torch_handler.base_handler import BaseHandler
-except ImportError:  # pragma: no cover
-    BaseHandler = object  # type: ignore[misc,assignment]
 
 from .validate import (
     RequestError,
@@ -34,7 +30,7 @@ from .validate import (
     string_list,
 )
 
-__all__ = ["RequestError", "Runtime", "ZooHandler", "decode_base64"]
+__all__ = ["Answer", "RequestError", "Runtime", "ZooHandler", "decode_base64"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +84,19 @@ class Runtime:
         return [o.detach().cpu().numpy() for o in (out if isinstance(out, tuple) else (out,))]
 
 
-class ZooHandler(BaseHandler):  # type: ignore[misc]
+#: The answer to a request whose outputs hold NaN or infinity.
+NON_FINITE = "the model's output for this input is not finite (NaN or infinity): the input is outside what it handles"
+
+
+class Answer(NamedTuple):
+    """One request's answer, whatever the engine: its HTTP status, body, and the body as strict JSON."""
+
+    status: int
+    body: dict[str, Any]
+    text: str
+
+
+class ZooHandler:
     """Base handler. ``parse`` turns one request into model inputs (batch axis of 1, or n for
     generation) plus what ``respond`` needs to know of it; ``respond`` turns that request's slice
     of the outputs into a JSON-able dict."""
@@ -97,16 +105,9 @@ class ZooHandler(BaseHandler):  # type: ignore[misc]
     fields: tuple[str, ...] = ()
 
     def __init__(self) -> None:
-        super().__init__()
         self.initialized = False
 
     # ------------------------------------------------------------------ set-up
-    def initialize(self, context: Any) -> None:
-        props = context.system_properties
-        model_dir = Path(props.get("model_dir", "."))
-        self.setup(model_dir, props.get("gpu_id"))
-        self.initialized = True
-
     def setup(self, model_dir: Path, gpu_id: int | None = None) -> None:
         """Load ``serving.json`` + ``export.json`` and the artifact from ``model_dir``."""
         self.serving = json.loads((model_dir / "serving.json").read_text())
@@ -127,28 +128,21 @@ class ZooHandler(BaseHandler):  # type: ignore[misc]
                     self.part_name, self.runtime.kind, self.runtime.device)
 
     # ------------------------------------------------------------------ requests
-    def body(self, request: dict[str, Any], content_type: str = "") -> Any:
-        """The request payload: parsed JSON (object or array), or the raw bytes/text.
+    def read_body(self, raw: bytes | bytearray | str, content_type: str = "") -> Any:
+        """A request body as the engine received it → parsed JSON (object or array), or the raw bytes/text.
 
         A body is JSON when its content type says so (``application/json``, ``*+json``) or, whatever the
         type, when it starts with ``{`` or ``[``; JSON is parsed strictly (:func:`.validate.loads_strict`).
+        Bodies over ``ZOO_MAX_REQUEST_MB`` are a 413.
         """
-        value = request.get("data")
-        if value is None:
-            value = request.get("body")
-        if value is None:
-            return b""
-        if isinstance(value, (bytes, bytearray, str)):
-            size = len(value) if not isinstance(value, str) else len(value.encode("utf-8", "surrogatepass"))
-            if size > MAX_BODY_BYTES:
-                raise RequestError(f"payload of {size:,} bytes is over this server's limit of "
-                                   f"{MAX_BODY_BYTES:,} bytes", 413)
-            head = value.lstrip()[:1]
-            is_json = content_type.split(";")[0].strip().lower()
-            if is_json == "application/json" or is_json.endswith("+json") or head in (b"{", b"[", "{", "["):
-                return loads_strict(value)
-            return bytes(value) if isinstance(value, bytearray) else value
-        return value  # already parsed by a TorchServe that decodes JSON bodies itself
+        size = len(raw) if not isinstance(raw, str) else len(raw.encode("utf-8", "surrogatepass"))
+        if size > MAX_BODY_BYTES:
+            raise RequestError(f"payload of {size:,} bytes is over this server's limit of {MAX_BODY_BYTES:,} bytes", 413)
+        head = raw.lstrip()[:1]
+        media = content_type.split(";")[0].strip().lower()
+        if media == "application/json" or media.endswith("+json") or head in (b"{", b"[", "{", "["):
+            return loads_strict(raw)
+        return bytes(raw) if isinstance(raw, bytearray) else raw
 
     def json_object(self, payload: Any, required: Sequence[str] = ()) -> dict[str, Any]:
         """A JSON object with only known fields and all required ones."""
@@ -166,20 +160,24 @@ class ZooHandler(BaseHandler):  # type: ignore[misc]
         return payload
 
     def words(self, payload: Any, list_field: str, text_field: str, max_words: int) -> list[str]:
-        """Words from a text body, ``{text_field: "..."}`` or ``{list_field: [...]}``."""
+        """Words from a text body, ``{text_field: "..."}`` or ``{list_field: [...]}``; at most ``max_words``."""
         if isinstance(payload, (bytes, str)):
             if isinstance(payload, bytes):
                 try:
                     payload = payload.decode("utf-8")
                 except UnicodeDecodeError as e:
                     raise RequestError(f"the text body is not UTF-8 (byte {e.start})") from None
-            return payload.split()
-        obj = self.json_object(payload)
-        if (list_field in obj) == (text_field in obj):
-            raise RequestError(f"send exactly one of {text_field!r} (a string) or {list_field!r} (an array of words)", 422)
-        if text_field in obj:
-            return str(string(obj, text_field)).split()
-        return string_list(obj, list_field, max_words)
+            words = payload.split()
+        else:
+            obj = self.json_object(payload)
+            if (list_field in obj) == (text_field in obj):
+                raise RequestError(f"send exactly one of {text_field!r} (a string) or {list_field!r} (an array of words)", 422)
+            if list_field in obj:
+                return string_list(obj, list_field, max_words)
+            words = str(string(obj, text_field)).split()
+        if len(words) > max_words:
+            raise RequestError(f"at most {max_words} words, got {len(words):,}", 422)
+        return words
 
     def array(self, value: Any, name: str, shape: Sequence[int | None], dtype: str = "float32") -> np.ndarray:
         """A JSON array checked against ``shape`` (None = any length), for finite numbers within ``dtype``."""
@@ -224,23 +222,24 @@ class ZooHandler(BaseHandler):  # type: ignore[misc]
                 results[i] = [np.take(o, np.arange(offsets[j], offsets[j + 1]), axis=ax) for o, ax in zip(outputs, out_axes)]
         return results
 
-    def handle(self, data: list[dict[str, Any]], context: Any) -> list[str]:
-        """TorchServe's entry: one strict-JSON body per request; bad requests get 4xx, never an exception."""
-        responses: list[Any] = [None] * len(data)
+    def answer(self, payloads: Sequence[Any]) -> list[Answer]:
+        """The engine-neutral entry: decoded payloads (what :meth:`read_body` returns, or a parsed JSON value;
+        a :class:`RequestError` stands for a body the engine could not decode) → one :class:`Answer` each.
+        Bad requests get a 4xx answer and never an exception; the valid ones share one model call."""
+        answers: list[Answer | None] = [None] * len(payloads)
         infos: dict[int, dict[str, Any]] = {}
         parsed: dict[int, list[np.ndarray]] = {}
-        for i, request in enumerate(data):
+        for i, payload in enumerate(payloads):
             try:
-                if _header(context, i, "describe"):
-                    responses[i] = self.describe()
-                    continue
-                parsed[i], infos[i] = self.parse(self.body(request, _content_type(context, i)))
+                if isinstance(payload, RequestError):
+                    raise payload
+                parsed[i], infos[i] = self.parse(payload)
             except RequestError as e:
-                responses[i] = self.error(context, i, e.status, str(e))
+                answers[i] = self.failure(e.status, str(e))
             except Exception as e:  # a bug: never let one request take the batch (or the worker) down
                 logger.exception("unexpected error parsing request %d", i)
-                responses[i] = self.error(context, i, 500, f"the handler failed on this request ({type(e).__name__}); "
-                                                           "the server log has the details")
+                answers[i] = self.failure(500, f"the handler failed on this request ({type(e).__name__}); "
+                                               "the server log has the details")
         if parsed:
             order = sorted(parsed)
             try:
@@ -248,32 +247,26 @@ class ZooHandler(BaseHandler):  # type: ignore[misc]
             except Exception as e:
                 logger.exception("inference failed")
                 for i in order:
-                    responses[i] = self.error(context, i, 500, f"inference failed: {type(e).__name__}")
+                    answers[i] = self.failure(500, f"inference failed: {type(e).__name__}")
             else:
                 for i, out in zip(order, outputs):
                     try:
-                        responses[i] = self.respond(infos[i], out)
+                        answers[i] = self.success(self.respond(infos[i], out))
                     except RequestError as e:
-                        responses[i] = self.error(context, i, e.status, str(e))
-        return [self.encode(context, i, r) for i, r in enumerate(responses)]
+                        answers[i] = self.failure(e.status, str(e))
+        return [a for a in answers if a is not None]
 
-    def encode(self, context: Any, index: int, response: Any) -> str:
-        """A response as strict JSON text, marked ``application/json``; an answer that would hold
-        NaN or Infinity becomes a 422 that says so."""
+    def success(self, body: dict[str, Any]) -> Answer:
+        """A 200 answer; one that would hold NaN or Infinity becomes a 422 that says so."""
         try:
-            text = dumps_strict(response)
+            return Answer(200, body, dumps_strict(body))
         except ValueError:
-            text = dumps_strict(self.error(context, index, 422, "the model's output for this input is not finite "
-                                                                "(NaN or infinity): the input is outside what it handles"))
-        if context is not None and hasattr(context, "set_response_content_type"):
-            context.set_response_content_type(index, "application/json")
-        return text
+            return self.failure(422, NON_FINITE)
 
-    def error(self, context: Any, index: int, status: int, message: str) -> dict[str, Any]:
-        """A JSON error body; the HTTP reason phrase is the status's standard one (never client text)."""
-        if context is not None and hasattr(context, "set_response_status"):
-            context.set_response_status(code=status, phrase=HTTPStatus(status).phrase, idx=index)
-        return {"error": message[:2000], "status": status, "model": getattr(self, "model_name", None)}
+    def failure(self, status: int, message: str) -> Answer:
+        """A JSON error answer: ``{"error", "status", "model"}``."""
+        body = {"error": message[:2000], "status": status, "model": getattr(self, "model_name", None)}
+        return Answer(status, body, dumps_strict(body))
 
     def describe(self) -> dict[str, Any]:
         return {"model": self.model_name, "zoo_model": self.record["model"]["name"], "task": self.record["model"]["task"],
@@ -293,32 +286,6 @@ def _batch_axis(spec: dict[str, Any]) -> int:
 def _squeeze(array: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     axis = _batch_axis(spec)
     return np.take(array, 0, axis=axis) if array.shape[axis] == 1 else array
-
-
-def _content_type(context: Any, index: int) -> str:
-    """The request body's content type as TorchServe reports it ("" when unknown)."""
-    if context is None or not hasattr(context, "get_request_header"):
-        return ""
-    for key in ("body", "data", "Content-Type", "content-type"):  # the body part's own type, else the request's
-        try:
-            value = context.get_request_header(index, key)
-        except Exception:
-            value = None
-        if isinstance(value, dict):
-            value = value.get("content-type")
-        if isinstance(value, str) and value:
-            return value
-    return ""
-
-
-def _header(context: Any, index: int, key: str) -> bool:
-    if context is None or not hasattr(context, "get_request_header"):
-        return False
-    try:
-        value = context.get_request_header(index, key)
-    except Exception:
-        return False
-    return str(value).lower() in ("1", "true", "yes")
 
 
 def decode_base64(value: Any, name: str) -> bytes:

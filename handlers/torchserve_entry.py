@@ -8,15 +8,17 @@ from __future__ import annotations
 from typing import Any
 
 _service: Any = None
+_handle: Any = None
 
 
 def handle(data: Any, context: Any) -> Any:
-    global _service
+    global _service, _handle
     if _service is None:
+        from zoo_handlers.engine_torchserve import handle as adapter
         from zoo_handlers.tasks import load_handler
 
         props = context.system_properties
-        _service = load_handler(props.get("model_dir", "."), props.get("gpu_id"))
+        _service, _handle = load_handler(props.get("model_dir", "."), props.get("gpu_id")), adapter
     if data is None:
         return None
-    return _service.handle(data, context)
+    return _handle(_service, data, context)

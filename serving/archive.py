@@ -19,7 +19,8 @@ import handlers
 from zoo.errors import ZooError
 
 RUNTIME_FORMAT = {"onnx": "onnx", "torchscript": "torchscript"}
-HANDLER_FILES = ("__init__.py", "base.py", "tasks.py", "imaging.py", "validate.py")
+HANDLER_FILES = ("__init__.py", "base.py", "tasks.py", "imaging.py", "validate.py", "engine_torchserve.py",
+                 "engine_kserve.py")
 
 
 class ArchiveError(ZooError):

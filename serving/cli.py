@@ -12,7 +12,7 @@ from zoo.errors import ZooGroup
 
 from .archive import ArchiveError, build_archive
 from .client import Client
-from .server import ServerConfig, ServingError, start, status, stop
+from .server import ENGINES, ServerConfig, ServingError, start, status, stop
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 RUN_DIR = click.option("--run-dir", type=click.Path(path_type=Path), default=Path("runs/serve"), show_default=True,
@@ -23,13 +23,15 @@ STORE = click.option("--store", type=click.Path(path_type=Path), default=Path("m
 
 @click.group(cls=ZooGroup, context_settings=CONTEXT)
 def main() -> None:
-    """Serve zoo models over HTTP with TorchServe.
+    """Serve zoo models over HTTP with TorchServe, or with KServe's model server (Open Inference Protocol).
 
     \b
     zoo-serve demo                                  the whole path on built-in data: train → export → serve → query
     zoo-serve archive exports/mnist-cnn             export folder (or checkpoint) → model_store/mnist-cnn.mar
-    zoo-serve start mnist-cnn --batch-size 8        loopback only, token auth on, management API off
-    zoo-serve predict mnist-cnn digit.png           a client that finds the token
+    zoo-serve start mnist-cnn --batch-size 8        TorchServe: loopback only, token auth on, management API off
+    zoo-serve start mnist-cnn --engine kserve       KServe: v2 (REST + gRPC) and v1, loopback only, token auth on
+    zoo-serve predict mnist-cnn digit.png           a client that finds the token (either engine)
+    zoo-serve deploy mnist-cnn --out deploy/        container build context + KServe InferenceService manifest
     zoo-serve status / zoo-serve stop
     """
 
@@ -45,10 +47,7 @@ def main() -> None:
               help="Where a checkpoint SOURCE is exported first.")
 def archive_cmd(source: str, runtime: str, part: str | None, name: str | None, store: Path, exports: Path) -> None:
     """Write STORE/NAME.mar from SOURCE: an export folder, a checkpoint, or a registry name."""
-    try:
-        info = build_archive(source, runtime, part, name, store, exports, log=lambda m: click.echo(m, err=True))
-    except (ArchiveError, ValueError, FileNotFoundError) as e:
-        raise click.ClickException(str(e)) from None
+    info = build_archive(source, runtime, part, name, store, exports, log=lambda m: click.echo(m, err=True))
     click.echo(json.dumps(info))
 
 
@@ -56,12 +55,19 @@ def archive_cmd(source: str, runtime: str, part: str | None, name: str | None, s
 @click.argument("names", nargs=-1)
 @RUN_DIR
 @STORE
-@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="Inference API port (127.0.0.1 only).")
-@click.option("--management-port", type=click.IntRange(1, 65535), default=8081, show_default=True)
-@click.option("--metrics-port", type=click.IntRange(1, 65535), default=8082, show_default=True)
-@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True, help="Worker processes per model.")
+@click.option("--engine", type=click.Choice(ENGINES), default="torchserve", show_default=True,
+              help="torchserve: /predictions/NAME. kserve: KServe's model server, Open Inference Protocol v2 "
+                   "(/v2/models/NAME/infer and gRPC) and KServe v1 (/v1/models/NAME:predict); needs the kserve extra.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True,
+              help="Inference API port (127.0.0.1 only); the KServe engine also serves /metrics here.")
+@click.option("--grpc-port", type=click.IntRange(1, 65535), default=8081, show_default=True,
+              help="KServe engine: the gRPC (Open Inference Protocol) port.")
+@click.option("--management-port", type=click.IntRange(1, 65535), default=8081, show_default=True, help="TorchServe only.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=8082, show_default=True, help="TorchServe only.")
+@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Worker processes per model (KServe: REST worker processes for all models).")
 @click.option("--batch-size", type=click.IntRange(1, 1024), default=1, show_default=True,
-              help="TorchServe server-side batch size.")
+              help="TorchServe server-side batch size (KServe: clients batch, up to 64 requests a call).")
 @click.option("--max-batch-delay", type=click.IntRange(0, 60_000), default=5, show_default=True,
               help="ms to wait to fill a batch.")
 @click.option("--max-request-mb", type=click.IntRange(1, 1024), default=8, show_default=True,
@@ -73,21 +79,51 @@ def archive_cmd(source: str, runtime: str, part: str | None, name: str | None, s
               help="TorchServe's own logging (DEBUG, ~30 lines a request, metrics as log lines) for debugging; "
                    "by default logs/ holds one access line a request, worker output, start-up and errors, "
                    "and metrics are served in Prometheus format on the metrics port.")
-def start_cmd(names: tuple[str, ...], run_dir: Path, store: Path, port: int, management_port: int, metrics_port: int,
-              workers: int, batch_size: int, max_batch_delay: int, max_request_mb: int, timeout: float,
-              verbose_logs: bool) -> None:
-    """Start TorchServe with NAMES (default: every .mar in the store); returns once each model answers."""
+def start_cmd(names: tuple[str, ...], run_dir: Path, store: Path, engine: str, port: int, grpc_port: int,
+              management_port: int, metrics_port: int, workers: int, batch_size: int, max_batch_delay: int,
+              max_request_mb: int, timeout: float, verbose_logs: bool) -> None:
+    """Start a server with NAMES (default: every .mar in the store); returns once each model answers."""
     models = list(names) or sorted(p.stem for p in store.glob("*.mar"))
-    cfg = ServerConfig(run_dir=run_dir, store=store, models=models, port=port, management_port=management_port,
-                       metrics_port=metrics_port, workers=workers, batch_size=batch_size,
-                       max_batch_delay_ms=max_batch_delay, max_request_mb=max_request_mb, verbose_logs=verbose_logs)
-    try:
-        state = start(cfg, timeout, log=lambda m: click.echo(m, err=True))
-    except ServingError as e:
-        raise click.ClickException(str(e)) from None
-    click.echo(f"TorchServe is up at http://127.0.0.1:{port} (pid {state['pid']}) serving {', '.join(models)}")
+    cfg = ServerConfig(run_dir=run_dir, engine=engine, store=store, models=models, port=port, grpc_port=grpc_port,
+                       management_port=management_port, metrics_port=metrics_port, workers=workers,
+                       batch_size=batch_size, max_batch_delay_ms=max_batch_delay, max_request_mb=max_request_mb,
+                       verbose_logs=verbose_logs)
+    state = start(cfg, timeout, log=lambda m: click.echo(m, err=True))
+    if engine == "kserve":
+        click.echo(f"KServe is up at http://127.0.0.1:{port} and grpc 127.0.0.1:{grpc_port} (pid {state['pid']}) "
+                   f"serving {', '.join(models)}")
+        click.echo("  v2: POST /v2/models/NAME/infer; v1: POST /v1/models/NAME:predict; metadata: GET /v2/models/NAME")
+    else:
+        click.echo(f"TorchServe is up at http://127.0.0.1:{port} (pid {state['pid']}) serving {', '.join(models)}")
     click.echo(f"access key: {state['key_file']} (send it as 'Authorization: Bearer <inference key>')")
-    click.echo(f"logs: {Path(state['run_dir']) / 'logs'}; metrics: http://127.0.0.1:{metrics_port}/metrics; stop with `zoo-serve stop --run-dir {run_dir}`")
+    metrics = f"http://127.0.0.1:{port if engine == 'kserve' else metrics_port}/metrics"
+    click.echo(f"logs: {Path(state['run_dir']) / 'logs'}; metrics: {metrics}; stop with `zoo-serve stop --run-dir {run_dir}`")
+
+
+@main.command("deploy")
+@click.argument("name")
+@click.option("--engine", type=click.Choice(["kserve"]), default="kserve", show_default=True,
+              help="The engine the container runs (KServe's model server; TorchServe images are upstream's).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the build context and manifest.")
+@STORE
+@click.option("--image", help="Image reference to build and push (default: zoo-NAME:latest).")
+@click.option("--gpu", is_flag=True, help="onnxruntime-gpu in the image and one nvidia.com/gpu per replica.")
+@click.option("--min-replicas", type=click.IntRange(0), default=1, show_default=True, help="0 lets KServe scale to zero.")
+@click.option("--max-replicas", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--cpu", default="1", show_default=True, help="CPU request and limit per replica.")
+@click.option("--memory", default="2Gi", show_default=True, help="Memory request and limit per replica.")
+@click.option("--namespace", help="Kubernetes namespace (default: kubectl's current one).")
+@click.option("--grpc", is_flag=True, help="Expose the gRPC port (h2c) instead of REST: KServe routes one port.")
+@click.option("--max-request-mb", type=click.IntRange(1, 1024), default=8, show_default=True)
+def deploy_cmd(name: str, engine: str, out: Path, store: Path, image: str | None, gpu: bool, min_replicas: int,
+               max_replicas: int, cpu: str, memory: str, namespace: str | None, grpc: bool, max_request_mb: int) -> None:
+    """Write a container build context and a KServe InferenceService manifest for STORE/NAME.mar (JSON summary)."""
+    from .deploy import deploy
+
+    info = deploy(name, out, store, image=image, gpu=gpu, min_replicas=min_replicas, max_replicas=max_replicas, cpu=cpu,
+                  memory=memory, namespace=namespace, grpc=grpc, max_request_mb=max_request_mb,
+                  log=lambda m: click.echo(m, err=True))
+    click.echo(json.dumps(info))
 
 
 @main.command("stop")

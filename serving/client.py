@@ -24,24 +24,29 @@ def read_token(run_dir: Path, kind: str = "inference") -> str:
 
 
 class Client:
-    """Keep-alive HTTP/1.1 client: ``predict`` returns (status, parsed JSON or text, seconds)."""
+    """Keep-alive HTTP/1.1 client: ``predict`` returns (status, parsed JSON or text, seconds).
 
-    def __init__(self, host: str, port: int, token: str | None) -> None:
-        self.host, self.port, self.token = host, port, token
+    One interface to both engines: for ``engine="kserve"`` a request goes to KServe v1
+    (``/v1/models/NAME:predict``, a JSON request wrapped as ``{"instances": [request]}``) and the
+    answer is unwrapped, so callers see what TorchServe's ``/predictions/NAME`` answers."""
+
+    def __init__(self, host: str, port: int, token: str | None, engine: str = "torchserve") -> None:
+        self.host, self.port, self.token, self.engine = host, port, token, engine
         self.conn: http.client.HTTPConnection | None = None
 
     @classmethod
     def from_run_dir(cls, run_dir: Path) -> "Client":
         run_dir = Path(run_dir)
         state_file = run_dir / "server.json"
+        engine = "torchserve"
         if state_file.is_file():
             state = json.loads(state_file.read_text())
-            host, port = state["host"], int(state["port"])
+            host, port, engine = state["host"], int(state["port"]), state.get("engine", "torchserve")
         else:
             props = dict(line.split("=", 1) for line in (run_dir / "config.properties").read_text().splitlines() if "=" in line)
             address = props["inference_address"].rsplit(":", 1)
             host, port = address[0].split("//")[-1], int(address[1])
-        return cls(host, port, read_token(run_dir))
+        return cls(host, port, read_token(run_dir), engine)
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
                 timeout: float = 60) -> tuple[int, Any, float]:
@@ -85,6 +90,9 @@ class Client:
 
     def ping(self) -> bool:
         try:
+            if self.engine == "kserve":
+                status, body, _ = self.request("GET", "/v2/health/live", timeout=5)
+                return status == 200 and isinstance(body, dict) and body.get("live") is True
             status, body, _ = self.request("GET", "/ping", timeout=5)
         except OSError:
             return False
@@ -98,8 +106,20 @@ class Client:
             body, content_type = payload.encode(), content_type or "text/plain"
         else:
             body, content_type = payload, content_type or "application/octet-stream"
-        return self.request("POST", f"/predictions/{name}", body,
-                            {"Content-Type": content_type, **(headers or {})})
+        if self.engine != "kserve":
+            return self.request("POST", f"/predictions/{name}", body, {"Content-Type": content_type, **(headers or {})})
+        if "json" in content_type:
+            body = b'{"instances":[' + body + b"]}"
+        elif content_type == "application/octet-stream":  # KServe parses octet-stream as JSON: name the bytes
+            content_type = "image/jpeg" if body[:3] == b"\xff\xd8\xff" else "image/png"
+        status, answer, seconds = self.request("POST", f"/v1/models/{name}:predict", body,
+                                               {"Content-Type": content_type, **(headers or {})})
+        if status == 200 and isinstance(answer, dict) and isinstance(answer.get("predictions"), list) and len(answer["predictions"]) == 1:
+            answer = answer["predictions"][0]
+        return status, answer, seconds
 
     def describe(self, name: str) -> tuple[int, Any, float]:
+        """What the server says of model ``name`` (TorchServe: the handler's description; KServe: v2 metadata)."""
+        if self.engine == "kserve":
+            return self.request("GET", f"/v2/models/{name}")
         return self.predict(name, {}, headers={"describe": "true"})

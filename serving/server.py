@@ -1,5 +1,8 @@
-"""Start, watch and stop TorchServe safely: loopback only, token authorisation on, model management
-off, and every file it writes (PID file, key file, logs, config) inside one run folder."""
+"""Start, watch and stop a model server safely: loopback only, token authorisation on, model management
+off, and every file it writes (PID file, key file, logs, config) inside one run folder.
+
+Two engines serve the same archives: TorchServe (the default, here) and KServe's model server
+(:mod:`.kserve_server`: the Open Inference Protocol over REST and gRPC, and KServe v1)."""
 
 from __future__ import annotations
 
@@ -23,7 +26,10 @@ from .client import Client
 
 
 class ServingError(ZooError):
-    """TorchServe cannot start, or is missing, or misconfigured; the message says what to do."""
+    """A server cannot start, or is missing, or misconfigured; the message says what to do."""
+
+
+ENGINES = ("torchserve", "kserve")
 
 
 @dataclass
@@ -31,12 +37,14 @@ class ServerConfig:
     """Everything ``zoo-serve start`` configures."""
 
     run_dir: Path = Path("runs/serve")
+    engine: str = "torchserve"  # or "kserve"
     store: Path = Path("model_store")
     models: list[str] = field(default_factory=list)  # archive names in the store (NAME.mar)
     port: int = 8080
     management_port: int = 8081
     metrics_port: int = 8082
-    grpc_ports: tuple[int, int] | None = None  # (inference, management); None: two free ports
+    grpc_ports: tuple[int, int] | None = None  # TorchServe's (inference, management); None: two free ports
+    grpc_port: int = 8081  # the KServe engine's gRPC (Open Inference Protocol) port
     workers: int = 1
     batch_size: int = 1
     max_batch_delay_ms: int = 5
@@ -232,20 +240,40 @@ def log_tail(run_dir: Path, lines: int = 40) -> str:
     return "\n".join(parts)
 
 
-def start(cfg: ServerConfig, timeout_s: float = 180, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Start TorchServe for ``cfg.models`` and return once each one answers; raise with the log tail if not."""
-    java_version()
-    run_dir = cfg.run_dir.resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if _alive(_pid(run_dir)):
-        raise ServingError(f"a TorchServe of this run folder is already running (pid {_pid(run_dir)}); "
-                           f"`zoo-serve stop --run-dir {cfg.run_dir}` first")
+def check_models(cfg: ServerConfig) -> None:
+    """Every model named has an archive in the store, and there is at least one."""
     missing = [m for m in cfg.models if not (cfg.store / f"{m}.mar").is_file()]
     if missing:
         raise ServingError(f"not in {cfg.store}: {', '.join(m + '.mar' for m in missing)} "
                            f"(create them with `zoo-serve archive`)")
     if not cfg.models:
         raise ServingError(f"no models to serve: name them, or archive some into {cfg.store}")
+
+
+def _engine(run_dir: Path) -> str:
+    try:
+        return str(json.loads((run_dir / "server.json").read_text()).get("engine", "torchserve"))
+    except (OSError, ValueError):
+        return "torchserve"
+
+
+def start(cfg: ServerConfig, timeout_s: float = 180, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Start the engine for ``cfg.models`` and return once each one answers; raise with the log tail if not."""
+    if cfg.engine not in ENGINES:
+        raise ServingError(f"unknown engine {cfg.engine!r}: one of {', '.join(ENGINES)}")
+    if not _alive(_pid(cfg.run_dir.resolve())):  # a stale state file would send `stop` to the wrong engine
+        (cfg.run_dir / "server.json").unlink(missing_ok=True)
+    if cfg.engine == "kserve":
+        from . import kserve_server
+
+        return kserve_server.start(cfg, timeout_s, log)
+    java_version()
+    run_dir = cfg.run_dir.resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if _alive(_pid(run_dir)):
+        raise ServingError(f"a server of this run folder is already running (pid {_pid(run_dir)}); "
+                           f"`zoo-serve stop --run-dir {cfg.run_dir}` first")
+    check_models(cfg)
     for port in (cfg.port, cfg.management_port, cfg.metrics_port):
         if not _port_free(cfg.host, port):
             raise ServingError(f"port {port} on {cfg.host} is in use; choose others with --port/--management-port/--metrics-port")
@@ -302,8 +330,12 @@ def start(cfg: ServerConfig, timeout_s: float = 180, log: Callable[[str], None] 
 
 
 def stop(run_dir: Path, timeout_s: float = 60, log: Callable[[str], None] = print) -> bool:
-    """Stop the TorchServe of ``run_dir`` and wait until its processes are gone. False if none ran."""
+    """Stop the server of ``run_dir`` and wait until its processes are gone. False if none ran."""
     run_dir = run_dir.resolve()
+    if _engine(run_dir) == "kserve":
+        from . import kserve_server
+
+        return kserve_server.stop(run_dir, timeout_s, log)
     pid = _pid(run_dir)
     if not _alive(pid):
         (run_dir / "tmp" / ".model_server.pid").unlink(missing_ok=True)
@@ -331,8 +363,11 @@ def status(run_dir: Path) -> dict[str, Any]:
     if not state_file.is_file():
         return info
     state = json.loads(state_file.read_text())
-    info.update({"inference": f"http://{state['host']}:{state['port']}", "key_file": state["key_file"],
+    engine = state.get("engine", "torchserve")
+    info.update({"engine": engine, "inference": f"http://{state['host']}:{state['port']}", "key_file": state["key_file"],
                  "models": {}})
+    if engine == "kserve":
+        info["grpc"] = f"{state['host']}:{state['grpc_port']}"
     if info["running"]:
         with Client.from_run_dir(run_dir) as client:
             info["healthy"] = client.ping()

@@ -29,6 +29,7 @@ from PIL import Image
 pytest.importorskip("ts.context", reason="TorchServe's Python package provides the request context")
 from ts.context import Context, RequestProcessor  # noqa: E402
 
+from handlers.engine_torchserve import handle  # noqa: E402
 from handlers.tasks import load_handler  # noqa: E402
 
 EXAMPLES = int(os.environ.get("ZOO_FUZZ_EXAMPLES", "60"))
@@ -76,7 +77,7 @@ def _strict(text: str) -> Any:
 def answer(handler: Any, requests: list[tuple[bytes, str]]) -> list[tuple[int, Any]]:
     """Run ``requests`` (body, content type) as one TorchServe batch; check the properties every answer has."""
     ctx = _context([c for _, c in requests])
-    bodies = handler.handle([{"body": body} for body, _ in requests], ctx)
+    bodies = handle(handler, [{"body": body} for body, _ in requests], ctx)
     assert isinstance(bodies, list) and len(bodies) == len(requests)
     results = []
     for i, text in enumerate(bodies):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import importlib.util
 import io
 import json
 import os
@@ -342,6 +343,34 @@ def test_logs_stay_small_and_metrics_are_served(served):
     status, text, _ = metrics.request("GET", "/metrics")
     metrics.close()
     assert status == 200 and 'ts_inference_requests_total{model_name="classifier-onnx"' in str(text)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("kserve") is None, reason="the KServe engine is the kserve extra")
+def test_kserve_engine_answers_tritonclient_as_torchserve_answers(served):
+    """The same PNG to TorchServe and, through tritonclient over HTTP and gRPC, to the KServe engine serving
+    the same archive: the same answer."""
+    import tritonclient.grpc as triton_grpc
+    import tritonclient.http as triton_http
+
+    cfg = served["cfg"]
+    png = _png((np.random.default_rng(5).random((28, 28)) * 255).astype(np.uint8))
+    code, torchserve_answer, _ = served["client"].predict("classifier-onnx", png, "image/png")
+    assert code == 200
+    kcfg = ServerConfig(run_dir=served["root"] / "kserve", engine="kserve", store=cfg.store, models=["classifier-onnx"],
+                        port=free_port(), grpc_port=free_port())
+    try:
+        start(kcfg, timeout_s=120, log=lambda m: None)
+        key = json.loads((kcfg.run_dir / "key_file.json").read_text())["inference"]["key"]
+        for module, address, image in ((triton_http, f"127.0.0.1:{kcfg.port}", base64.b64encode(png)),
+                                       (triton_grpc, f"127.0.0.1:{kcfg.grpc_port}", png)):
+            tensor = module.InferInput("image", [1], "BYTES")
+            tensor.set_data_from_numpy(np.array([image], dtype=np.object_))
+            answer = module.InferenceServerClient(address).infer("classifier-onnx", [tensor],
+                                                                 headers={"authorization": f"Bearer {key}"})
+            assert json.loads(answer.as_numpy("response")[0]) == torchserve_answer, module.__name__
+        assert Client.from_run_dir(kcfg.run_dir).predict("classifier-onnx", png)[1] == torchserve_answer  # v1
+    finally:
+        stop(kcfg.run_dir, log=lambda m: None)
 
 
 def test_cli_archive_start_predict_stop(tmp_path):

@@ -79,10 +79,7 @@ def list_cmd(task: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the spec as JSON.")
 def info_cmd(name: str, as_json: bool) -> None:
     """Show one model's spec: parts with input/output shapes, preprocessing, labels, recipes."""
-    try:
-        spec = get_spec(name)
-    except ValueError as e:
-        raise click.ClickException(str(e)) from None
+    spec = get_spec(name)
     data = spec.to_dict()
     data["params"] = _param_count(name)
     if as_json:
