@@ -1,6 +1,9 @@
 """Serving throughput and latency: requests/s, p50 and p99 at 1, 8 and 32 concurrent clients.
 
-Endpoints, each with 2 workers (TorchServe on this machine), without and with server-side batching:
+Both engines serve the same archives with 2 worker processes. TorchServe, without and with server-side
+batching; the KServe engine (``zoo-serve start --engine kserve``) through KServe v1 (the same raw PNG
+body as TorchServe's ``/predictions``) and through the Open Inference Protocol v2 over REST (JSON, the
+PNG as a base64 ``BYTES`` input). Endpoints:
 - ``trivial``: a handler that answers "ok" (TorchServe's own floor on this machine),
 - ``mnist-cnn``: the digit model on onnxruntime, sent a 28x28 PNG,
 - ``resnet``: the seed's CIFAR ResNet on onnxruntime, sent a 32x32 PNG;
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import io
 import json
 import os
@@ -67,19 +71,20 @@ def trivial_archive(store: Path) -> str:
     return "trivial"
 
 
-def wrk(url: str, body: bytes, token: str, clients: int, seconds: int, tmp: Path) -> dict:
+def wrk(url: str, body: bytes, token: str, clients: int, seconds: int, tmp: Path,
+        content_type: str = "application/octet-stream") -> dict:
     body_file = tmp / "body.bin"
     body_file.write_bytes(body)
     script = tmp / "post.lua"
     script.write_text(
         'local f = io.open("%s", "rb"); local body = f:read("*all"); f:close()\n'
         'wrk.method = "POST"; wrk.body = body\n'
-        'wrk.headers["Content-Type"] = "application/octet-stream"\n'
+        'wrk.headers["Content-Type"] = "%s"\n'
         'wrk.headers["Authorization"] = "Bearer %s"\n'
         'done = function(summary, latency, requests)\n'
         '  io.write(string.format("ZOO %%d %%d %%d %%d %%d %%d\\n", summary.requests, summary.duration,\n'
         '    latency:percentile(50), latency:percentile(99), summary.errors.status, summary.errors.timeout + summary.errors.connect + summary.errors.read + summary.errors.write))\n'
-        'end\n' % (body_file, token))
+        'end\n' % (body_file, content_type, token))
     threads = min(clients, 2)
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "-s", str(script), url],
                          capture_output=True, text=True, check=True).stdout
@@ -88,9 +93,10 @@ def wrk(url: str, body: bytes, token: str, clients: int, seconds: int, tmp: Path
             "non_2xx": bad_status, "socket_errors": socket_errors, "tool": "wrk"}
 
 
-async def _asyncio_load(host: str, port: int, path: str, body: bytes, token: str, clients: int, seconds: float) -> dict:
+async def _asyncio_load(host: str, port: int, path: str, body: bytes, token: str, clients: int, seconds: float,
+                        content_type: str = "application/octet-stream") -> dict:
     request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
-               f"Content-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+               f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
@@ -150,6 +156,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8, help="server batch size of the batched runs")
     parser.add_argument("--max-batch-delay", type=int, default=5, help="ms")
+    parser.add_argument("--engines", nargs="*", default=["torchserve", "kserve"], choices=["torchserve", "kserve"])
     parser.add_argument("--no-verbose-reference", dest="verbose_reference", action="store_false",
                         help="skip the reference runs under TorchServe's own (verbose) logging")
     parser.add_argument("--out", type=Path, default=None)
@@ -176,41 +183,30 @@ def main() -> None:
             r = in_process(exports[model], bodies[model], min(args.duration, 5))
             rows.append({"model": model, "setup": "in-process decode+ORT (no HTTP)", "clients": 1, **r})
             print(rows[-1], flush=True)
-        setups = [(1, False, args.models), (args.batch_size, False, args.models)]
-        if args.verbose_reference:  # TorchServe's own logging and log-line metrics, for comparison
-            setups.append((1, True, [m for m in args.models if m in ("trivial", "mnist-cnn")]))
-        for batch, verbose, models in setups:
-            cfg = ServerConfig(run_dir=tmp / f"run{batch}{verbose}", store=store, models=models, port=free_port(),
-                               management_port=free_port(), metrics_port=free_port(), workers=args.workers,
-                               batch_size=batch, max_batch_delay_ms=args.max_batch_delay, verbose_logs=verbose)
+        setups: list[tuple[str, int, bool, list[str]]] = []
+        if "torchserve" in args.engines:
+            setups += [("torchserve", 1, False, args.models), ("torchserve", args.batch_size, False, args.models)]
+            if args.verbose_reference:  # TorchServe's own logging and log-line metrics, for comparison
+                setups.append(("torchserve", 1, True, [m for m in args.models if m in ("trivial", "mnist-cnn")]))
+        if "kserve" in args.engines:
+            setups.append(("kserve", 1, False, [m for m in args.models if m != "trivial"]))
+        for engine, batch, verbose, models in setups:
+            cfg = ServerConfig(run_dir=tmp / f"run-{engine}{batch}{verbose}", engine=engine, store=store, models=models,
+                               port=free_port(), grpc_port=free_port(), management_port=free_port(),
+                               metrics_port=free_port(), workers=args.workers, batch_size=batch,
+                               max_batch_delay_ms=args.max_batch_delay, verbose_logs=verbose)
             start(cfg, log=lambda m: None)
-            setup = "TorchServe, no batching" if batch == 1 else f"TorchServe, batch {batch} / {args.max_batch_delay} ms"
-            if verbose:
-                setup += ", verbose logs"
+            # (setup label, path, body, content type) per protocol the engine speaks
+            if engine == "kserve":
+                protocols = [("KServe v1, raw PNG", "/v1/models/{}:predict", None, "image/png"),
+                             ("KServe v2 REST, base64 BYTES", "/v2/models/{}/infer", "v2", "application/json")]
+            else:
+                label = "TorchServe, no batching" if batch == 1 else f"TorchServe, batch {batch} / {args.max_batch_delay} ms"
+                protocols = [(label + (", verbose logs" if verbose else ""), "/predictions/{}", None, "application/octet-stream")]
             try:
                 token = read_token(cfg.run_dir)
-
-                def measure(model: str, clients: int, seconds: int) -> dict:
-                    if use_wrk:
-                        return wrk(f"http://127.0.0.1:{cfg.port}/predictions/{model}", bodies[model], token, clients,
-                                   seconds, tmp)
-                    return asyncio.run(_asyncio_load("127.0.0.1", cfg.port, f"/predictions/{model}", bodies[model],
-                                                     token, clients, seconds))
-
-                for model in models:
-                    measure(model, 8, 2)  # warm-up
-                for clients in args.clients:
-                    # models take turns within each repeat, so that the floor and the models it is compared
-                    # with see the same drift of this (shared, noisy) machine
-                    runs: dict[str, list[dict]] = {m: [] for m in models}
-                    for _ in range(args.repeats):
-                        for model in models:
-                            runs[model].append(measure(model, clients, args.duration))
-                    for model in models:
-                        ordered = sorted(runs[model], key=lambda x: x["rps"])
-                        r = {**ordered[len(ordered) // 2], "rps_all": [round(x["rps"], 1) for x in runs[model]]}
-                        rows.append({"model": model, "setup": setup, "clients": clients, **r})
-                        print(rows[-1], flush=True)
+                for setup, path, encoding, ctype in protocols:
+                    _measure_setup(rows, setup, models, bodies, path, encoding, ctype, token, cfg.port, args, use_wrk, tmp)
             finally:
                 stop(cfg.run_dir, log=lambda m: None)
 
@@ -229,6 +225,39 @@ def main() -> None:
     out.write_text(json.dumps({"machine": machine, "workers": args.workers, "duration_s": args.duration,
                                "load": "wrk" if use_wrk else "asyncio", "rows": rows}, indent=2))
     print(f"\nwritten {out}")
+
+
+def _measure_setup(rows: list[dict], setup: str, models: list[str], bodies: dict[str, bytes], path: str,
+                   encoding: str | None, content_type: str, token: str, port: int, args: argparse.Namespace,
+                   use_wrk: bool, tmp: Path) -> None:
+    """Every model of one server and protocol at every client count: the median of ``args.repeats`` runs."""
+
+    def body(model: str) -> bytes:
+        if encoding == "v2":
+            return json.dumps({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
+                                           "data": [base64.b64encode(bodies[model]).decode()]}]}).encode()
+        return bodies[model]
+
+    def measure(model: str, clients: int, seconds: int) -> dict:
+        if use_wrk:
+            return wrk(f"http://127.0.0.1:{port}{path.format(model)}", body(model), token, clients, seconds, tmp, content_type)
+        return asyncio.run(_asyncio_load("127.0.0.1", port, path.format(model), body(model), token, clients, seconds,
+                                         content_type))
+
+    for model in models:
+        measure(model, 8, 2)  # warm-up
+    for clients in args.clients:
+        # models take turns within each repeat, so that the floor and the models it is compared
+        # with see the same drift of this (shared, noisy) machine
+        runs: dict[str, list[dict]] = {m: [] for m in models}
+        for _ in range(args.repeats):
+            for model in models:
+                runs[model].append(measure(model, clients, args.duration))
+        for model in models:
+            ordered = sorted(runs[model], key=lambda x: x["rps"])
+            r = {**ordered[len(ordered) // 2], "rps_all": [round(x["rps"], 1) for x in runs[model]]}
+            rows.append({"model": model, "setup": setup, "clients": clients, **r})
+            print(rows[-1], flush=True)
 
 
 if __name__ == "__main__":

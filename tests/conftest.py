@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -63,3 +65,38 @@ def model_archives(tmp_path_factory) -> dict:
             build_archive(exports[base], runtime=runtime, part=part, name=name, store=store, log=lambda m: None)
             names.append(name)
     return {"store": store, "exports": exports, "names": names}
+
+
+def hostile_corpus(seed: int = 0) -> list[tuple[str, bytes, str]]:
+    """(endpoint base, body, content type): the hostile-input trial's kinds of request, plus random ones."""
+    rng = np.random.default_rng(seed)
+    corpus = [
+        ("dqn", b'{"state": [1e39, 0, 0, 0]}', "application/json"),
+        ("dqn", b'{"state": [0, 0, 0, NaN]}', "application/json"),
+        ("dqn", b'{"state": [0, 0, 0, Infinity]}', "application/json"),
+        ("tagger", b'{"sentence": ["the"]}', "application/json"),
+        ("tagger", b'{"sentence": null}', "application/json"),
+        ("ngram", b'{"context": [1, 2]}', "application/json"),
+        ("dcgan", b'{"n": true}', "application/json"),
+        ("classifier", b'{"data": [[0, 1], [2]]}', "application/json"),
+        ("rnn", b'{"x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "application/json"),
+        ("dqn", b'{"' + b"k" * 600_000 + b'": 1}', "application/json"),
+        ("tagger", b"\xff\xfe not utf-8", "text/plain"),
+        ("classifier", b"\x89PNG\r\n\x1a\n" + bytes(rng.integers(0, 256, 300, dtype=np.uint8)), "image/png"),
+        ("autoencoder", b"[]", "application/json"),
+        ("vae", b'"just a string"', "application/json"),
+        ("rnn", b'{"x": [[1.0]], "h0": "zero"}', "application/json"),
+    ]
+    bases = [base for base, _, _ in SERVED_MODELS]
+    for _ in range(40):
+        base = bases[int(rng.integers(len(bases)))]
+        kind = int(rng.integers(3))
+        if kind == 0:
+            body = bytes(rng.integers(0, 256, int(rng.integers(0, 600)), dtype=np.uint8))
+        elif kind == 1:
+            body = json.dumps({str(rng.integers(5)): rng.standard_normal(int(rng.integers(1, 6))).tolist()}).encode()
+        else:
+            body = json.dumps({"n": int(rng.integers(-5, 100)), "state": [float(x) for x in rng.standard_normal(4) * 1e38],
+                               "sentence": " ".join("w" * int(n) for n in rng.integers(1, 90, 5))}).encode()
+        corpus.append((base, body, str(rng.choice(["application/json", "application/octet-stream", "text/plain"]))))
+    return corpus

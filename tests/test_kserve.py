@@ -26,6 +26,7 @@ if importlib.util.find_spec("kserve") is None:
     pytest.skip("the KServe engine is the kserve extra: pip install '.[kserve]'", allow_module_level=True)
 import tritonclient.grpc as triton_grpc  # noqa: E402
 import tritonclient.http as triton_http  # noqa: E402
+from conftest import hostile_corpus  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
 from handlers.tasks import load_handler  # noqa: E402
@@ -223,6 +224,55 @@ def test_bad_requests_get_4xx_with_a_message_and_the_server_keeps_serving(kserve
     assert http.infer("classifier-onnx", [_input(triton_http, "image", good, "FP32")], headers=dict(auth)).as_numpy("logits").shape == (1, 10)
     log = (served["cfg"].run_dir / "logs" / "kserve.log").read_text()
     assert "Traceback" not in log, log[-3000:]
+
+
+def test_hostile_corpus_gets_strict_json_4xx_and_the_server_keeps_serving(kserve_served):
+    """TorchServe's hostile corpus through KServe v1 (JSON bodies as one instance, others raw): every answer is
+    a 200 or a 4xx in strict JSON with a short error, and nothing is logged as a failure."""
+    client, served = kserve_served["client"], {name.rsplit("-", 1)[0] for name in SERVED if name.endswith("-onnx")}
+    for base, body, ctype in hostile_corpus():
+        if base not in served:
+            continue
+        if "json" in ctype:
+            body = b'{"instances": [' + body + b"]}"
+        code, text, _ = client.request("POST", f"/v1/models/{base}-onnx:predict", body, {"Content-Type": ctype})
+        raw = text if isinstance(text, str) else json.dumps(text)
+        assert code == 200 or 400 <= code < 500, (base, code, raw[:300])
+        answer = json.loads(raw, parse_constant=lambda t: pytest.fail(f"{t} in a response"))
+        if code != 200:
+            assert isinstance(answer.get("error"), str) and len(raw) < 2500, (base, code, raw[:300])
+    assert client.predict("classifier-onnx", _png(), "image/png")[0] == 200
+    log = (kserve_served["cfg"].run_dir / "logs" / "kserve.log").read_text()
+    assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
+
+
+def test_readme_kserve_commands_work_as_written(kserve_served, tmp_path):
+    """README's KServe curl lines, pasted with this server's run folder, port and model, answer 200."""
+    lines = (Path(__file__).resolve().parents[1] / "README.md").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("### The KServe engine"))
+    block, commands = lines[at:], []
+    for i, line in enumerate(block):
+        if line.startswith(("KEY=", "curl ")) and (not commands or not commands[-1].endswith("\\")):
+            commands.append(line)
+        elif commands and commands[-1].endswith("\\"):
+            commands[-1] = commands[-1][:-1] + " " + line.strip()
+        if line.startswith("```") and commands and i > 3:
+            break
+    assert len(commands) == 3, commands
+    cfg = kserve_served["cfg"]
+    key_line, *curls = [c.replace("runs/serve", str(cfg.run_dir)).replace("127.0.0.1:8080", f"127.0.0.1:{cfg.port}")
+                        .replace("/mnist-cnn", "/classifier-onnx").split("  #")[0].rstrip() for c in commands]
+    (tmp_path / "digit.png").write_bytes(_png(3))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    answers = []
+    for curl in curls:
+        out = subprocess.run(["bash", "-c", f"{key_line}\n{curl} -s -w '\\n%{{http_code}}'"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=60)
+        body, _, code = out.stdout.rpartition("\n")
+        assert code == "200", (curl, out.stdout[-500:], out.stderr[-500:])
+        answers.append((body, code))
+    assert json.loads(answers[0][0])["inputs"][0]["name"] == "image"
+    assert len(json.loads(answers[1][0])["predictions"][0]["predictions"]) == 5
 
 
 def test_access_key_is_required_but_probes_and_metrics_are_open(kserve_served):
