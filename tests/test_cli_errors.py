@@ -48,7 +48,15 @@ def _cases(f: dict[str, Path]) -> list[tuple[object, list[str]]]:
         ]
     cases += [(zoo_main, ["info", "no-such-model"]), (train_main, ["no-such-recipe"]),
               (serve_main, ["predict", "x", str(f["image"]), "--run-dir", str(f["root"] / "no-server")]),
-              (serve_main, ["start", "x", "--store", str(f["root"] / "empty-store"), "--run-dir", str(f["root"] / "run")])]
+              (serve_main, ["start", "x", "--store", str(f["root"] / "empty-store"), "--run-dir", str(f["root"] / "run")]),
+              (serve_main, ["start", "x", "--engine", "kserve", "--store", str(f["root"] / "empty-store"),
+                            "--run-dir", str(f["root"] / "run-k")]),
+              (serve_main, ["deploy", "x", "--store", str(f["root"] / "empty-store"), "--out", str(f["root"] / "deploy")])]
+    corrupt = f["root"] / "corrupt-store"
+    corrupt.mkdir(exist_ok=True)
+    (corrupt / "x.mar").write_bytes(b"PK\x03\x04 not really a zip")
+    cases += [(serve_main, ["start", "x", "--engine", "kserve", "--store", str(corrupt), "--run-dir", str(f["root"] / "run-c")]),
+              (serve_main, ["deploy", "x", "--store", str(corrupt), "--out", str(f["root"] / "deploy-c")])]
     return cases
 
 

@@ -162,8 +162,15 @@ BORROWED_NOTE = ("resnet-cifar10's seed recipe (Adam 0.01, batch 32, 10 epochs);
                  "it leaves this BN-free network at chance accuracy (0.100)")
 register(Recipe(
     "inception-cifar10", "inception", "classification", "cifar10",
-    "The seed's Inception blocks (with batch norm) on CIFAR-10, trained as resnet-cifar10.",
-    "S3 L1702-1760 (recipe as resnet-cifar10)", {"seed": CIFAR_SEED, "fast": CIFAR_FAST}, preprocessing=CIFAR_HALF,
+    "The seed's Inception blocks (with batch norm) on CIFAR-10.",
+    "S3 L1702-1760 (no seed recipe)",
+    {"default": replace(CIFAR_SEED, lr=1e-3, notes="Adam 1e-3, batch 32, 10 epochs, Resize(40)+flip+RandomCrop(32)"),
+     "resnet-seed": replace(CIFAR_SEED, notes="resnet-cifar10's seed recipe (Adam 0.01, batch 32, 10 epochs); kept "
+                                              "for comparison: 0.28 test accuracy after 400 steps"),
+     "fast": CIFAR_FAST},
+    preprocessing=CIFAR_HALF, default="default",
+    departure="the tutorial gives no recipe for Inception; ResNet's (Adam 0.01) learns slowly here (0.095 -> 0.28 "
+              "test accuracy in 400 steps, against 0.35 at Adam 1e-3), so the default is the same recipe at Adam 1e-3",
 ))
 register(Recipe(
     "simple-cnn-cifar10", "simple-cnn", "classification", "cifar10",
