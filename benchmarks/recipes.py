@@ -159,7 +159,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", action="append", help="run only this recipe (repeatable)")
+    parser.add_argument("--only", action="append", help="run only this recipe, or NAME:PROFILE for one of its rows (repeatable)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-dir", type=Path, default=None, help="datasets (default $ZOO_DATA_DIR, else ./data)")
     parser.add_argument("--full", action="store_true", help="ignore the CPU budgets: every recipe's whole profile")
@@ -181,7 +181,8 @@ def main() -> None:
     plan: list[tuple[str, str | None, Budget | None]] = [
         (name, None, None if args.full else CPU_BUDGETS.get(name)) for name in names]
     plan += [(name, profile, None if args.full else budget) for name, profile, budget in EXTRA_ROWS]
-    if args.only and not any(p[0] in args.only for p in plan):
+    keys = [(name, profile or get_recipe(name).default) for name, profile, _ in plan]
+    if args.only and not any(name in args.only or f"{name}:{profile}" in args.only for name, profile in keys):
         raise SystemExit(f"no recipe among {args.only}; see `zoo-train --list`")
     done: dict[tuple[str, str], list[dict[str, Any]]] = {}
     if args.resume and out.is_file():
@@ -192,7 +193,6 @@ def main() -> None:
     machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
                "device": str(device), "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
-    keys = [(name, profile or get_recipe(name).default) for name, profile, _ in plan]
 
     def save() -> None:  # every row known so far, in plan order: an interrupted run loses nothing
         RESULTS.mkdir(parents=True, exist_ok=True)
@@ -200,7 +200,7 @@ def main() -> None:
         out.write_text(json.dumps({"machine": machine, "data_dir": str(data_dir), "rows": known}, indent=2, default=str))
 
     for (name, profile, budget), key in zip(plan, keys):
-        chosen = not args.only or name in args.only
+        chosen = not args.only or name in args.only or f"{name}:{key[1]}" in args.only
         if not chosen or (key in done and not args.only):  # --resume keeps earlier rows; --only reruns its recipes
             continue
         print(f"--- {name} [{key[1]}] {budget.why if budget else 'whole profile'}", flush=True)
