@@ -46,7 +46,7 @@ BUDGET: dict[str, dict[str, Any]] = {
     # the big CIFAR-10 networks fit 16 images in batches of 8 (same optimiser and learning rate)
     "resnet-cifar10": dict(steps=40, subset=16, overrides={"batch_size": 8}),
     "inception-cifar10": dict(steps=60, subset=16, overrides={"batch_size": 8}),
-    "vgg16-cifar10": dict(steps=80, subset=16, overrides={"batch_size": 8}),
+    "vgg16-cifar10": dict(steps=160, subset=16, overrides={"batch_size": 8}),
     "alexnet-cifar10": dict(steps=80, subset=16, overrides={"batch_size": 8}),
     "transfer-cats-dogs": dict(steps=30, subset=32, model_kwargs={"weights": None}),
     "autoencoder-mnist": dict(steps=60, subset=256),
@@ -54,7 +54,7 @@ BUDGET: dict[str, dict[str, Any]] = {
     "vae-mnist": dict(steps=60, subset=256),
     "gan-mnist": dict(steps=600, subset=512),
     "lsgan-mnist": dict(steps=600, subset=512),
-    "dcgan-mnist": dict(steps=150, subset=256),
+    "dcgan-mnist": dict(steps=300, subset=256),
     "gan-curves": dict(steps=2000),
     "ngram-sonnet": dict(overrides={"epochs": 20}),
     "pos-tagger-toy": dict(overrides={"epochs": 60}),
