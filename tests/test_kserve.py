@@ -201,6 +201,11 @@ def test_bad_requests_get_4xx_with_a_message_and_the_server_keeps_serving(kserve
             assert ("[4" in text) if module is triton_http else ("INVALID_ARGUMENT" in text or "RESOURCE_EXHAUSTED" in text), text
     with pytest.raises(InferenceServerException, match="INVALID_ARGUMENT"):  # a row that is not a number
         grpc.infer("dcgan-onnx", [_input(triton_grpc, "n", np.array([[1, 2]], np.int32), "INT32")], headers=dict(auth))
+    meta = json.loads((served["exports"]["tagger"] / "export.json").read_text())["parts"]["model"]["inputs"]
+    past_vocabulary = [_input(triton_http, meta[0]["name"], np.array([[10**9]], np.int64), "INT64"),
+                       _input(triton_http, meta[1]["name"], np.ones((1, 1, 3), np.int64), "INT64")]
+    with pytest.raises(InferenceServerException, match="runtime could not run"):  # an index past the embedding
+        http.infer("tagger-onnx", past_vocabulary, headers=dict(auth))
     kclient = served["client"]
     for path, body, ctype, want, words in [
         ("/v1/models/classifier-onnx:predict", b'{"instances": [{"image": "abc', "application/json", 400, "request format"),
