@@ -9,6 +9,7 @@ import importlib.util
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,9 +46,9 @@ def unpack(mar: Path, into: Path) -> Path:
             if "serving.json" not in names or "export.json" not in names:
                 raise server.ServingError(f"{mar} is not a zoo archive (no serving.json/export.json); "
                                           "rebuild it with `zoo-serve archive`")
+            root = into.resolve()
             for member in names:  # no absolute paths or .. in an archive we unpack
-                target = (into / member).resolve()
-                if not str(target).startswith(str(into.resolve())):
+                if not (into / member).resolve().is_relative_to(root):
                     raise server.ServingError(f"{mar}: unsafe path in archive: {member[:80]}")
             archive.extractall(into)
     except zipfile.BadZipFile:
@@ -87,8 +88,6 @@ def start(cfg: ServerConfig, timeout_s: float = 180, log: Callable[[str], None] 
     for name in cfg.models:
         target = models_dir / name
         if target.exists():
-            import shutil
-
             shutil.rmtree(target)
         dirs.append(unpack(cfg.store / f"{name}.mar", target))
     key_file = write_key(run_dir)

@@ -3,6 +3,7 @@ unknown name) into one ``Error:`` line and exit code 1, never a traceback."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,12 @@ def _cases(f: dict[str, Path]) -> list[tuple[object, list[str]]]:
     corrupt = f["root"] / "corrupt-store"
     corrupt.mkdir(exist_ok=True)
     (corrupt / "x.mar").write_bytes(b"PK\x03\x04 not really a zip")
+    traversal = f["root"] / "traversal-store"  # a zip member escaping the unpack folder
+    traversal.mkdir(exist_ok=True)
+    with zipfile.ZipFile(traversal / "x.mar", "w") as archive:
+        for name in ("serving.json", "export.json", "../x-evil/owned.txt"):
+            archive.writestr(name, "{}")
+    cases += [(serve_main, ["start", "x", "--engine", "kserve", "--store", str(traversal), "--run-dir", str(f["root"] / "run-t")])]
     cases += [(serve_main, ["start", "x", "--engine", "kserve", "--store", str(corrupt), "--run-dir", str(f["root"] / "run-c")]),
               (serve_main, ["deploy", "x", "--store", str(corrupt), "--out", str(f["root"] / "deploy-c")])]
     return cases
@@ -70,3 +77,4 @@ def test_expected_failures_are_one_line_without_traceback(bad_files):
         errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
         assert len(errors) == 1 and len(errors[0]) > 20, shown
         assert "this must never run" not in result.output
+    assert not (bad_files["root"] / "run-t" / "models" / "x-evil").exists()  # nothing unpacked outside its folder
