@@ -217,8 +217,6 @@ class ZooModel(Model):
             except Exception:
                 raise RequestFailed(core.failure(400, f"input {tensor.name!r}: its data do not fill shape {shape}")) from None
         size = size or 1  # no inputs: one request with every field at its default
-        if size > MAX_BATCH:
-            raise RequestFailed(core.failure(413, f"{size} requests in one call; at most {MAX_BATCH}"))
         requests: list[Any] = []
         for i in range(size):
             try:
@@ -310,8 +308,13 @@ class _Guard:
         return await self.app(scope, receive, send)
 
 
+def _error_body(status: int, message: str) -> bytes:
+    """An error the server answers before any model is involved, in the core's JSON error format."""
+    return json.dumps({"error": message, "status": status, "model": None}).encode()
+
+
 async def _reply(send: Any, status: int, message: str) -> None:
-    body = json.dumps({"error": message, "status": status, "model": None}).encode()
+    body = _error_body(status, message)
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
@@ -335,8 +338,7 @@ def _plain(status: int) -> Any:
             if message.startswith("Unrecognized request format"):
                 message += (" (KServe parses application/json and application/octet-stream bodies as JSON: send a raw "
                             "image as image/png or image/jpeg, text as text/plain)")
-        body = {"error": message[:500], "status": status, "model": None}
-        return Response(json.dumps(body), status_code=status, media_type="application/json")
+        return Response(_error_body(status, message[:500]), status_code=status, media_type="application/json")
 
     return answer
 

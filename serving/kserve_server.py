@@ -15,44 +15,39 @@ import subprocess
 import sys
 import time
 import zipfile
-from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-from .client import Client
-
-if TYPE_CHECKING:
-    from .server import ServerConfig
+from .client import Client, read_token
+from .server import (
+    ServerConfig,
+    ServingError,
+    _alive,
+    _port_free,
+    initial_state,
+    log_tail,
+)
 
 LOG_NAME = "kserve.log"
 #: Engines this process started, by pid: kept (a dropped Popen of a running process warns) and reaped on stop.
 _STARTED: dict[int, subprocess.Popen] = {}
 
 
-def _server() -> Any:
-    from . import (
-        server,  # the shared helpers (pid, ports, errors); imported late: server dispatches here
-    )
-
-    return server
-
-
 def unpack(mar: Path, into: Path) -> Path:
     """A model archive unpacked as a KServe model directory (what TorchServe unpacks, too)."""
-    server = _server()
     try:
         with zipfile.ZipFile(mar) as archive:
             names = archive.namelist()
             if "serving.json" not in names or "export.json" not in names:
-                raise server.ServingError(f"{mar} is not a zoo archive (no serving.json/export.json); "
+                raise ServingError(f"{mar} is not a zoo archive (no serving.json/export.json); "
                                           "rebuild it with `zoo-serve archive`")
             root = into.resolve()
             for member in names:  # no absolute paths or .. in an archive we unpack
                 if not (into / member).resolve().is_relative_to(root):
-                    raise server.ServingError(f"{mar}: unsafe path in archive: {member[:80]}")
+                    raise ServingError(f"{mar}: unsafe path in archive: {member[:80]}")
             archive.extractall(into)
     except zipfile.BadZipFile:
-        raise server.ServingError(f"{mar} is not a readable archive (corrupt or truncated); rebuild it with "
+        raise ServingError(f"{mar} is not a readable archive (corrupt or truncated); rebuild it with "
                                   "`zoo-serve archive`") from None
     return into
 
@@ -67,22 +62,19 @@ def write_key(run_dir: Path) -> Path:
     return path
 
 
-def start(cfg: ServerConfig, timeout_s: float = 180, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Start KServe's model server for ``cfg.models``; return once every model is ready."""
-    server = _server()
-    if importlib.util.find_spec("kserve") is None:  # not imported here: the engine runs in its own process
-        raise server.ServingError("the KServe engine needs the kserve extra: pip install 'torch-model-zoo[kserve]'")
-    run_dir = cfg.run_dir.resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    pid = server._pid(run_dir)
-    if server._alive(pid):
-        raise server.ServingError(f"a server of this run folder is already running (pid {pid}); "
-                                  f"`zoo-serve stop --run-dir {cfg.run_dir}` first")
-    server.check_models(cfg)
+def require() -> None:
+    """The kserve extra is installed (not imported here: the engine runs in its own process)."""
+    if importlib.util.find_spec("kserve") is None:
+        raise ServingError("the KServe engine needs the kserve extra: pip install 'torch-model-zoo[kserve]'")
+
+
+def start(cfg: ServerConfig, run_dir: Path, timeout_s: float = 180, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Start KServe's model server for ``cfg.models`` in ``run_dir`` (``server.start`` has checked the run folder
+    and the archives); return once every model is ready."""
     grpc_port = cfg.grpc_port
     for port, option in ((cfg.port, "--port"), (grpc_port, "--grpc-port")):
-        if not server._port_free(cfg.host, port):
-            raise server.ServingError(f"port {port} on {cfg.host} is in use; choose another with {option}")
+        if not _port_free(cfg.host, port):
+            raise ServingError(f"port {port} on {cfg.host} is in use; choose another with {option}")
     models_dir = run_dir / "models"
     dirs = []
     for name in cfg.models:
@@ -105,11 +97,10 @@ def start(cfg: ServerConfig, timeout_s: float = 180, log: Callable[[str], None] 
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     _STARTED[proc.pid] = proc
     (run_dir / "tmp" / ".model_server.pid").write_text(str(proc.pid))
-    state = {**{k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
-             "run_dir": str(run_dir), "key_file": str(key_file), "started": time.time(), "pid": proc.pid}
+    state = {**initial_state(cfg, run_dir, key_file), "pid": proc.pid}
     waiting = set(cfg.models)
     deadline = time.time() + timeout_s
-    with Client(cfg.host, cfg.port, json.loads(key_file.read_text())["inference"]["key"], engine="kserve") as client:
+    with Client(cfg.host, cfg.port, read_token(run_dir), engine="kserve") as client:
         while time.time() < deadline and proc.poll() is None:
             try:
                 if client.ping():
@@ -123,32 +114,23 @@ def start(cfg: ServerConfig, timeout_s: float = 180, log: Callable[[str], None] 
             except OSError:
                 pass
             time.sleep(0.25)
-    tail = log_tail(run_dir)
-    stop(run_dir, log=lambda m: None)
-    raise server.ServingError(f"the KServe engine did not bring up {sorted(waiting)} in {timeout_s:.0f} s.\n{tail}")
+    tail = log_tail(run_dir, names=(LOG_NAME,))
+    terminate(proc.pid, log=lambda m: None)
+    (run_dir / "tmp" / ".model_server.pid").unlink(missing_ok=True)
+    raise ServingError(f"the KServe engine did not bring up {sorted(waiting)} in {timeout_s:.0f} s.\n{tail}")
 
 
-def stop(run_dir: Path, timeout_s: float = 30, log: Callable[[str], None] = print) -> bool:
-    """Stop the engine of ``run_dir`` and its worker processes; False if none ran."""
-    server = _server()
-    run_dir = run_dir.resolve()
-    pid_file = run_dir / "tmp" / ".model_server.pid"
-    pid = server._pid(run_dir)
-    if not server._alive(pid):
-        pid_file.unlink(missing_ok=True)
-        return False
-    assert pid is not None
+def terminate(pid: int, timeout_s: float = 30, log: Callable[[str], None] = print) -> None:
+    """Stop the engine ``pid`` and its worker processes: SIGTERM, then SIGKILL past ``timeout_s``."""
     _signal_group(pid, signal.SIGTERM)
     deadline = time.time() + timeout_s
-    while server._alive(pid) and time.time() < deadline:
+    while _alive(pid) and time.time() < deadline:
         time.sleep(0.1)
-    if server._alive(pid):
+    if _alive(pid):
         log(f"the KServe engine (pid {pid}) did not stop in {timeout_s:.0f} s; killing it")
     _signal_group(pid, signal.SIGKILL)  # worker processes left behind, if any
     if pid in _STARTED:
         _STARTED.pop(pid).wait(timeout=10)
-    pid_file.unlink(missing_ok=True)
-    return True
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -159,10 +141,3 @@ def _signal_group(pid: int, sig: int) -> None:
             os.kill(pid, sig)
         except ProcessLookupError:
             pass
-
-
-def log_tail(run_dir: Path, lines: int = 40) -> str:
-    path = run_dir / "logs" / LOG_NAME
-    if not path.is_file():
-        return ""
-    return f"--- {path}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

@@ -231,9 +231,10 @@ def _alive(pid: int | None) -> bool:
         return True
 
 
-def log_tail(run_dir: Path, lines: int = 40) -> str:
+def log_tail(run_dir: Path, lines: int = 40, names: tuple[str, ...] = ("model_log.log", "ts_log.log")) -> str:
+    """The last ``lines`` of each log ``names`` of the run folder (TorchServe's by default)."""
     parts = []
-    for name in ("model_log.log", "ts_log.log"):
+    for name in names:
         path = run_dir / "logs" / name
         if path.is_file():
             parts.append(f"--- {path}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
@@ -261,19 +262,31 @@ def start(cfg: ServerConfig, timeout_s: float = 180, log: Callable[[str], None] 
     """Start the engine for ``cfg.models`` and return once each one answers; raise with the log tail if not."""
     if cfg.engine not in ENGINES:
         raise ServingError(f"unknown engine {cfg.engine!r}: one of {', '.join(ENGINES)}")
-    if not _alive(_pid(cfg.run_dir.resolve())):  # a stale state file would send `stop` to the wrong engine
-        (cfg.run_dir / "server.json").unlink(missing_ok=True)
-    if cfg.engine == "kserve":
-        from . import kserve_server
-
-        return kserve_server.start(cfg, timeout_s, log)
-    java_version()
     run_dir = cfg.run_dir.resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
     if _alive(_pid(run_dir)):
         raise ServingError(f"a server of this run folder is already running (pid {_pid(run_dir)}); "
                            f"`zoo-serve stop --run-dir {cfg.run_dir}` first")
+    (run_dir / "server.json").unlink(missing_ok=True)  # a stale state file would send `stop` to the wrong engine
+    if cfg.engine == "kserve":
+        from . import kserve_server
+
+        kserve_server.require()
+    else:
+        java_version()
+    run_dir.mkdir(parents=True, exist_ok=True)
     check_models(cfg)
+    if cfg.engine == "kserve":
+        return kserve_server.start(cfg, run_dir, timeout_s, log)
+    return _start_torchserve(cfg, run_dir, timeout_s, log)
+
+
+def initial_state(cfg: ServerConfig, run_dir: Path, key_file: Path) -> dict[str, Any]:
+    """What ``server.json`` records of a server being started (``pid`` is added once it is up)."""
+    return {**{k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
+            "run_dir": str(run_dir), "key_file": str(key_file), "started": time.time()}
+
+
+def _start_torchserve(cfg: ServerConfig, run_dir: Path, timeout_s: float, log: Callable[[str], None]) -> dict[str, Any]:
     for port in (cfg.port, cfg.management_port, cfg.metrics_port):
         if not _port_free(cfg.host, port):
             raise ServingError(f"port {port} on {cfg.host} is in use; choose others with --port/--management-port/--metrics-port")
@@ -292,8 +305,7 @@ def start(cfg: ServerConfig, timeout_s: float = 180, log: Callable[[str], None] 
                                stdin=subprocess.DEVNULL, timeout=120)
     if code != 0:
         raise ServingError(f"torchserve --start failed (exit {code}): {console.read_text()[-1500:]}")
-    state = {**{k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
-             "run_dir": str(run_dir), "key_file": str(run_dir / "key_file.json"), "started": time.time()}
+    state = initial_state(cfg, run_dir, run_dir / "key_file.json")
     client = None
     deadline = time.time() + timeout_s
     waiting = set(cfg.models)
@@ -332,21 +344,23 @@ def start(cfg: ServerConfig, timeout_s: float = 180, log: Callable[[str], None] 
 def stop(run_dir: Path, timeout_s: float = 60, log: Callable[[str], None] = print) -> bool:
     """Stop the server of ``run_dir`` and wait until its processes are gone. False if none ran."""
     run_dir = run_dir.resolve()
-    if _engine(run_dir) == "kserve":
-        from . import kserve_server
-
-        return kserve_server.stop(run_dir, timeout_s, log)
     pid = _pid(run_dir)
     if not _alive(pid):
         (run_dir / "tmp" / ".model_server.pid").unlink(missing_ok=True)
         return False
+    assert pid is not None
+    if _engine(run_dir) == "kserve":
+        from . import kserve_server
+
+        kserve_server.terminate(pid, timeout_s, log)
+        (run_dir / "tmp" / ".model_server.pid").unlink(missing_ok=True)
+        return True
     subprocess.call([_torchserve(), "--stop"], cwd=run_dir, env=_env(run_dir), stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, timeout=60)
     deadline = time.time() + timeout_s
     while _alive(pid) and time.time() < deadline:
         time.sleep(0.2)
     if _alive(pid):
-        assert pid is not None
         log(f"TorchServe (pid {pid}) did not stop in {timeout_s:.0f} s; killing it")
         os.kill(pid, signal.SIGKILL)
         while _alive(pid):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -23,6 +24,20 @@ def data_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"ZOO_DATA_DIR={value} is not a directory")
     return path
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """An image array encoded as PNG bytes."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def digit_png(seed: int = 0) -> bytes:
+    """A random 28x28 greyscale image (digit-model sized) as PNG bytes."""
+    return png_bytes((np.random.default_rng(seed).random((28, 28)) * 255).astype(np.uint8))
 
 
 #: (endpoint base name, export source, part): one model per kind of handler the zoo serves.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import importlib.util
-import io
 import json
 import os
 import subprocess
@@ -20,13 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 if importlib.util.find_spec("kserve") is None:
     pytest.skip("the KServe engine is the kserve extra: pip install '.[kserve]'", allow_module_level=True)
 import tritonclient.grpc as triton_grpc  # noqa: E402
 import tritonclient.http as triton_http  # noqa: E402
-from conftest import hostile_corpus  # noqa: E402
+from conftest import digit_png, hostile_corpus  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
 from handlers.tasks import load_handler  # noqa: E402
@@ -35,13 +33,6 @@ from serving.server import ServerConfig, free_port, start, status, stop  # noqa:
 
 #: One archive per request kind: image classifier (both runtimes), generator, tagger, language model, tensors.
 SERVED = ["classifier-onnx", "classifier-torchscript", "dcgan-onnx", "tagger-onnx", "ngram-onnx", "rnn-onnx"]
-
-
-def _png(seed: int = 0) -> bytes:
-    image = (np.random.default_rng(seed).random((28, 28)) * 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +125,7 @@ def test_image_fields_answer_as_torchserve_does(kserve_served, via, runtime):
     gives TorchServe for the same PNG."""
     module = triton_http if via == "http" else triton_grpc
     client, auth, name = kserve_served[via], kserve_served["auth"], f"classifier-{runtime}"
-    pngs = [_png(0), _png(1)]
+    pngs = [digit_png(0), digit_png(1)]
     expected = [json.loads(a.text) for a in _core(kserve_served, name).answer([{"image": base64.b64encode(p).decode(),
                                                                                  "top_k": 3} for p in pngs])]
     sent = np.array([base64.b64encode(p) if via == "http" else p for p in pngs], dtype=np.object_)
@@ -183,8 +174,8 @@ def test_bad_requests_get_4xx_with_a_message_and_the_server_keeps_serving(kserve
         ([("image", np.full((1, 1, 28, 28), np.nan, np.float32), "FP32")], "NaN"),
         ([("imag", good, "FP32")], "unknown input"),
         ([("image", np.array([b"not an image"], dtype=np.object_), "BYTES")], "not an image"),
-        ([("image", np.array([_png()[:60]], dtype=np.object_), "BYTES")], "truncated"),
-        ([("top_k", np.array([0], np.int32), "INT32"), ("image", np.array([_png()], dtype=np.object_), "BYTES")], "top_k"),
+        ([("image", np.array([digit_png()[:60]], dtype=np.object_), "BYTES")], "truncated"),
+        ([("top_k", np.array([0], np.int32), "INT32"), ("image", np.array([digit_png()], dtype=np.object_), "BYTES")], "top_k"),
         ([("data", np.zeros((65, 28, 28), np.float32), "FP32")], "at most 64"),
     ]
     for inputs, words in bad_v2:
@@ -214,7 +205,7 @@ def test_bad_requests_get_4xx_with_a_message_and_the_server_keeps_serving(kserve
         ("/v1/models/classifier-onnx:predict", b'{"instances": [{"data": [[NaN]]}]}', "application/json", 400, "format"),
         ("/v1/models/classifier-onnx:predict", json.dumps({"instances": [{"top_k": 3}, {"imag": 1}]}).encode(),
          "application/json", 422, "instance 0"),
-        ("/v1/models/classifier-onnx:predict", _png(), "application/octet-stream", 400, "image/png"),
+        ("/v1/models/classifier-onnx:predict", digit_png(), "application/octet-stream", 400, "image/png"),
         ("/v1/models/classifier-onnx:predict", b"x" * (3 << 20), "image/png", 413, "limit"),
         ("/v1/models/nope:predict", b'{"instances": [{}]}', "application/json", 404, "nope"),
         ("/v2/models/classifier-onnx/infer", b'{"inputs": 7}', "application/json", 400, "inputs"),
@@ -246,7 +237,7 @@ def test_hostile_corpus_gets_strict_json_4xx_and_the_server_keeps_serving(kserve
         answer = json.loads(raw, parse_constant=lambda t: pytest.fail(f"{t} in a response"))
         if code != 200:
             assert isinstance(answer.get("error"), str) and len(raw) < 2500, (base, code, raw[:300])
-    assert client.predict("classifier-onnx", _png(), "image/png")[0] == 200
+    assert client.predict("classifier-onnx", digit_png(), "image/png")[0] == 200
     log = (kserve_served["cfg"].run_dir / "logs" / "kserve.log").read_text()
     assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
 
@@ -267,7 +258,7 @@ def test_readme_kserve_commands_work_as_written(kserve_served, tmp_path):
     cfg = kserve_served["cfg"]
     key_line, *curls = [c.replace("runs/serve", str(cfg.run_dir)).replace("127.0.0.1:8080", f"127.0.0.1:{cfg.port}")
                         .replace("/mnist-cnn", "/classifier-onnx").split("  #")[0].rstrip() for c in commands]
-    (tmp_path / "digit.png").write_bytes(_png(3))
+    (tmp_path / "digit.png").write_bytes(digit_png(3))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     answers = []
     for curl in curls:
@@ -283,14 +274,14 @@ def test_readme_kserve_commands_work_as_written(kserve_served, tmp_path):
 def test_access_key_is_required_but_probes_and_metrics_are_open(kserve_served):
     cfg = kserve_served["cfg"]
     anonymous = Client("127.0.0.1", cfg.port, None, engine="kserve")
-    code, body, _ = anonymous.predict("classifier-onnx", _png(), "image/png")
+    code, body, _ = anonymous.predict("classifier-onnx", digit_png(), "image/png")
     assert code == 401 and "key" in body["error"]
     assert Client("127.0.0.1", cfg.port, "wrong", engine="kserve").request("GET", "/v2/models/classifier-onnx")[0] == 401
     assert anonymous.request("GET", "/v2/health/ready")[0] == 200
     assert anonymous.request("GET", "/v2/models/classifier-onnx/ready")[0] == 200
     with pytest.raises(InferenceServerException, match="UNAUTHENTICATED"):
         kserve_served["grpc"].get_model_metadata("classifier-onnx")
-    kserve_served["client"].predict("classifier-onnx", _png(), "image/png")
+    kserve_served["client"].predict("classifier-onnx", digit_png(), "image/png")
     code, metrics, _ = anonymous.request("GET", "/metrics")
     assert code == 200 and 'request_predict_seconds_count{model_name="classifier-onnx"}' in metrics
     key = Path(status(cfg.run_dir)["key_file"])
@@ -311,7 +302,7 @@ def test_cli_start_predict_status_stop_with_workers(model_archives, tmp_path):
         assert result.exit_code == 0, result.output
         assert "KServe is up" in result.output
         image = tmp_path / "digit.png"
-        image.write_bytes(_png())
+        image.write_bytes(digit_png())
         result = runner.invoke(serve_cli, ["predict", "classifier-onnx", str(image), "--run-dir", str(run_dir)])
         assert result.exit_code == 0 and "HTTP 200" in result.output, result.output
         info = status(run_dir)
@@ -367,7 +358,7 @@ def test_deploy_writes_a_container_context_and_a_manifest_the_sdk_accepts(model_
         deadline = time.time() + 60
         while not client.ping() and time.time() < deadline and proc.poll() is None:
             time.sleep(0.2)
-        code, body, _ = client.predict("classifier-onnx", _png(), "image/png")
+        code, body, _ = client.predict("classifier-onnx", digit_png(), "image/png")
         assert code == 200 and len(body["predictions"]) == 5, body
     finally:
         proc.terminate()

@@ -19,7 +19,13 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import SERVED_MODELS, SERVED_RUNTIMES, hostile_corpus
+from conftest import (
+    SERVED_MODELS,
+    SERVED_RUNTIMES,
+    digit_png,
+    hostile_corpus,
+    png_bytes,
+)
 from PIL import Image
 
 from handlers import imaging
@@ -38,12 +44,6 @@ pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="TorchServe
 
 MODELS = SERVED_MODELS
 RUNTIMES = SERVED_RUNTIMES
-
-
-def _png(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -92,16 +92,16 @@ def test_image_classifier_matches_in_process(served, runtime):
     run = _runtime(exp, runtime, "model")
     with ThreadPoolExecutor(6) as pool:  # concurrent requests so that TorchServe batches them
         answers = list(pool.map(lambda im: client.__class__(client.host, client.port, client.token)
-                                .predict(f"classifier-{runtime}", _png(im), "image/png"), images))
+                                .predict(f"classifier-{runtime}", png_bytes(im), "image/png"), images))
     for image, (code, body, _) in zip(images, answers):
         assert code == 200, body
-        x = imaging.preprocess(imaging.decode_image(_png(image)), pre)[None]
+        x = imaging.preprocess(imaging.decode_image(png_bytes(image)), pre)[None]
         probs = imaging.softmax(run(x)[0][0].astype(np.float64))
         for p in body["predictions"]:
             assert p["probability"] == pytest.approx(probs[p["index"]], abs=1e-6)
         assert body["predictions"][0]["index"] == int(probs.argmax())
     # the same image as base64 JSON and as a pixel array gives the same answer
-    b64 = client.predict(f"classifier-{runtime}", {"image": base64.b64encode(_png(images[0])).decode(), "top_k": 3})
+    b64 = client.predict(f"classifier-{runtime}", {"image": base64.b64encode(png_bytes(images[0])).decode(), "top_k": 3})
     raw = client.predict(f"classifier-{runtime}", {"data": images[0].tolist(), "invert": "no", "top_k": 3})
     assert b64[0] == raw[0] == 200 and len(b64[1]["predictions"]) == 3
     assert b64[1]["predictions"][0]["probability"] == pytest.approx(answers[0][1]["predictions"][0]["probability"])
@@ -111,9 +111,9 @@ def test_image_classifier_matches_in_process(served, runtime):
 def test_autoencoder_returns_code_and_reconstruction(served, runtime):
     client, exp = served["client"], served["exports"]["autoencoder"]
     image = (np.random.default_rng(1).random((28, 28)) * 255).astype(np.uint8)
-    code, body, _ = client.predict(f"autoencoder-{runtime}", _png(image), "image/png")
+    code, body, _ = client.predict(f"autoencoder-{runtime}", png_bytes(image), "image/png")
     assert code == 200, body
-    x = imaging.preprocess(imaging.decode_image(_png(image)), _record(exp)["preprocessing"])[None]
+    x = imaging.preprocess(imaging.decode_image(png_bytes(image)), _record(exp)["preprocessing"])[None]
     expected_code, recon = _runtime(exp, runtime, "model")(x)
     np.testing.assert_allclose(body["code"], expected_code[0], atol=1e-5)
     png = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["reconstruction_png"]))), dtype=np.float32)
@@ -189,8 +189,8 @@ def test_bad_inputs_get_4xx_and_the_worker_survives(served):
     client = served["client"]
     name = "classifier-onnx"
     worker = client.describe(name)[1]["worker_pid"]
-    good = _png(np.zeros((28, 28), np.uint8))
-    truncated = _png((np.random.default_rng(2).random((28, 28)) * 255).astype(np.uint8))[:60]
+    good = png_bytes(np.zeros((28, 28), np.uint8))
+    truncated = digit_png(2)[:60]
     cases = [
         (b"this is not an image", "application/octet-stream", 400, "not an image"),
         (truncated, "image/png", 400, "truncated"),
@@ -272,7 +272,7 @@ def test_readme_curl_command_works_as_written(served, tmp_path):
     cfg = served["cfg"]
     cmd = (cmd.replace("runs/serve", str(cfg.run_dir)).replace("127.0.0.1:8080", f"127.0.0.1:{cfg.port}")
            .replace("/predictions/mnist-cnn", "/predictions/classifier-onnx"))
-    (tmp_path / "digit.png").write_bytes(_png((np.random.default_rng(4).random((28, 28)) * 255).astype(np.uint8)))
+    (tmp_path / "digit.png").write_bytes(digit_png(4))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     out = subprocess.run(["bash", "-c", cmd + " -s -w '\\n%{http_code}'"], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=60)
@@ -295,7 +295,7 @@ def test_server_files_stay_in_the_run_folder(served):
 def test_logs_stay_small_and_metrics_are_served(served):
     """One access line a request, no per-request chatter in ts_log, counters on the metrics port."""
     client, run_dir = served["client"], served["cfg"].run_dir
-    image = _png((np.random.default_rng(3).random((28, 28)) * 255).astype(np.uint8))
+    image = digit_png(3)
     for _ in range(20):
         assert client.predict("classifier-onnx", image, "image/png")[0] == 200
     logs = run_dir / "logs"
@@ -318,7 +318,7 @@ def test_kserve_engine_answers_tritonclient_as_torchserve_answers(served):
     import tritonclient.http as triton_http
 
     cfg = served["cfg"]
-    png = _png((np.random.default_rng(5).random((28, 28)) * 255).astype(np.uint8))
+    png = digit_png(5)
     code, torchserve_answer, _ = served["client"].predict("classifier-onnx", png, "image/png")
     assert code == 200
     kcfg = ServerConfig(run_dir=served["root"] / "kserve", engine="kserve", store=cfg.store, models=["classifier-onnx"],
