@@ -97,7 +97,7 @@ def bench_model(name: str, device: torch.device, threads: int, batches: list[int
         rows.append({
             "model": name, "batch": batch, "input": list(x.shape[1:]), "params": zoo.count_parameters(model),
             "onnx_exporter": onnx_info["exporter"], "torchscript_method": ts_info["method"],
-            "runtimes": results, "ort_vs_eager": results["onnxruntime"]["p50_ms"] / eager,
+            "runtimes": results, "ort_provider": session.get_providers()[0], "ort_vs_eager": results["onnxruntime"]["p50_ms"] / eager,
             "ts_vs_eager": results["torchscript"]["p50_ms"] / eager,
         })
     return rows
@@ -130,7 +130,7 @@ def main() -> None:
         for k in ("eager", "torchscript", "onnxruntime", "torch.compile"):
             v = r["runtimes"].get(k, {})
             cells.append(f"{v['p50_ms']:>9.3f} / {v['p99_ms']:>9.3f}" if "p50_ms" in v else f"{'-':>21}")
-        print(f"{r['model']:<18} {r['batch']:>5} " + " ".join(cells) + f"   {r['ort_vs_eager']:.2f}x")
+        print(f"{r['model']:<18} {r['batch']:>5} " + " ".join(cells) + f"   {r['ort_vs_eager']:.2f}x ({r['ort_provider']})")
     out = args.out or RESULTS / f"inference-{device.type}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": machine, "torch": torch.__version__, "threads": args.threads, "rows": rows},

@@ -94,22 +94,33 @@ def our_loop(recipe: str, data_dir: Path, device: torch.device, steps: int, warm
     return {"images_per_s": steps * trainer.profile.batch_size / seconds, "steps": steps, "profile": profile}
 
 
-def time_to_accuracy(data_dir: Path, device: torch.device, profile: str) -> dict:
-    """A full ``resnet-cifar10`` run: wall-clock time (data already cached) and final test accuracy."""
+def time_to_accuracy(data_dir: Path, device: torch.device, profile: str, epochs: int | None = None,
+                     compile_: bool = False) -> dict:
+    """A full ``resnet-cifar10`` run: wall-clock time (data already cached, a 20-step warm-up run first) and
+    final test accuracy, with the test accuracy after every evaluated epoch. ``epochs`` overrides the profile's."""
     import tempfile
 
+    overrides = {"epochs": epochs} if epochs else {}
     with tempfile.TemporaryDirectory() as tmp:
         warm = Trainer(TrainConfig(recipe="resnet-cifar10", profile=profile, data_dir=data_dir, device=str(device),
-                                   out=Path(tmp) / "warm", max_steps=20, quiet=True, eval_samples=16))
+                                   out=Path(tmp) / "warm", max_steps=20, quiet=True, eval_samples=16,
+                                   overrides=overrides, compile=compile_))
         warm.fit()
         _sync(device)
         t0 = time.perf_counter()
-        summary = Trainer(TrainConfig(recipe="resnet-cifar10", profile=profile, data_dir=data_dir,
-                                      device=str(device), out=Path(tmp) / "run", data=warm.data, quiet=True)).fit()
+        trainer = Trainer(TrainConfig(recipe="resnet-cifar10", profile=profile, data_dir=data_dir, device=str(device),
+                                      out=Path(tmp) / "run", data=warm.data, quiet=True, overrides=overrides,
+                                      compile=compile_))
+        summary = trainer.fit()
         _sync(device)
         wall = time.perf_counter() - t0
-    return {"recipe": "resnet-cifar10", "profile": profile, "wall_s": round(wall, 1),
-            "test_accuracy": summary["test_accuracy"], "epochs": summary["epochs"]}
+    curve, train_s = [], 0.0
+    for record in trainer.history:
+        train_s += record["time_s"]
+        curve.append({"epoch": record["epoch"], "test_accuracy": record.get("test_accuracy"),
+                      "train_s": round(train_s, 2)})
+    return {"recipe": "resnet-cifar10", "profile": profile, "epochs": summary["epochs"], "compile": compile_,
+            "wall_s": round(wall, 1), "test_accuracy": summary["test_accuracy"], "curve": curve}
 
 
 def machine(device: torch.device) -> str:
@@ -126,6 +137,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default: 300 on GPU, 150 on CPU)")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--time-to-accuracy", action="store_true", help="also run resnet-cifar10 fast end to end")
+    parser.add_argument("--tta-epochs", nargs="*", type=int, default=None,
+                        help="epoch budgets for --time-to-accuracy, one full run each (default: the profile's)")
+    parser.add_argument("--tta-profile", default="fast", help="resnet-cifar10 profile for --time-to-accuracy")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model in --time-to-accuracy runs")
+    parser.add_argument("--no-throughput", dest="throughput", action="store_false",
+                        help="skip the seed-loop vs engine throughput rows")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default benchmarks/results/train_speed-<device>.json)")
     args = parser.parse_args()
 
@@ -135,7 +152,7 @@ def main() -> None:
     steps = args.steps or (300 if device.type == "cuda" else 150)
     steps -= steps % args.warmup  # the per-step log is read every `warmup` steps
     rows = []
-    for recipe in recipes:
+    for recipe in recipes if args.throughput else []:
         n = steps if (recipe == "mnist-cnn-mnist" or device.type == "cuda") else max(args.warmup, steps // 5 // args.warmup * args.warmup)
         seed = seed_loop(recipe, data_dir, device, n, args.warmup)
         ours = our_loop(recipe, data_dir, device, n, args.warmup, "seed")
@@ -148,22 +165,29 @@ def main() -> None:
                          "seed_images_per_s": round(seed["images_per_s"], 1),
                          "ours_images_per_s": round(fast["images_per_s"], 1),
                          "speedup": round(fast["images_per_s"] / seed["images_per_s"], 2)})
+        print(*rows, sep="\n", flush=True)
     result = {"machine": machine(device), "device": str(device), "torch": torch.__version__,
               "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "rows": rows}
+    out = args.out or RESULTS / f"train_speed-{device.type}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))  # written after each stage: a cut-off run keeps what it measured
     if args.time_to_accuracy:
-        result["time_to_accuracy"] = time_to_accuracy(data_dir, device, "fast")
+        result["time_to_accuracy"] = []
+        for epochs in args.tta_epochs or [None]:
+            run = time_to_accuracy(data_dir, device, args.tta_profile, epochs, args.compile)
+            result["time_to_accuracy"].append(run)
+            out.write_text(json.dumps(result, indent=2))
+            print(f"resnet-cifar10 --profile {run['profile']} ({run['epochs']} epochs{', compiled' if run['compile'] else ''}): "
+                  f"{run['test_accuracy']:.4f} test accuracy in {run['wall_s']} s", flush=True)
 
     print(f"\ntraining throughput on {result['machine']} (torch {torch.__version__})")
     print(f"{'recipe':<18} {'loop':<32} {'batch':>5} {'steps':>5} {'seed img/s':>11} {'ours img/s':>11} {'ratio':>6}")
     for r in rows:
         print(f"{r['recipe']:<18} {r['loop']:<32} {r['batch_size']:>5} {r['steps']:>5} "
               f"{r['seed_images_per_s']:>11,.0f} {r['ours_images_per_s']:>11,.0f} {r['speedup']:>5.2f}x")
-    if "time_to_accuracy" in result:
-        t = result["time_to_accuracy"]
-        print(f"\nresnet-cifar10 --profile {t['profile']}: {t['test_accuracy']:.4f} test accuracy in {t['wall_s']} s")
-    out = args.out or RESULTS / f"train_speed-{device.type}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    for t in result.get("time_to_accuracy", []):
+        print(f"resnet-cifar10 --profile {t['profile']} ({t['epochs']} epochs{', compiled' if t['compile'] else ''}): "
+              f"{t['test_accuracy']:.4f} test accuracy in {t['wall_s']} s")
     print(f"\nwritten {out}")
 
 
