@@ -65,7 +65,7 @@ CPU_BUDGETS: dict[str, Budget] = {
 #: the borrowed profile a default replaced.
 EXTRA_ROWS: list[tuple[str, str, Budget]] = [
     ("simple-cnn-cifar10", "fast", Budget(overrides={"epochs": 2},
-                                          why="fast profile on the CPU (fp32: bf16 autocast is CUDA-only), 2 of 18 epochs")),
+                                          why="fast profile on the CPU (fp32: bf16 autocast is CUDA-only), one-cycle over 2 epochs")),
     # the profile the default replaced, under the same budget: why the default departs from it
     ("inception-cifar10", "resnet-seed", CPU_BUDGETS["inception-cifar10"]),
 ]

@@ -24,8 +24,9 @@ import torch
 import torch.nn.functional as F
 
 import zoo
-from training.data import default_data_dir, locate_image_tree
+from training.data import default_data_dir, load_dataset, locate_image_tree
 from training.engine import TrainConfig, Trainer, resolve_device
+from training.recipes import get_recipe
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -100,17 +101,17 @@ def time_to_accuracy(data_dir: Path, device: torch.device, profile: str, epochs:
     final test accuracy, with the test accuracy after every evaluated epoch. ``epochs`` overrides the profile's."""
     import tempfile
 
-    overrides = {"epochs": epochs} if epochs else {}
+    overrides: dict = {"epochs": epochs} if epochs else {}
+    overrides["extra"] = {"eval_every": 1}  # the whole curve, at any epoch budget
+    recipe = get_recipe("resnet-cifar10")
+    data = load_dataset(recipe.dataset, data_dir, **recipe.dataset_options)  # loaded once, whole test split kept
     with tempfile.TemporaryDirectory() as tmp:
-        warm = Trainer(TrainConfig(recipe="resnet-cifar10", profile=profile, data_dir=data_dir, device=str(device),
-                                   out=Path(tmp) / "warm", max_steps=20, quiet=True, eval_samples=16,
-                                   overrides=overrides, compile=compile_))
-        warm.fit()
+        Trainer(TrainConfig(recipe=recipe.name, profile=profile, device=str(device), data=data, out=Path(tmp) / "warm",
+                            max_steps=20, quiet=True, eval_samples=16, overrides=overrides, compile=compile_)).fit()
         _sync(device)
         t0 = time.perf_counter()
-        trainer = Trainer(TrainConfig(recipe="resnet-cifar10", profile=profile, data_dir=data_dir, device=str(device),
-                                      out=Path(tmp) / "run", data=warm.data, quiet=True, overrides=overrides,
-                                      compile=compile_))
+        trainer = Trainer(TrainConfig(recipe=recipe.name, profile=profile, device=str(device), data=data,
+                                      out=Path(tmp) / "run", quiet=True, overrides=overrides, compile=compile_))
         summary = trainer.fit()
         _sync(device)
         wall = time.perf_counter() - t0
@@ -120,6 +121,7 @@ def time_to_accuracy(data_dir: Path, device: torch.device, profile: str, epochs:
         curve.append({"epoch": record["epoch"], "test_accuracy": record.get("test_accuracy"),
                       "train_s": round(train_s, 2)})
     return {"recipe": "resnet-cifar10", "profile": profile, "epochs": summary["epochs"], "compile": compile_,
+            "test_samples": len(data.test["y"]),
             "wall_s": round(wall, 1), "test_accuracy": summary["test_accuracy"], "curve": curve}
 
 

@@ -577,10 +577,11 @@ def load_dataset(name: str, root: Path | None = None, download: bool = False, **
 # --------------------------------------------------------------------------- batching
 
 
-def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
+def epoch_generator(seed: int, epoch: int, stream: int = 0, device: torch.device | str = "cpu") -> torch.Generator:
     """The RNG of one epoch's data order and augmentation: a pure function of (seed, epoch), so a
-    resumed run sees exactly the batches an uninterrupted one would."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + epoch * 7_919 + stream) % (2**63))
+    resumed run sees exactly the batches an uninterrupted one would. ``device``: where it draws (a
+    CUDA generator's draws differ from a CPU one's, and stay on the GPU)."""
+    return torch.Generator(device=device).manual_seed((seed * 1_000_003 + epoch * 7_919 + stream) % (2**63))
 
 
 class BatchLoader:
@@ -640,7 +641,7 @@ class BatchLoader:
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             batch = {k: v[idx] for k, v in self.tensors.items()}
             if self.transform is not None:
-                batch = self.transform(batch, epoch_generator(self.seed, epoch, stream=1 + b))
+                batch = self.transform(batch, epoch_generator(self.seed, epoch, stream=1 + b, device=self.device))
             yield batch
 
     def __iter__(self) -> Iterator[Tensors]:

@@ -140,9 +140,10 @@ def list_recipes() -> list[str]:
 
 CIFAR_SEED_AUG = {"resize_to": 40, "flip": True, "crop": 32}
 #: A stronger CIFAR recipe for a GPU: big batches held on the device, SGD + Nesterov with a one-cycle
-#: schedule, label smoothing, bf16 autocast, channels_last, pad-and-crop augmentation.
+#: schedule, label smoothing, bf16 autocast, channels_last, pad-and-crop augmentation. 35 epochs: the most
+#: measured inside 60 s on an H200 with the seed ResNet (0.871; 18 epochs: 0.856 in 40 s; 55: 0.875 in 74 s).
 CIFAR_FAST = Profile(
-    epochs=18, batch_size=512, optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-4,
+    epochs=35, batch_size=512, optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-4,
     scheduler="onecycle", label_smoothing=0.1, precision="bf16", channels_last=True,
     augment={"pad": 4, "crop": 32, "flip": True}, eval_batch_size=2000,
     notes="SGD+Nesterov one-cycle (peak 0.2), wd 5e-4, label smoothing 0.1, bf16, channels_last, pad-4 crop + flip",

@@ -1,4 +1,8 @@
-"""Batch transforms that run on the training device (no per-sample PIL work)."""
+"""Batch transforms that run on the training device (no per-sample PIL work).
+
+Random draws come from a generator on the batch's device (see :func:`training.data.epoch_generator`):
+a small tensor copied from host memory to the GPU every batch makes the host wait for the GPU's queue.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,8 @@ from .data import Tensors
 def random_crop(x: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
     """An independent random ``size`` x ``size`` crop of every image in (B, C, H, W)."""
     b, _, h, w = x.shape
-    oy = torch.randint(0, h - size + 1, (b,), generator=g).to(x.device)
-    ox = torch.randint(0, w - size + 1, (b,), generator=g).to(x.device)
+    oy = torch.randint(0, h - size + 1, (b,), generator=g, device=g.device).to(x.device)
+    ox = torch.randint(0, w - size + 1, (b,), generator=g, device=g.device).to(x.device)
     ar = torch.arange(size, device=x.device)
     rows = (oy[:, None] + ar)[:, :, None]
     cols = (ox[:, None] + ar)[:, None, :]
@@ -24,7 +28,7 @@ def random_crop(x: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
 
 def random_flip(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Flip each image left-right with probability 0.5."""
-    mask = (torch.rand(x.shape[0], generator=g) < 0.5).to(x.device)
+    mask = (torch.rand(x.shape[0], generator=g, device=g.device) < 0.5).to(x.device)
     return torch.where(mask[:, None, None, None], x.flip(3), x)
 
 
@@ -64,7 +68,9 @@ class ImageTransform:
             x = random_flip(x, g)  # type: ignore[arg-type]
         if self.size is not None and x.shape[-1] != self.size:
             x = F.interpolate(x, size=self.size, mode="bilinear", antialias=x.shape[-1] > self.size, align_corners=False)
-        x = (x - self.mean.to(x.device)) / self.std.to(x.device)
+        if self.mean.device != x.device:  # moved once: a per-batch copy from pageable memory waits for the GPU
+            self.mean, self.std = self.mean.to(x.device), self.std.to(x.device)
+        x = (x - self.mean) / self.std
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x

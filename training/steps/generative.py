@@ -122,11 +122,14 @@ class GANStep(Step):
                 "generator": build_optimizer(m.generator.parameters(), self.ctx.profile)}
 
     def noise(self, n: int, g: torch.Generator | None = None) -> torch.Tensor:
+        """Noise drawn from ``g`` (on the CPU: evaluation draws the same on every device), else drawn on the
+        training device from its global RNG (no per-step copy from the host)."""
         dim = self.ctx.raw_model.noise_dim
+        device = g.device if g is not None else self.ctx.device
         if (self.ctx.preprocessing or {}).get("noise", "uniform") == "uniform":
-            z = (torch.rand(n, dim, generator=g) - 0.5) / 0.5
+            z = (torch.rand(n, dim, generator=g, device=device) - 0.5) / 0.5
         else:
-            z = torch.randn(n, dim, generator=g)
+            z = torch.randn(n, dim, generator=g, device=device)
         return z.to(self.ctx.device)
 
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -184,7 +187,7 @@ class CurveGANStep(Step):
     supports_ddp = False
 
     def __init__(self, ctx: Context) -> None:
-        self.points = torch.linspace(-1, 1, ctx.raw_model.generator[-1].out_features)
+        self.points = torch.linspace(-1, 1, ctx.raw_model.generator[-1].out_features, device=ctx.device)
         super().__init__(ctx)
 
     def make_loader(self, split: str, batch_size: int, *, shuffle: bool, train: bool) -> BatchLoader:  # type: ignore[override]
@@ -199,14 +202,15 @@ class CurveGANStep(Step):
                 "discriminator": build_optimizer(m.discriminator.parameters(), self.ctx.profile)}
 
     def paintings(self, n: int, g: torch.Generator) -> torch.Tensor:
-        a = 1 + torch.rand(n, 1, generator=g)
-        return (a * self.points.pow(2) + (a - 1)).to(self.ctx.device)
+        a = 1 + torch.rand(n, 1, generator=g, device=g.device).to(self.ctx.device)
+        return a * self.points.pow(2) + (a - 1)
 
     def train_batches(self, epoch: int, start: int) -> Iterator[Any]:
         for b in range(start, self.steps_per_epoch()):
-            g = epoch_generator(self.ctx.seed, epoch, stream=1 + b)
+            g = epoch_generator(self.ctx.seed, epoch, stream=1 + b, device=self.ctx.device)
             bs = self.ctx.profile.batch_size
-            yield {"real": self.paintings(bs, g), "ideas": torch.randn(bs, self.ctx.raw_model.noise_dim, generator=g).to(self.ctx.device)}
+            yield {"real": self.paintings(bs, g),
+                   "ideas": torch.randn(bs, self.ctx.raw_model.noise_dim, generator=g, device=g.device)}
 
     def train_step(self, batch: Tensors) -> dict[str, torch.Tensor]:
         m = self.ctx.raw_model
@@ -240,7 +244,7 @@ class CurveGANStep(Step):
         m = self.ctx.raw_model
         with torch.no_grad():
             fake = m.generator(torch.randn(5, m.noise_dim, generator=torch.Generator().manual_seed(0)).to(self.ctx.device))
-        plots.curves(self.points, fake.cpu(), out_dir / "samples.png")
+        plots.curves(self.points.cpu(), fake.cpu(), out_dir / "samples.png")
         return {}
 
 
