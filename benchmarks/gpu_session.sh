@@ -4,11 +4,12 @@
 #   bash benchmarks/gpu_session.sh [OUT_DIR]        # OUT_DIR default: benchmarks/results
 #
 # 1. training throughput, seed loop vs engine (mnist-cnn, resnet seed and fast profiles)
-# 2. resnet-cifar10 --profile fast end to end (time to accuracy), then the epoch budget that the
-#    measured speed fits into 60 s
-# 3. inference latency on the GPU (eager, TorchScript, onnxruntime with the providers installed)
-# 4. vgg16-cifar10's whole default profile (the row the CPU budget cannot settle)
-# Each step gets what is left of GPU_BUDGET_S (default 480 s) and writes its JSON as it goes.
+# 2. time to accuracy (data cached, whole test split): resnet-cifar10 and resnet18-cifar10, fast profile
+# 3. the resnet-cifar10 run again with torch.compile
+# 4. inference latency on the GPU (eager, TorchScript, onnxruntime with the providers installed)
+# 5. whole default profiles of the CIFAR-10 recipes that the CPU budgets cut short
+# Each step gets what is left of GPU_BUDGET_S (default 480 s) and writes its JSON as it goes; the
+# 2026-11-26 session's figures (README "On a GPU") came from the previous version of this script.
 # Data: $ZOO_DATA_DIR, or a carried .gpu/ folder (cifar10/cifar10-jpg.tar.gz, MNIST/raw/*.gz).
 set -u
 out=${1:-benchmarks/results}
@@ -27,29 +28,24 @@ if [[ -d .gpu && -z "${ZOO_DATA_DIR:-}" ]]; then
 fi
 echo "== machine"; nvidia-smi -L; $py -c "import torch, onnxruntime as o; print('torch', torch.__version__, torch.cuda.get_device_name(0), 'ort', o.__version__, o.get_available_providers())"
 
-echo "== 1-2. training throughput and time to accuracy (profile's epochs) [$(left) s left]"
-timeout "$(cap 240)" $py benchmarks/train_speed.py --device cuda --time-to-accuracy --out "$out/train_speed-cuda.json"
+echo "== 1. training throughput, seed loop vs engine [$(left) s left]"
+timeout "$(cap 150)" $py benchmarks/train_speed.py --device cuda --out "$out/train_speed-cuda.json"
 
-echo "== 2b. the epoch budget that fits 60 s [$(left) s left]"
-epochs=$($py - "$out/train_speed-cuda.json" <<'PY'
-import json, sys
-runs = json.load(open(sys.argv[1])).get("time_to_accuracy", [])
-if runs:
-    r = runs[0]
-    fit = max(4, min(40, int(r["epochs"] * 57 / r["wall_s"])))
-    print(fit if fit != r["epochs"] else "")
-PY
-)
-if [[ -n "$epochs" ]]; then
-  timeout "$(cap 120)" $py benchmarks/train_speed.py --device cuda --no-throughput --time-to-accuracy \
-    --tta-epochs "$epochs" --out "$out/train_speed-cuda-tta.json"
-fi
+echo "== 2. time to accuracy: resnet-cifar10 fast (its 35 epochs), resnet18-cifar10 fast at 10 and 16 epochs [$(left) s left]"
+timeout "$(cap 120)" $py benchmarks/train_speed.py --device cuda --no-throughput --time-to-accuracy \
+  --out "$out/tta-resnet-cuda.json"
+timeout "$(cap 150)" $py benchmarks/train_speed.py --device cuda --no-throughput --time-to-accuracy \
+  --tta-recipe resnet18-cifar10 --tta-epochs 10 16 --out "$out/tta-resnet18-cuda.json"
 
-echo "== 3. inference [$(left) s left]"
-timeout "$(cap 90)" $py benchmarks/inference_speed.py --device cuda --threads 16 --no-compile \
-  --models mnist-cnn resnet inception vgg16 alexnet --batches 1 64 --out "$out/inference-cuda.json"
+echo "== 3. the same resnet-cifar10 run with torch.compile (compile time counted) [$(left) s left]"
+timeout "$(cap 120)" $py benchmarks/train_speed.py --device cuda --no-throughput --time-to-accuracy --compile \
+  --out "$out/tta-resnet-compiled-cuda.json"
 
-echo "== 4. vgg16-cifar10, whole default profile [$(left) s left]"
-timeout "$(cap 600)" $py benchmarks/recipes.py --device cuda --full --only vgg16-cifar10 \
-  --runs /tmp/zoo-runs --out "$out/recipes-cuda.json"
+echo "== 4. inference [$(left) s left]"
+timeout "$(cap 60)" $py benchmarks/inference_speed.py --device cuda --threads 16 --no-compile \
+  --models mnist-cnn resnet resnet18 vgg16 --batches 1 64 --out "$out/inference-cuda.json"
+
+echo "== 5. whole default profiles of the CIFAR-10 recipes the CPU budgets cut short [$(left) s left]"
+timeout "$(cap 600)" $py benchmarks/recipes.py --device cuda --full --only resnet-cifar10 --only alexnet-cifar10 \
+  --only inception-cifar10 --runs /tmp/zoo-runs --out "$out/recipes-cuda.json"
 echo "== done [$(left) s left]"; ls -la "$out"

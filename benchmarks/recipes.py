@@ -50,6 +50,9 @@ class Budget:
 CPU_BUDGETS: dict[str, Budget] = {
     "resnet-cifar10": Budget(max_steps=2000, eval_samples=2000,
                              why="10 epochs take ~52 min on 2 cores: first 2,000 steps (64,000 images); 2,000 random test images"),
+    "resnet18-cifar10": Budget(overrides={"epochs": 1}, max_steps=200, eval_samples=2000,
+                               why="~43 images/s on 2 cores (30 epochs: ~10 h): one-cycle over 1 epoch, first 200 "
+                                   "steps (25,600 images); 2,000 random test images"),
     "inception-cifar10": Budget(max_steps=400, eval_samples=2000,
                                 why="~22 images/s on 2 cores: first 400 steps (12,800 images); 2,000 random test images"),
     "vgg16-cifar10": Budget(max_steps=400, eval_samples=2000,
@@ -176,7 +179,7 @@ def main() -> None:
         return
     data_dir = args.data_dir or default_data_dir()
     order = ["mnist-cnn-bn-mnist", "dcgan-mnist", "transfer-cats-dogs",
-             "resnet-cifar10", "inception-cifar10", "alexnet-cifar10", "vgg16-cifar10"]  # cheapest budgets first
+             "resnet-cifar10", "resnet18-cifar10", "inception-cifar10", "alexnet-cifar10", "vgg16-cifar10"]  # cheapest budgets first
     names = sorted(list_recipes(), key=lambda n: (n in CPU_BUDGETS, order.index(n) if n in order else 0))
     plan: list[tuple[str, str | None, Budget | None]] = [
         (name, None, None if args.full else CPU_BUDGETS.get(name)) for name in names]

@@ -96,14 +96,14 @@ def our_loop(recipe: str, data_dir: Path, device: torch.device, steps: int, warm
 
 
 def time_to_accuracy(data_dir: Path, device: torch.device, profile: str, epochs: int | None = None,
-                     compile_: bool = False) -> dict:
-    """A full ``resnet-cifar10`` run: wall-clock time (data already cached, a 20-step warm-up run first) and
+                     compile_: bool = False, recipe_name: str = "resnet-cifar10") -> dict:
+    """A full run of a CIFAR-10 recipe: wall-clock time (data already cached, a 20-step warm-up run first) and
     final test accuracy, with the test accuracy after every evaluated epoch. ``epochs`` overrides the profile's."""
     import tempfile
 
     overrides: dict = {"epochs": epochs} if epochs else {}
     overrides["extra"] = {"eval_every": 1}  # the whole curve, at any epoch budget
-    recipe = get_recipe("resnet-cifar10")
+    recipe = get_recipe(recipe_name)
     data = load_dataset(recipe.dataset, data_dir, **recipe.dataset_options)  # loaded once, whole test split kept
     with tempfile.TemporaryDirectory() as tmp:
         Trainer(TrainConfig(recipe=recipe.name, profile=profile, device=str(device), data=data, out=Path(tmp) / "warm",
@@ -120,7 +120,7 @@ def time_to_accuracy(data_dir: Path, device: torch.device, profile: str, epochs:
         train_s += record["time_s"]
         curve.append({"epoch": record["epoch"], "test_accuracy": record.get("test_accuracy"),
                       "train_s": round(train_s, 2)})
-    return {"recipe": "resnet-cifar10", "profile": profile, "epochs": summary["epochs"], "compile": compile_,
+    return {"recipe": recipe.name, "profile": profile, "epochs": summary["epochs"], "compile": compile_,
             "test_samples": len(data.test["y"]),
             "wall_s": round(wall, 1), "test_accuracy": summary["test_accuracy"], "curve": curve}
 
@@ -138,10 +138,11 @@ def main() -> None:
     parser.add_argument("--recipes", nargs="*", default=None, help="default: mnist-cnn-mnist resnet-cifar10")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default: 300 on GPU, 150 on CPU)")
     parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--time-to-accuracy", action="store_true", help="also run resnet-cifar10 fast end to end")
+    parser.add_argument("--time-to-accuracy", action="store_true", help="also run a recipe end to end (resnet-cifar10 fast)")
     parser.add_argument("--tta-epochs", nargs="*", type=int, default=None,
                         help="epoch budgets for --time-to-accuracy, one full run each (default: the profile's)")
-    parser.add_argument("--tta-profile", default="fast", help="resnet-cifar10 profile for --time-to-accuracy")
+    parser.add_argument("--tta-recipe", default="resnet-cifar10", help="the recipe --time-to-accuracy trains")
+    parser.add_argument("--tta-profile", default="fast", help="its profile")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model in --time-to-accuracy runs")
     parser.add_argument("--no-throughput", dest="throughput", action="store_false",
                         help="skip the seed-loop vs engine throughput rows")
@@ -176,10 +177,10 @@ def main() -> None:
     if args.time_to_accuracy:
         result["time_to_accuracy"] = []
         for epochs in args.tta_epochs or [None]:
-            run = time_to_accuracy(data_dir, device, args.tta_profile, epochs, args.compile)
+            run = time_to_accuracy(data_dir, device, args.tta_profile, epochs, args.compile, args.tta_recipe)
             result["time_to_accuracy"].append(run)
             out.write_text(json.dumps(result, indent=2))
-            print(f"resnet-cifar10 --profile {run['profile']} ({run['epochs']} epochs{', compiled' if run['compile'] else ''}): "
+            print(f"{run['recipe']} --profile {run['profile']} ({run['epochs']} epochs{', compiled' if run['compile'] else ''}): "
                   f"{run['test_accuracy']:.4f} test accuracy in {run['wall_s']} s", flush=True)
 
     print(f"\ntraining throughput on {result['machine']} (torch {torch.__version__})")
@@ -188,7 +189,7 @@ def main() -> None:
         print(f"{r['recipe']:<18} {r['loop']:<32} {r['batch_size']:>5} {r['steps']:>5} "
               f"{r['seed_images_per_s']:>11,.0f} {r['ours_images_per_s']:>11,.0f} {r['speedup']:>5.2f}x")
     for t in result.get("time_to_accuracy", []):
-        print(f"resnet-cifar10 --profile {t['profile']} ({t['epochs']} epochs{', compiled' if t['compile'] else ''}): "
+        print(f"{t['recipe']} --profile {t['profile']} ({t['epochs']} epochs{', compiled' if t['compile'] else ''}): "
               f"{t['test_accuracy']:.4f} test accuracy in {t['wall_s']} s")
     print(f"\nwritten {out}")
 

@@ -45,6 +45,7 @@ BUDGET: dict[str, dict[str, Any]] = {
     "simple-cnn-cifar10": dict(steps=60, subset=128),
     # the big CIFAR-10 networks fit 16 images in batches of 8 (same optimiser and learning rate)
     "resnet-cifar10": dict(steps=40, subset=16, overrides={"batch_size": 8}),
+    "resnet18-cifar10": dict(steps=40, subset=16, overrides={"batch_size": 8}),
     "inception-cifar10": dict(steps=60, subset=16, overrides={"batch_size": 8}),
     "vgg16-cifar10": dict(steps=160, subset=16, overrides={"batch_size": 8}),
     "alexnet-cifar10": dict(steps=80, subset=16, overrides={"batch_size": 8}),
@@ -68,7 +69,7 @@ BUDGET: dict[str, dict[str, Any]] = {
 
 #: Too slow for the default suite on a 2-core CPU (a minute or more each): ``make test-all`` runs them,
 #: and ``benchmarks/recipes.py`` measures each of them on the real test split.
-SLOW = {"resnet-cifar10", "inception-cifar10", "vgg16-cifar10", "alexnet-cifar10", "dqn-cartpole", "gan-mnist",
+SLOW = {"resnet-cifar10", "resnet18-cifar10", "inception-cifar10", "vgg16-cifar10", "alexnet-cifar10", "dqn-cartpole", "gan-mnist",
         "lsgan-mnist", "dcgan-mnist"}
 
 _BUNDLES: dict[tuple[str, int | None], DataBundle] = {}

@@ -157,6 +157,18 @@ register(Recipe(
     {"seed": CIFAR_SEED, "fast": CIFAR_FAST}, preprocessing=CIFAR_HALF,
     target="fast: >= 90 % test accuracy in <= 60 s on one H100",
 ))
+register(Recipe(
+    "resnet18-cifar10", "resnet18", "classification", "cifar10",
+    "A standard ResNet-18 (CIFAR stem) on CIFAR-10: the zoo's stronger, opt-in CIFAR model.",
+    "not in the seeds (He et al. 2016; recipe ours)",
+    {"default": replace(CIFAR_FAST, epochs=30, batch_size=128, lr=0.1,
+                        notes="SGD+Nesterov one-cycle (peak 0.1), batch 128, 30 epochs, wd 5e-4, label smoothing "
+                              "0.1, bf16, channels_last, pad-4 crop + flip"),
+     "fast": CIFAR_FAST},
+    preprocessing=CIFAR_HALF, default="default",
+    departure="not a seed model, so the tutorial gives no recipe: the default is the usual ResNet-18 CIFAR recipe "
+              "(SGD 0.1, batch 128, one-cycle); `--profile fast` is the batch-512 GPU profile",
+))
 #: ResNet's seed recipe, as the other CIFAR-10 models used to borrow it: Adam 0.01 suits a network with
 #: batch norm; the BN-free ones (SimpleCNN, VGG16, AlexNet) stay at chance under it.
 BORROWED_NOTE = ("resnet-cifar10's seed recipe (Adam 0.01, batch 32, 10 epochs); kept for comparison: "

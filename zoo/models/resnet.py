@@ -120,6 +120,7 @@ class ResNet18(nn.Module):
     source="He et al. 2016 (improved, opt-in alternative to `resnet`)",
     preprocessing=CIFAR_HALF,
     labels=labels.CIFAR10,
+    recipes=("resnet18-cifar10",),
     reference_params={"model": 11_173_962},
     faithful=False,
 )
