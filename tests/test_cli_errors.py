@@ -78,3 +78,32 @@ def test_expected_failures_are_one_line_without_traceback(bad_files):
         assert len(errors) == 1 and len(errors[0]) > 20, shown
         assert "this must never run" not in result.output
     assert not (bad_files["root"] / "run-t" / "models" / "x-evil").exists()  # nothing unpacked outside its folder
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--epochs", "-1"], "epochs must be a whole number >= 1"),
+    (["--batch-size", "0"], "batch_size must be a whole number >= 1"),
+    (["--lr", "nan"], "lr must be a finite number > 0"),
+    (["--set", "precision=fp8"], "precision must be one of fp32, bf16"),
+    (["--set", "momentum=-1"], "momentum must be in [0, 1)"),
+    (["--set", "label_smoothing=1.5"], "label_smoothing must be in [0, 1)"),
+    (["--set", "betas=0.9"], "betas must be two numbers"),
+    (["--set", "lr=abc"], "lr='abc': expected a number"),
+    (["--set", "epochs=2.5"], "epochs='2.5': expected a whole number"),
+    (["--sweep", "batch_size=32,0"], "batch_size must be a whole number >= 1"),
+])
+def test_a_hyper_parameter_no_run_can_use_is_refused_before_training(args, says, tmp_path):
+    """A zero batch or a negative epoch count used to crash mid-run (ZeroDivisionError) or train nothing and
+    say "done"; now it is one error line before any data is read or anything written."""
+    result = CliRunner().invoke(train_main, ["mnist-cnn-mnist", "--data-dir", str(tmp_path / "no-data"),
+                                             "--out", str(tmp_path / "run"), *args])
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and says in errors[0], result.output
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("option", ["--max-steps", "--eval-samples"])
+def test_step_and_sample_counts_below_one_are_usage_errors(option, tmp_path):
+    result = CliRunner().invoke(train_main, ["mnist-cnn-mnist", option, "0", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "0 is not in the range x>=1" in result.output, result.output

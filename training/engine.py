@@ -144,6 +144,12 @@ class Trainer:
 
     def _setup(self) -> None:
         cfg = self.cfg
+        for name in ("max_steps", "eval_samples"):
+            value = getattr(cfg, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a whole number >= 1 (got {value!r})")
+        if cfg.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be >= 0 (got {cfg.checkpoint_every!r})")
         self._setup_distributed()
         self.resume_state: dict[str, Any] | None = None
         if cfg.resume is not None:

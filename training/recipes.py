@@ -4,6 +4,7 @@ profile and, where a better recipe exists, a documented ``fast`` profile (never 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping
 
@@ -35,6 +36,25 @@ class Profile:
     extra: Mapping[str, Any] = field(default_factory=dict)  # step-specific settings
     notes: str = ""
 
+    def __post_init__(self) -> None:
+        """Refuse values no run can use (a zero batch, a negative epoch count, an unknown optimiser, ...)."""
+        problems = [f"{name} must be {rule} (got {getattr(self, name)!r})" for name, rule, ok in (
+            ("epochs", "a whole number >= 1", _whole(self.epochs, 1)),
+            ("batch_size", "a whole number >= 1", _whole(self.batch_size, 1)),
+            ("eval_batch_size", "a whole number >= 1", _whole(self.eval_batch_size, 1)),
+            ("lr", "a finite number > 0", _real(self.lr) and self.lr > 0),
+            ("weight_decay", "a finite number >= 0", _real(self.weight_decay) and self.weight_decay >= 0),
+            ("momentum", "in [0, 1)", _real(self.momentum) and 0 <= self.momentum < 1),
+            ("alpha", "in [0, 1]", _real(self.alpha) and 0 <= self.alpha <= 1),
+            ("betas", "two numbers in [0, 1)", len(self.betas) == 2 and all(_real(b) and 0 <= b < 1 for b in self.betas)),
+            ("label_smoothing", "in [0, 1)", _real(self.label_smoothing) and 0 <= self.label_smoothing < 1),
+            ("optimizer", f"one of {', '.join(OPTIMIZERS)}", self.optimizer in OPTIMIZERS),
+            ("scheduler", f"none or one of {', '.join(SCHEDULERS)}", self.scheduler is None or self.scheduler in SCHEDULERS),
+            ("precision", f"one of {', '.join(PRECISIONS)}", self.precision in PRECISIONS),
+        ) if not ok]
+        if problems:
+            raise ValueError("; ".join(problems))
+
     def with_overrides(self, **overrides: Any) -> "Profile":
         """A copy with fields replaced; values given as strings are converted to the field's type."""
         known = {f.name: f for f in fields(self)}
@@ -44,7 +64,11 @@ class Profile:
                 raise ValueError(f"unknown hyper-parameter {key!r}; known: {', '.join(sorted(known))}")
             current = getattr(self, key)
             if isinstance(value, str) and not isinstance(current, str):
-                value = _parse(value, current)
+                try:
+                    value = _parse(value, current)
+                except ValueError as e:
+                    kind = _kind(current)
+                    raise ValueError(f"{key}={value!r}: expected {kind}" if kind else f"{key}: {e}") from None
             converted[key] = value
         return replace(self, **converted)
 
@@ -62,6 +86,31 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     return value
+
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULERS = ("onecycle", "cosine")
+PRECISIONS = ("fp32", "bf16")
+
+
+def _whole(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _kind(like: Any) -> str:
+    if isinstance(like, bool):
+        return "true or false"
+    if isinstance(like, int):
+        return "a whole number"
+    if isinstance(like, float):
+        return "a number"
+    if isinstance(like, tuple):
+        return "numbers separated by '/' (e.g. 0.9/0.999)"
+    return ""
 
 
 def _parse(text: str, like: Any) -> Any:

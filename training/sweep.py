@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from . import plots
 from .engine import TrainConfig, Trainer
+from .recipes import get_recipe
 
 
 def parse_sweep(specs: Sequence[str]) -> list[dict[str, str]]:
@@ -24,6 +25,10 @@ def parse_sweep(specs: Sequence[str]) -> list[dict[str, str]]:
         keys.append(key.strip())
         values.append([v.strip() for v in vals.split(",") if v.strip()])
     return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
+
+
+def _overrides(combo: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in combo.items() if k != "label" and not k.startswith("model.")}
 
 
 def _label(combo: Mapping[str, Any]) -> str:
@@ -41,6 +46,10 @@ def run_many(
 ) -> dict[str, Any]:
     """One run per combination under ``out_dir/<label>/``; writes ``sweep.csv``/``sweep.json``
     (per-epoch loss, accuracy, durations per run) and a comparison plot of the train loss."""
+    recipe = get_recipe(base.recipe)
+    profile = recipe.profile(base.profile or recipe.default)
+    for combo in combos:  # every combination's hyper-parameters checked before the first run starts
+        profile.with_overrides(**{**base.overrides, **_overrides(combo)})
     out_dir.mkdir(parents=True, exist_ok=True)
     runs: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
@@ -48,7 +57,7 @@ def run_many(
     curves: dict[str, list[float]] = {}
     for i, combo in enumerate(combos, 1):
         label = _label(combo)
-        overrides = {k: v for k, v in combo.items() if k != "label" and not k.startswith("model.")}
+        overrides = _overrides(combo)
         model_kwargs = {k[6:]: convert_model_arg(k[6:], v) for k, v in combo.items() if k.startswith("model.")}
         cfg = replace(base, overrides={**base.overrides, **overrides},
                       model_kwargs={**base.model_kwargs, **model_kwargs}, out=out_dir / label, data=data)
