@@ -49,7 +49,8 @@ def _summary_lines(record: dict) -> list[str]:
 @click.option("--format", "formats", default="all", show_default=True,
               help="torchscript, onnx, exported, or all (comma-separated list allowed).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default exports/<model>/).")
-@click.option("--opset", type=int, help="ONNX opset (default: the exporter's).")
+@click.option("--opset", type=click.IntRange(7, None), help="ONNX opset (default: the exporter's, 18 or newer); an older "
+              "one uses the legacy exporter, and an opset nothing can write is an error.")
 @click.option("--part", "parts", multiple=True, help="Export only these parts (e.g. generator).")
 @click.option("--check", "check_only", is_flag=True,
               help="SOURCE is an export folder: re-verify hashes and parity against its recorded results.")

@@ -152,6 +152,10 @@ def onnx_dynamic_axes(part: zoo.Part) -> dict[str, dict[int, str]]:
     return {t.name: dict(t.dynamic) for t in part.inputs + part.outputs if t.dynamic}
 
 
+def _opset(model_proto: Any) -> int | None:
+    return next((o.version for o in model_proto.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
 def export_onnx(module: nn.Module, part: zoo.Part, path: Path, opset: int | None, metadata: dict[str, str]) -> dict[str, Any]:
     """The dynamo exporter with every dynamic axis; the legacy (TorchScript-based) exporter only when
     the dynamo one fails or cannot keep an axis dynamic. One self-contained file under 2 GiB."""
@@ -176,18 +180,30 @@ def export_onnx(module: nn.Module, part: zoo.Part, path: Path, opset: int | None
         static = _static_axes(model_proto, part)
         if static:
             raise ValueError(f"it made declared dynamic axes static: {', '.join(static)}")
+        written = _opset(model_proto)
+        if opset is not None and written != opset:  # the dynamo exporter writes >= 18 whatever it is asked
+            raise ValueError(f"it wrote opset {written}, not the {opset} asked for")
     except Exception as e:
         info["exporter"] = "legacy"
         info["why_legacy"] = f"dynamo exporter: {type(e).__name__}: {str(e).strip().splitlines()[0][:240]}"
         tmp = path.with_suffix(".legacy.onnx")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the legacy exporter is deprecated upstream
-            torch.onnx.export(
-                module, args, str(tmp), dynamo=False, input_names=input_names, output_names=output_names,
-                dynamic_axes=onnx_dynamic_axes(part), opset_version=opset or 17, do_constant_folding=True,
-            )
+            try:
+                torch.onnx.export(
+                    module, args, str(tmp), dynamo=False, input_names=input_names, output_names=output_names,
+                    dynamic_axes=onnx_dynamic_axes(part), opset_version=opset or 17, do_constant_folding=True,
+                )
+            except Exception as legacy_error:
+                if opset is None:
+                    raise
+                raise ValueError(f"opset {opset} cannot be written for {part.name}: {info['why_legacy']}; legacy "
+                                 f"exporter: {str(legacy_error).strip().splitlines()[-1][:200]}") from None
         model_proto = onnx.load(str(tmp))
         tmp.unlink()
+        if opset is not None and _opset(model_proto) != opset:
+            raise ValueError(f"opset {opset} cannot be written for {part.name}: the legacy exporter wrote "
+                             f"{_opset(model_proto)} ({info['why_legacy']})")
     del model_proto.metadata_props[:]
     onnx.helper.set_model_props(model_proto, metadata)
     if external:
@@ -197,7 +213,7 @@ def export_onnx(module: nn.Module, part: zoo.Part, path: Path, opset: int | None
     else:
         onnx.save_model(model_proto, str(path))
         onnx.checker.check_model(model_proto, full_check=True)
-    info["opset"] = next((o.version for o in model_proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    info["opset"] = _opset(model_proto)
     info["dynamic_axes"] = {k: {str(a): n for a, n in v.items()} for k, v in onnx_dynamic_axes(part).items()}
     info["sha256"] = sha256(path)
     return info

@@ -8,6 +8,7 @@ package as ``zoo_handlers/``: it runs on any TorchServe with onnxruntime or torc
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,10 @@ from zoo.errors import ZooError
 RUNTIME_FORMAT = {"onnx": "onnx", "torchscript": "torchscript"}
 HANDLER_FILES = ("__init__.py", "base.py", "tasks.py", "imaging.py", "validate.py", "engine_torchserve.py",
                  "engine_kserve.py")
+
+
+#: TorchServe's rule for model names (torch-model-archiver refuses others with a traceback).
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-.]*")
 
 
 class ArchiveError(ZooError):
@@ -76,6 +81,9 @@ def build_archive(
     """Write ``store/NAME.mar`` and return what was archived."""
     if runtime not in RUNTIME_FORMAT:
         raise ArchiveError(f"unknown runtime {runtime!r}: onnx or torchscript")
+    if name is not None and not MODEL_NAME.fullmatch(name):
+        raise ArchiveError(f"archive name {name!r}: use letters, digits, '_', '-' and '.', starting with a letter or "
+                           f"digit (it becomes the endpoint /predictions/NAME and the file NAME.mar)")
     export_dir = ensure_export(source, runtime, exports_dir, log)
     record = json.loads((export_dir / "export.json").read_text())
     parts = list(record["parts"])

@@ -47,6 +47,8 @@ def _cases(f: dict[str, Path]) -> list[tuple[object, list[str]]]:
             (dream_main, [ckpt, str(f["image"])]),
             (train_main, ["mnist-cnn-mnist", "--resume", ckpt]),
         ]
+    cases += [(serve_main, ["archive", "lenet", "--name", "../evil", "--store", str(f["root"] / "store-n"),
+                            "--exports", str(f["root"] / "exports-n")])]  # refused before anything is exported
     cases += [(zoo_main, ["info", "no-such-model"]), (train_main, ["no-such-recipe"]),
               (serve_main, ["predict", "x", str(f["image"]), "--run-dir", str(f["root"] / "no-server")]),
               (serve_main, ["start", "x", "--store", str(f["root"] / "empty-store"), "--run-dir", str(f["root"] / "run")]),
@@ -78,6 +80,7 @@ def test_expected_failures_are_one_line_without_traceback(bad_files):
         assert len(errors) == 1 and len(errors[0]) > 20, shown
         assert "this must never run" not in result.output
     assert not (bad_files["root"] / "run-t" / "models" / "x-evil").exists()  # nothing unpacked outside its folder
+    assert not (bad_files["root"] / "exports-n").exists() and not (bad_files["root"] / "evil.mar").exists()
 
 
 @pytest.mark.parametrize("args, says", [

@@ -154,3 +154,17 @@ def test_onnx_matches_eager_on_odd_batch_for_a_gan_generator(tmp_path):
     noise = np.random.default_rng(0).uniform(-1, 1, (5, 96)).astype(np.float32)
     (images,) = session.run(None, {"noise": noise})
     assert images.shape == (5, 1, 28, 28) and record["passed"]
+
+
+def test_an_asked_opset_is_the_one_written_or_an_error(tmp_path):
+    """The dynamo exporter writes opset >= 18 whatever it is asked: an older opset goes through the legacy
+    exporter (and says why), an opset nothing can write is one error line, and below 7 a usage error."""
+    result = CliRunner().invoke(export_cli, ["lenet", "--format", "onnx", "--opset", "13", "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    onnx_info = json.loads((tmp_path / "a" / "export.json").read_text())["parts"]["model"]["artifacts"]["onnx"]
+    assert onnx_info["opset"] == 13 and onnx_info["exporter"] == "legacy" and "not the 13 asked for" in onnx_info["why_legacy"]
+    assert onnx.load(str(tmp_path / "a" / "model.onnx")).opset_import[0].version == 13
+    result = CliRunner().invoke(export_cli, ["lenet", "--format", "onnx", "--opset", "99", "--out", str(tmp_path / "b")])
+    assert result.exit_code == 1 and "Error: opset 99 cannot be written for model" in result.output, result.output
+    result = CliRunner().invoke(export_cli, ["lenet", "--format", "onnx", "--opset", "3", "--out", str(tmp_path / "c")])
+    assert result.exit_code == 2 and "3 is not in the range x>=7" in result.output, result.output

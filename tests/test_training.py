@@ -295,6 +295,23 @@ def test_zoo_eval_tsne_draws_classes_that_separate(digit_checkpoint, tmp_path):
     assert image.width > 300 and len(colours) > 10  # coloured points, not a blank picture
 
 
+@pytest.mark.parametrize("args, says", [
+    (["--dataset", "cifar10"], "mnist-cnn-mnist uses mnist, digits; --dataset cifar10 does not fit it"),
+    (["--tsne", "3"], "t-SNE needs at least 10 samples, got 3"),
+])
+def test_zoo_eval_refuses_what_cannot_work_with_one_line(digit_checkpoint, tmp_path, args, says):
+    """A dataset of another shape used to end in a convolution's shape error, three t-SNE samples in
+    scikit-learn's neighbour-count error."""
+    result = CliRunner().invoke(eval_main, [str(digit_checkpoint), "--out", str(tmp_path), *args])
+    assert result.exit_code == 1 and f"Error: {says}" in result.output, result.output
+
+
+def test_zoo_predict_top_k_below_one_is_a_usage_error(digit_checkpoint, tmp_path):
+    (tmp_path / "x.png").write_bytes(b"unused")
+    result = CliRunner().invoke(predict_main, [str(digit_checkpoint), str(tmp_path / "x.png"), "--top-k", "0"])
+    assert result.exit_code == 2 and "0 is not in the range x>=1" in result.output, result.output
+
+
 def test_zoo_dream_amplifies_the_chosen_layer(digit_checkpoint, tmp_path):
     digit = load_dataset("digits").test["x"][0, 0].numpy()
     Image.fromarray(digit).resize((56, 56)).save(tmp_path / "digit.png")

@@ -162,6 +162,8 @@ def _evaluate(ckpt: dict[str, Any], data_dir: Path | None, dataset: str | None, 
 
     rec = get_recipe(ckpt["recipe"])
     profile = rec.profile(ckpt["profile"]).with_saved(ckpt["hyperparameters"])
+    if dataset is not None:
+        rec.check_dataset(dataset)
     data = load_dataset(dataset or ckpt["dataset"], data_dir, **rec.dataset_options)
     dev = resolve_device(device)
     model = model_from_checkpoint(ckpt).to(dev)
@@ -189,7 +191,7 @@ def _evaluate(ckpt: dict[str, Any], data_dir: Path | None, dataset: str | None, 
 @click.option("--dataset", help="Evaluate on another compatible dataset than the one trained on.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), help="Where plots go (default: <run>/eval/).")
-@click.option("--tsne", "tsne_samples", type=int, default=0, is_flag=False, flag_value=1000, metavar="[N]",
+@click.option("--tsne", "tsne_samples", type=click.IntRange(min=0), default=0, is_flag=False, flag_value=1000, metavar="[N]",
               help="Also draw tsne.png: t-SNE of the features before the last linear layer for N test samples "
                    "(default 1000), coloured by class; reports a 5-NN accuracy in the picture.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
@@ -220,7 +222,7 @@ def eval_main(checkpoint: Path, data_dir: Path | None, dataset: str | None, devi
 @click.command(cls=ZooCommand, context_settings=CONTEXT)
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--top-k", type=int, default=1, show_default=True, help="How many labels to show per image.")
+@click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True, help="How many labels to show per image.")
 @click.option("--invert", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True,
               help="Single-channel models: invert dark-on-light photos (auto looks at the border).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")

@@ -178,9 +178,7 @@ class Trainer:
         seed_everything(cfg.seed)
 
         dataset = cfg.dataset or self.recipe.dataset
-        if dataset != self.recipe.dataset and dataset not in self.recipe.alt_datasets:
-            allowed = ", ".join((self.recipe.dataset, *self.recipe.alt_datasets))
-            raise ValueError(f"{self.recipe.name} trains on {allowed}; --dataset {dataset} does not fit it")
+        self.recipe.check_dataset(dataset)
         self.data: DataBundle = cfg.data or load_dataset(dataset, cfg.data_dir, cfg.download, **self.recipe.dataset_options)
         self.dataset = dataset
         if cfg.eval_samples and self.data.test is not None:

@@ -50,8 +50,8 @@ def tsne(features: np.ndarray, labels: np.ndarray, names: list[str], path: Path,
     from sklearn.manifold import TSNE
     from sklearn.neighbors import NearestNeighbors
 
-    if len(features) < 10:
-        raise ValueError(f"t-SNE needs at least 10 samples, got {len(features)}")
+    if min(len(features), samples) < 10:
+        raise ValueError(f"t-SNE needs at least 10 samples, got {min(len(features), samples)}")
     rng = np.random.default_rng(seed)
     index = np.sort(rng.permutation(len(features))[:samples])
     x, y = features[index], labels[index]

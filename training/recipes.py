@@ -153,6 +153,12 @@ class Recipe:
     default: str = "seed"
     departure: str = ""
 
+    def check_dataset(self, name: str) -> None:
+        """Refuse a dataset this recipe's model cannot read (another shape, other classes)."""
+        if name != self.dataset and name not in self.alt_datasets:
+            allowed = ", ".join((self.dataset, *self.alt_datasets))
+            raise ValueError(f"{self.name} uses {allowed}; --dataset {name} does not fit it")
+
     def profile(self, name: str) -> Profile:
         try:
             return self.profiles[name]
