@@ -125,6 +125,11 @@ def time_to_accuracy(data_dir: Path, device: torch.device, profile: str, epochs:
             "wall_s": round(wall, 1), "test_accuracy": summary["test_accuracy"], "curve": curve}
 
 
+def _tta_line(run: dict) -> str:
+    return (f"{run['recipe']} --profile {run['profile']} ({run['epochs']} epochs{', compiled' if run['compile'] else ''}): "
+            f"{run['test_accuracy']:.4f} test accuracy in {run['wall_s']} s")
+
+
 def machine(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -154,8 +159,17 @@ def main() -> None:
     recipes = args.recipes or ["mnist-cnn-mnist", "resnet-cifar10"]
     steps = args.steps or (300 if device.type == "cuda" else 150)
     steps -= steps % args.warmup  # the per-step log is read every `warmup` steps
-    rows = []
+    rows: list[dict] = []
+    result = {"machine": machine(device), "device": str(device), "torch": torch.__version__,
+              "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "rows": rows}
+    out = args.out or RESULTS / f"train_speed-{device.type}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:  # after each stage: a cut-off run keeps what it measured
+        out.write_text(json.dumps(result, indent=2))
+
     for recipe in recipes if args.throughput else []:
+        measured = len(rows)
         n = steps if (recipe == "mnist-cnn-mnist" or device.type == "cuda") else max(args.warmup, steps // 5 // args.warmup * args.warmup)
         seed = seed_loop(recipe, data_dir, device, n, args.warmup)
         ours = our_loop(recipe, data_dir, device, n, args.warmup, "seed")
@@ -168,29 +182,24 @@ def main() -> None:
                          "seed_images_per_s": round(seed["images_per_s"], 1),
                          "ours_images_per_s": round(fast["images_per_s"], 1),
                          "speedup": round(fast["images_per_s"] / seed["images_per_s"], 2)})
-        print(*rows, sep="\n", flush=True)
-    result = {"machine": machine(device), "device": str(device), "torch": torch.__version__,
-              "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "rows": rows}
-    out = args.out or RESULTS / f"train_speed-{device.type}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))  # written after each stage: a cut-off run keeps what it measured
+        print(*rows[measured:], sep="\n", flush=True)
+        save()
+    save()
     if args.time_to_accuracy:
         result["time_to_accuracy"] = []
         for epochs in args.tta_epochs or [None]:
             run = time_to_accuracy(data_dir, device, args.tta_profile, epochs, args.compile, args.tta_recipe)
             result["time_to_accuracy"].append(run)
-            out.write_text(json.dumps(result, indent=2))
-            print(f"{run['recipe']} --profile {run['profile']} ({run['epochs']} epochs{', compiled' if run['compile'] else ''}): "
-                  f"{run['test_accuracy']:.4f} test accuracy in {run['wall_s']} s", flush=True)
+            save()
+            print(_tta_line(run), flush=True)
 
     print(f"\ntraining throughput on {result['machine']} (torch {torch.__version__})")
     print(f"{'recipe':<18} {'loop':<32} {'batch':>5} {'steps':>5} {'seed img/s':>11} {'ours img/s':>11} {'ratio':>6}")
     for r in rows:
         print(f"{r['recipe']:<18} {r['loop']:<32} {r['batch_size']:>5} {r['steps']:>5} "
               f"{r['seed_images_per_s']:>11,.0f} {r['ours_images_per_s']:>11,.0f} {r['speedup']:>5.2f}x")
-    for t in result.get("time_to_accuracy", []):
-        print(f"{t['recipe']} --profile {t['profile']} ({t['epochs']} epochs{', compiled' if t['compile'] else ''}): "
-              f"{t['test_accuracy']:.4f} test accuracy in {t['wall_s']} s")
+    for run in result.get("time_to_accuracy", []):
+        print(_tta_line(run))
     print(f"\nwritten {out}")
 
 

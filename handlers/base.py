@@ -30,7 +30,7 @@ from .validate import (
     string_list,
 )
 
-__all__ = ["Answer", "RequestError", "Runtime", "ZooHandler", "decode_base64"]
+__all__ = ["Answer", "RequestError", "Runtime", "ZooHandler", "decode_base64", "error_answer"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,12 @@ class Answer(NamedTuple):
     status: int
     body: dict[str, Any]
     text: str
+
+
+def error_answer(status: int, message: str, model: str | None = None) -> Answer:
+    """The one JSON error format of every engine: ``{"error", "status", "model"}``."""
+    body = {"error": message[:2000], "status": status, "model": model}
+    return Answer(status, body, dumps_strict(body))
 
 
 class ZooHandler:
@@ -264,9 +270,8 @@ class ZooHandler:
             return self.failure(422, NON_FINITE)
 
     def failure(self, status: int, message: str) -> Answer:
-        """A JSON error answer: ``{"error", "status", "model"}``."""
-        body = {"error": message[:2000], "status": status, "model": getattr(self, "model_name", None)}
-        return Answer(status, body, dumps_strict(body))
+        """A JSON error answer for this model (:func:`error_answer`)."""
+        return error_answer(status, message, getattr(self, "model_name", None))
 
     def describe(self) -> dict[str, Any]:
         return {"model": self.model_name, "zoo_model": self.record["model"]["name"], "task": self.record["model"]["task"],

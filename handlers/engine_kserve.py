@@ -55,7 +55,7 @@ from kserve.protocol.rest.server import RESTServer
 from starlette.responses import Response
 
 from . import base
-from .base import NON_FINITE, Answer, RequestError, ZooHandler
+from .base import NON_FINITE, Answer, RequestError, ZooHandler, error_answer
 from .tasks import load_handler
 
 logger = logging.getLogger(__name__)
@@ -308,13 +308,8 @@ class _Guard:
         return await self.app(scope, receive, send)
 
 
-def _error_body(status: int, message: str) -> bytes:
-    """An error the server answers before any model is involved, in the core's JSON error format."""
-    return json.dumps({"error": message, "status": status, "model": None}).encode()
-
-
 async def _reply(send: Any, status: int, message: str) -> None:
-    body = _error_body(status, message)
+    body = error_answer(status, message).text.encode()  # answered before any model is involved
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
@@ -338,7 +333,7 @@ def _plain(status: int) -> Any:
             if message.startswith("Unrecognized request format"):
                 message += (" (KServe parses application/json and application/octet-stream bodies as JSON: send a raw "
                             "image as image/png or image/jpeg, text as text/plain)")
-        return Response(_error_body(status, message[:500]), status_code=status, media_type="application/json")
+        return Response(error_answer(status, message[:500]).text, status_code=status, media_type="application/json")
 
     return answer
 

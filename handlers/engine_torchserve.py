@@ -7,7 +7,6 @@ from http import HTTPStatus
 from typing import Any
 
 from .base import Answer, RequestError, ZooHandler
-from .validate import dumps_strict
 
 
 def handle(handler: ZooHandler, data: list[dict[str, Any]], context: Any) -> list[str]:
@@ -16,8 +15,7 @@ def handle(handler: ZooHandler, data: list[dict[str, Any]], context: Any) -> lis
     described: dict[int, Answer] = {}
     for i, request in enumerate(data):
         if _header(context, i, "describe"):
-            body = handler.describe()
-            described[i] = Answer(200, body, dumps_strict(body))
+            described[i] = handler.success(handler.describe())
             continue
         try:
             payloads.append(_payload(handler, request, _content_type(context, i)))

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..data import BatchLoader, DataBundle
-from ..recipes import Profile, Recipe
+from ..recipes import OPTIMIZERS, SCHEDULERS, Profile, Recipe
 
 if TYPE_CHECKING:
     from torch.optim import Optimizer
@@ -65,7 +65,7 @@ def build_optimizer(params: Any, p: Profile) -> "Optimizer":
         return torch.optim.SGD(params, lr=p.lr, momentum=p.momentum, nesterov=p.nesterov, weight_decay=p.weight_decay)
     if p.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=p.lr, alpha=p.alpha, momentum=p.momentum, weight_decay=p.weight_decay)
-    raise ValueError(f"unknown optimizer {p.optimizer!r} (adam, adamw, sgd, rmsprop)")
+    raise ValueError(f"unknown optimizer {p.optimizer!r} ({', '.join(OPTIMIZERS)})")
 
 
 def build_scheduler(optimizer: "Optimizer", p: Profile, total_steps: int) -> Any:
@@ -78,7 +78,7 @@ def build_scheduler(optimizer: "Optimizer", p: Profile, total_steps: int) -> Any
         )
     if p.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
-    raise ValueError(f"unknown scheduler {p.scheduler!r} (onecycle, cosine)")
+    raise ValueError(f"unknown scheduler {p.scheduler!r} ({', '.join(SCHEDULERS)})")
 
 
 class Step:
