@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from training.data import default_data_dir
+from training.weights import DATASETS
 from training.engine import TrainConfig, Trainer, resolve_device
 from training.recipes import get_recipe, list_recipes
 from training.steps import get_step, learned
@@ -59,7 +60,7 @@ CPU_BUDGETS: dict[str, Budget] = {
                             why="~23 images/s on 2 cores: first 400 steps (12,800 images); 2,000 random test images"),
     "alexnet-cifar10": Budget(max_steps=300, eval_samples=2000,
                               why="224x224 inputs, ~25 images/s on 2 cores: first 300 steps (9,600 images); 2,000 random test images"),
-    "transfer-cats-dogs": Budget(max_steps=100, eval_samples=1000, model_kwargs={"weights": None},
+    "transfer-cats-dogs": Budget(max_steps=100, eval_samples=1000, model_kwargs={"backbone_weights": None},
                                  why="no ImageNet weights offline (random frozen backbone); 100 steps, 1,000 test images"),
     "dcgan-mnist": Budget(max_steps=800, why="5 epochs (2,345 steps) take ~11 min on 2 cores: first 800 steps (1.7 epochs)"),
     "mnist-cnn-bn-mnist": Budget(overrides={"epochs": 1}, why="5 epochs take ~15 min on 2 cores: 1 epoch"),
@@ -131,12 +132,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 
 #: What each dataset's headline metric is measured on (the test split the engine evaluates).
-EVALUATED_ON = {
-    "mnist": "MNIST test, 10,000", "fashion-mnist": "Fashion-MNIST test, 10,000", "cifar10": "CIFAR-10 test, 10,000",
-    "image-folder": "CIFAR-10 cats/dogs test", "ud-english": "held-out 20 % of UD English dev",
-    "sonnet": "the sonnet's own trigrams", "pos-toy": "the seed's 2 sentences", "airline": "last third of the series",
-    "none": "fresh samples / episodes",
-}
+EVALUATED_ON = {name: info["evaluated_on"] + (", 10,000" if name in ("mnist", "fashion-mnist", "cifar10") else "")
+                for name, info in DATASETS.items()}
 
 
 def _epochs(value: Any) -> str:

@@ -174,7 +174,7 @@ def main() -> None:
                 bodies[model] = png((28, 28))
                 continue
             exports[model] = tmp / "exports" / model
-            export(model, exports[model], formats=["onnx"], log=lambda m: None)
+            export(model, exports[model], formats=["onnx"], log=lambda m: None, random_weights=True)
             build_archive(exports[model], runtime="onnx", store=store, log=lambda m: None)
             spec_shape = json.loads((exports[model] / "export.json").read_text())["parts"]["model"]["inputs"][0]["shape"]
             c, h, w = spec_shape[1:]

@@ -10,6 +10,8 @@ import click
 
 from zoo.errors import ZooCommand
 
+from training.checkpoint import is_weights_source
+
 from .core import FORMATS, export
 from .parity import recheck
 
@@ -58,15 +60,19 @@ def _summary_lines(record: dict) -> list[str]:
               help="Real test samples to check when the dataset is at hand (a number, or 'all').")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Dataset folder (default $ZOO_DATA_DIR, else ./data).")
 @click.option("--quantize", type=click.Choice(["int8"]), help="Also write an int8 ONNX model and report its accuracy.")
+@click.option("--random-weights", is_flag=True,
+              help="SOURCE is a model name: export it with fresh random weights (seeded), not trained ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print export.json (or the check report) as JSON.")
 def main(source: str, formats: str, out: Path | None, opset: int | None, parts: tuple[str, ...], check_only: bool,
-         real_samples: str, data_dir: Path | None, quantize: str | None, as_json: bool) -> None:
-    """Export SOURCE (a checkpoint, a run folder, or a registry name for fresh weights) and prove
-    that TorchScript, onnxruntime and torch.export compute what PyTorch computes.
+         real_samples: str, data_dir: Path | None, quantize: str | None, random_weights: bool, as_json: bool) -> None:
+    """Export SOURCE (trained weights such as lenet.mnist, a model name for its default trained weights, a
+    checkpoint or a run folder) and prove that TorchScript, onnxruntime and torch.export compute what PyTorch
+    computes.
 
     \b
+    zoo-export lenet.mnist                       trained weights from the registry (`zoo weights list`)
     zoo-export runs/mnist-cnn-mnist/<time>/checkpoints/best.pt --out exports/mnist-cnn
-    zoo-export dcgan --format onnx --part generator
+    zoo-export dcgan --random-weights --format onnx --part generator
     zoo-export --check exports/mnist-cnn
 
     Exits non-zero when any parity check fails.
@@ -85,9 +91,9 @@ def main(source: str, formats: str, out: Path | None, opset: int | None, parts: 
 
     chosen = list(FORMATS) if formats == "all" else [f.strip() for f in formats.split(",")]
     limit = None if real_samples == "all" else int(real_samples)
-    out = out or Path("exports") / Path(source).stem.replace(".", "-")
+    out = out or Path("exports") / (source.replace(".", "-") if is_weights_source(source) else Path(source).stem.replace(".", "-"))
     record = export(source, out, chosen, opset=opset, parts=parts or None, real_samples=limit, data_dir=data_dir,
-                    log=lambda m: click.echo(m, err=True))
+                    log=lambda m: click.echo(m, err=True), random_weights=random_weights)
     if quantize:
         from .quantize import quantize_export
 

@@ -20,7 +20,9 @@ import torch
 from torch import nn
 
 import zoo
+from zoo.weights import WeightsError, default_weights
 from training.checkpoint import (
+    is_weights_source,
     library_versions,
     load_checkpoint,
     model_from_checkpoint,
@@ -60,24 +62,38 @@ class Source:
         self.spec = zoo.get_spec(self.name).resolved(**self.kwargs)
 
 
-def load_source(source: str | Path, model_kwargs: dict[str, Any] | None = None, seed: int = 0) -> Source:
-    """A checkpoint file / run folder, or a registry name (fresh weights, seeded)."""
+def load_source(source: str | Path, model_kwargs: dict[str, Any] | None = None, seed: int = 0,
+                random_weights: bool = False) -> Source:
+    """A checkpoint file / run folder, trained weights (``lenet.mnist``), or a registry model name: its default
+    trained weights, or fresh seeded weights with ``random_weights`` (refused without it when it has none)."""
     path = Path(source)
-    if path.exists():
-        ckpt = load_checkpoint(path)
-        file = path if path.is_file() else path / "checkpoints" / "last.pt"
+    name = str(source)
+    if path.exists() or is_weights_source(name):
+        ckpt = load_checkpoint(path if path.exists() else name)
         kwargs = rebuild_kwargs(ckpt)
+        if "weights" in ckpt:
+            w = ckpt["weights"]
+            description = {"kind": "weights", "name": w["name"], "sha256": w["sha256"], "card": w["card"]}
+        else:
+            file = path if path.is_file() else path / "checkpoints" / "last.pt"
+            description = {"kind": "checkpoint", "path": str(file.resolve()), "sha256": sha256(file),
+                           "recipe": ckpt.get("recipe"), "dataset": ckpt.get("dataset"),
+                           "metrics": _scalars(ckpt.get("metrics"))}
         return Source(
             model=model_from_checkpoint(ckpt), name=ckpt["model"]["name"], kwargs=kwargs, task=ckpt["model"]["task"],
             preprocessing=ckpt.get("preprocessing"), labels=ckpt.get("labels"), meta=ckpt.get("meta") or {},
-            description={"kind": "checkpoint", "path": str(file.resolve()), "sha256": sha256(file),
-                         "recipe": ckpt.get("recipe"), "dataset": ckpt.get("dataset"), "metrics": _scalars(ckpt.get("metrics"))},
-            checkpoint=ckpt,
+            description=description, checkpoint=ckpt,
         )
-    name = str(source)
     if any(sep in name for sep in ("/", "\\")) or name.endswith((".pt", ".pth")):
         raise FileNotFoundError(f"no checkpoint or run folder at {name}")
     spec = zoo.get_spec(name)  # ValueError with suggestions when unknown
+    if not random_weights:
+        trained = default_weights(name)
+        if trained is not None and trained.built:
+            return load_source(trained.name)
+        how = trained.how_to_build() if trained is not None else "`zoo-train` one of its recipes"
+        raise WeightsError(f"{name} has no trained weights here: get them with {how}, name a checkpoint, or ask for "
+                           f"fresh random weights explicitly (--random-weights)")
     kwargs = {**spec.reference_kwargs, **(model_kwargs or {})}
     torch.manual_seed(seed)
     model = zoo.get_model(name, **kwargs).eval()
@@ -246,6 +262,7 @@ def export(
     data_dir: Path | None = None,
     model_kwargs: dict[str, Any] | None = None,
     log: Any = print,
+    random_weights: bool = False,
 ) -> dict[str, Any]:
     """Export every part of ``source`` in ``formats`` to ``out_dir`` and check parity.
 
@@ -253,7 +270,7 @@ def export(
     """
     from . import parity
 
-    src = source if isinstance(source, Source) else load_source(source, model_kwargs)
+    src = source if isinstance(source, Source) else load_source(source, model_kwargs, random_weights=random_weights)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     unknown = set(formats) - set(FORMATS)
@@ -267,6 +284,7 @@ def export(
         "format": EXPORT_FORMAT, "format_version": 1,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "source": src.description, "model": {"name": src.name, "kwargs": src.kwargs, "task": src.task},
+        "weights": src.description.get("card"),
         "preprocessing": src.preprocessing, "labels": src.labels, "meta": src.meta,
         "versions": {**library_versions(), **_runtime_versions()}, "formats": list(formats), "parts": {},
     }

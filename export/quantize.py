@@ -62,7 +62,8 @@ def quantize_export(out_dir: str | Path, data_dir: Path | None = None, log: Call
     out = Path(out_dir)
     record = json.loads((out / "export.json").read_text())
     source = record["source"]
-    src = load_source(source["path"] if source["kind"] == "checkpoint" else source["name"])
+    src = load_source(source["path"] if source["kind"] == "checkpoint" else source["name"],
+                      random_weights=source["kind"] == "registry")
     bundle, _ = source_dataset(src, data_dir)
     train = bundle.train if bundle is not None else None
     test = (bundle.test if bundle.test is not None else bundle.train) if bundle is not None else None

@@ -278,7 +278,7 @@ class ZooHandler:
                 "part": self.part_name, "runtime": self.runtime.kind, "device": self.runtime.device,
                 "worker_pid": os.getpid(), "handler": type(self).__name__,
                 "inputs": self.input_specs, "outputs": self.part["outputs"], "labels": self.labels,
-                "preprocessing": self.preprocessing}
+                "preprocessing": self.preprocessing, "weights": self.record.get("weights")}
 
 
 def _batch_axis(spec: dict[str, Any]) -> int:

@@ -54,7 +54,8 @@ def find_tool(name: str) -> str:
     return found
 
 
-def ensure_export(source: str | Path, runtime: str, exports_dir: Path, log: Callable[[str], None]) -> Path:
+def ensure_export(source: str | Path, runtime: str, exports_dir: Path, log: Callable[[str], None],
+                  random_weights: bool = False) -> Path:
     """``source`` if it is an export folder; else export it (with parity checks) and return the folder."""
     path = Path(source)
     if (path / "export.json").is_file():
@@ -63,7 +64,7 @@ def ensure_export(source: str | Path, runtime: str, exports_dir: Path, log: Call
 
     out = exports_dir / (path.stem if path.exists() else path.name)
     log(f"exporting {source} → {out} ({runtime}, with parity checks) ...")
-    record = export(source, out, formats=[RUNTIME_FORMAT[runtime]], log=lambda m: None)
+    record = export(source, out, formats=[RUNTIME_FORMAT[runtime]], log=lambda m: None, random_weights=random_weights)
     if not record["passed"]:
         raise ArchiveError(f"parity check failed for {source}; see {out}/export.json (not archiving a wrong model)")
     return out
@@ -77,14 +78,16 @@ def build_archive(
     store: Path = Path("model_store"),
     exports_dir: Path = Path("exports"),
     log: Callable[[str], None] = print,
+    random_weights: bool = False,
 ) -> dict[str, Any]:
-    """Write ``store/NAME.mar`` and return what was archived."""
+    """Write ``store/NAME.mar`` from an export folder, a checkpoint, trained weights (``mnist-cnn.mnist``) or a
+    model name (its default trained weights; fresh ones with ``random_weights``); return what was archived."""
     if runtime not in RUNTIME_FORMAT:
         raise ArchiveError(f"unknown runtime {runtime!r}: onnx or torchscript")
     if name is not None and not MODEL_NAME.fullmatch(name):
         raise ArchiveError(f"archive name {name!r}: use letters, digits, '_', '-' and '.', starting with a letter or "
                            f"digit (it becomes the endpoint /predictions/NAME and the file NAME.mar)")
-    export_dir = ensure_export(source, runtime, exports_dir, log)
+    export_dir = ensure_export(source, runtime, exports_dir, log, random_weights)
     record = json.loads((export_dir / "export.json").read_text())
     parts = list(record["parts"])
     part = part or default_part(record["model"]["task"], parts)

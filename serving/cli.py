@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+import zoo
+from training.checkpoint import is_weights_source
 from zoo.errors import ZooGroup
 
 from .archive import ArchiveError, build_archive
@@ -17,6 +19,8 @@ from .server import ENGINES, ServerConfig, ServingError, start, status, stop
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 RUN_DIR = click.option("--run-dir", type=click.Path(path_type=Path), default=Path("runs/serve"), show_default=True,
                        help="Where config, logs, PID file and the access key of this server live.")
+RANDOM_WEIGHTS = click.option("--random-weights", is_flag=True,
+                              help="A model name without trained weights: serve fresh random (seeded) weights.")
 STORE = click.option("--store", type=click.Path(path_type=Path), default=Path("model_store"), show_default=True,
                      help="Model store folder (the .mar files).")
 
@@ -45,9 +49,13 @@ def main() -> None:
 @STORE
 @click.option("--exports", type=click.Path(path_type=Path), default=Path("exports"), show_default=True,
               help="Where a checkpoint SOURCE is exported first.")
-def archive_cmd(source: str, runtime: str, part: str | None, name: str | None, store: Path, exports: Path) -> None:
-    """Write STORE/NAME.mar from SOURCE: an export folder, a checkpoint, or a registry name."""
-    info = build_archive(source, runtime, part, name, store, exports, log=lambda m: click.echo(m, err=True))
+@RANDOM_WEIGHTS
+def archive_cmd(source: str, runtime: str, part: str | None, name: str | None, store: Path, exports: Path,
+                random_weights: bool) -> None:
+    """Write STORE/NAME.mar from SOURCE: trained weights (mnist-cnn.mnist), a model name (its default trained
+    weights), an export folder or a checkpoint."""
+    info = build_archive(source, runtime, part, name, store, exports, log=lambda m: click.echo(m, err=True),
+                         random_weights=random_weights)
     click.echo(json.dumps(info))
 
 
@@ -79,11 +87,20 @@ def archive_cmd(source: str, runtime: str, part: str | None, name: str | None, s
               help="TorchServe's own logging (DEBUG, ~30 lines a request, metrics as log lines) for debugging; "
                    "by default logs/ holds one access line a request, worker output, start-up and errors, "
                    "and metrics are served in Prometheus format on the metrics port.")
+@RANDOM_WEIGHTS
 def start_cmd(names: tuple[str, ...], run_dir: Path, store: Path, engine: str, port: int, grpc_port: int,
               management_port: int, metrics_port: int, workers: int, batch_size: int, max_batch_delay: int,
-              max_request_mb: int, timeout: float, verbose_logs: bool) -> None:
-    """Start a server with NAMES (default: every .mar in the store); returns once each model answers."""
+              max_request_mb: int, timeout: float, verbose_logs: bool, random_weights: bool) -> None:
+    """Start a server with NAMES (default: every .mar in the store); returns once each model answers.
+
+    A NAME with no archive in the store that names trained weights (mnist-cnn.mnist) or a model (mnist-cnn: its
+    default trained weights) is exported, parity-checked and archived first.
+    """
     models = list(names) or sorted(p.stem for p in store.glob("*.mar"))
+    for name in models:
+        if not (store / f"{name}.mar").is_file() and (is_weights_source(name) or name in zoo.list_models()):
+            build_archive(name, name=name, store=store, exports_dir=run_dir / "exports",
+                          log=lambda m: click.echo(m, err=True), random_weights=random_weights)
     cfg = ServerConfig(run_dir=run_dir, engine=engine, store=store, models=models, port=port, grpc_port=grpc_port,
                        management_port=management_port, metrics_port=metrics_port, workers=workers,
                        batch_size=batch_size, max_batch_delay_ms=max_batch_delay, max_request_mb=max_request_mb,

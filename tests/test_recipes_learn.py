@@ -37,6 +37,7 @@ NO_FILES = {"none", "sonnet", "pos-toy", "sin-cos", "quadratic", "quadratic-1000
 BUDGET: dict[str, dict[str, Any]] = {
     "mnist-cnn-mnist": dict(steps=40, subset=256),
     "lenet-mnist": dict(steps=40, subset=256),
+    "lenet-s3-mnist": dict(steps=40, subset=256),
     "mnist-lstm-mnist": dict(steps=40, subset=256),
     "mnist-cnn-bn-mnist": dict(steps=50, subset=256),
     "mlp-bn-mnist": dict(steps=40, subset=256),
@@ -49,7 +50,7 @@ BUDGET: dict[str, dict[str, Any]] = {
     "inception-cifar10": dict(steps=60, subset=16, overrides={"batch_size": 8}),
     "vgg16-cifar10": dict(steps=160, subset=16, overrides={"batch_size": 8}),
     "alexnet-cifar10": dict(steps=80, subset=16, overrides={"batch_size": 8}),
-    "transfer-cats-dogs": dict(steps=30, subset=32, model_kwargs={"weights": None}),
+    "transfer-cats-dogs": dict(steps=30, subset=32, model_kwargs={"backbone_weights": None}),
     "autoencoder-mnist": dict(steps=60, subset=256),
     "conv-autoencoder-mnist": dict(steps=60, subset=256),
     "vae-mnist": dict(steps=60, subset=256),

@@ -13,13 +13,16 @@ import random
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 import zoo
 from zoo.errors import ZooError
+
+if TYPE_CHECKING:
+    from zoo.weights import Weights
 
 FORMAT = "torch-model-zoo/checkpoint"
 FORMAT_VERSION = 1
@@ -119,11 +122,38 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
+def checkpoint_from_weights(weights: "str | Weights") -> dict[str, Any]:
+    """A checkpoint dict (no training state) from trained weights of the registry (``lenet.mnist``): what every
+    tool that takes a checkpoint needs, so that each also takes a weights name."""
+    from zoo.weights import Weights, get_weights
+
+    w = weights if isinstance(weights, Weights) else get_weights(weights)
+    state, header = w.load()
+    t = w.card.get("training") or {}
+    return build_checkpoint(
+        model_name=w.model, model_kwargs=w.model_kwargs, state_dict=state, task=w.card["task"],
+        preprocessing=w.preprocessing, labels=w.labels, meta=header.get("meta") or {}, recipe=t["recipe"],
+        profile=t["profile"], hyperparameters=t.get("hyperparameters") or {}, metrics=w.metrics,
+        dataset=(w.card.get("dataset") or {}).get("name", ""),
+    ) | {"weights": {"name": w.name, "sha256": w.sha256, "card": dict(w.card)}}
+
+
+def is_weights_source(source: str | Path) -> bool:
+    """A SOURCE that reads as a weights name (``MODEL.TAG``) rather than a file: no such path exists, no folder
+    separator, no checkpoint suffix. Unknown names then get the registry's close-match suggestions."""
+    text = str(source)
+    return ("." in text and not Path(text).exists() and not any(sep in text for sep in ("/", "\\"))
+            and not text.endswith((".pt", ".pth", ".safetensors")))
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load and validate a checkpoint (``weights_only=True``); clear errors for bad files.
 
-    ``path`` may be a run folder, in which case its ``checkpoints/last.pt`` is used.
+    ``path`` may be a run folder, in which case its ``checkpoints/last.pt`` is used, or the name of
+    trained weights in the registry (``mnist-cnn.mnist``).
     """
+    if is_weights_source(path):
+        return checkpoint_from_weights(str(path))
     path = Path(path)
     if path.is_dir():
         candidate = path / "checkpoints" / "last.pt"
@@ -161,7 +191,7 @@ def rebuild_kwargs(checkpoint: dict[str, Any]) -> dict[str, Any]:
     weights (the checkpoint's own weights include the backbone)."""
     kwargs = dict(checkpoint["model"]["kwargs"])
     if checkpoint["model"]["name"] == "transfer-resnet18":
-        kwargs["weights"] = None
+        kwargs["backbone_weights"] = None
     return kwargs
 
 

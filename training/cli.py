@@ -15,8 +15,9 @@ import zoo
 from zoo.errors import ZooCommand
 
 from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
-from .data import DataNotFoundError, load_dataset
-from .engine import TrainConfig, Trainer, resolve_device
+from .data import DataNotFoundError
+from .engine import TrainConfig, Trainer
+from .evaluate import evaluate_checkpoint
 from .recipes import RECIPES, _parse, get_recipe, list_recipes
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -41,6 +42,13 @@ def _model_arg_converter(model: str):
         return _parse(value, defaults[key]) if isinstance(value, str) else value
 
     return convert
+
+
+def _fixed(variant: dict[str, Any], overrides: dict[str, Any], model_kwargs: dict[str, Any]) -> bool:
+    """Whether the command line sets every setting a recipe variant varies (then it trains that one run:
+    ``zoo-train bn-demo --model-arg batch_norm=true``)."""
+    keys = [k for k in variant if k != "label"]
+    return all(k.removeprefix("model.") in model_kwargs if k.startswith("model.") else k in overrides for k in keys)
 
 
 def _fail(e: Exception) -> None:
@@ -138,7 +146,7 @@ def train_main(recipe: str | None, list_: bool, profile: str | None, epochs: int
             from .sweep import parse_sweep
 
             combos = parse_sweep(sweep)
-        elif rec.variants and resume is None:
+        elif rec.variants and resume is None and not all(_fixed(v, overrides, model_kwargs) for v in rec.variants):
             combos = [dict(v) for v in rec.variants]
         if combos:
             from .sweep import run_many
@@ -156,35 +164,6 @@ def train_main(recipe: str | None, list_: bool, profile: str | None, epochs: int
         click.echo(f"done: {result.get('out_dir')}")
 
 
-def _evaluate(ckpt: dict[str, Any], data_dir: Path | None, dataset: str | None, device: str, out: Path,
-              tsne_samples: int = 0) -> dict[str, Any]:
-    from .steps import Context, get_step
-
-    rec = get_recipe(ckpt["recipe"])
-    profile = rec.profile(ckpt["profile"]).with_saved(ckpt["hyperparameters"])
-    if dataset is not None:
-        rec.check_dataset(dataset)
-    data = load_dataset(dataset or ckpt["dataset"], data_dir, **rec.dataset_options)
-    dev = resolve_device(device)
-    model = model_from_checkpoint(ckpt).to(dev)
-    ctx = Context(recipe=rec, profile=profile, data=data, model=model, raw_model=model, device=dev, seed=0,
-                  preprocessing=ckpt["preprocessing"])
-    step = get_step(rec.step)(ctx)
-    metrics: dict[str, Any] = step.evaluate(final=True)
-    out.mkdir(parents=True, exist_ok=True)
-    metrics.update(step.artifacts(out, []))
-    if tsne_samples:
-        from .features import penultimate_features, tsne
-
-        if step.eval_loader is None or "x" not in data.test or "y" not in data.test:  # type: ignore[operator]
-            raise ValueError(f"--tsne needs a labelled test split; {rec.name}'s data has none")
-        features, labels = penultimate_features(model, step.eval_loader.batches(0))
-        names = data.labels or [str(i) for i in range(int(labels.max()) + 1)]
-        metrics.update(tsne(features, labels, names, out / "tsne.png", samples=tsne_samples,
-                            title=f"t-SNE of {rec.model}'s features ({data.name} test)"))
-    return metrics
-
-
 @click.command(cls=ZooCommand, context_settings=CONTEXT)
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Dataset folder (default $ZOO_DATA_DIR, else ./data).")
@@ -197,12 +176,16 @@ def _evaluate(ckpt: dict[str, Any], data_dir: Path | None, dataset: str | None, 
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def eval_main(checkpoint: Path, data_dir: Path | None, dataset: str | None, device: str, out: Path | None,
               tsne_samples: int, as_json: bool) -> None:
-    """Evaluate CHECKPOINT on its test data: metrics, per-class accuracy, confusion-matrix PNG (and t-SNE)."""
+    """Evaluate CHECKPOINT (a checkpoint, a run folder, or trained weights such as lenet.mnist) on its test
+    data: metrics, per-class accuracy, confusion-matrix PNG (and t-SNE)."""
     try:
         ckpt = load_checkpoint(checkpoint)
-        path = checkpoint if checkpoint.is_file() else checkpoint / "checkpoints" / "last.pt"
-        out = out or path.resolve().parent.parent / "eval"
-        metrics = _evaluate(ckpt, data_dir, dataset, device, out, tsne_samples)
+        if "weights" in ckpt:  # a registry name: plots go to runs/eval/NAME
+            out = out or Path("runs") / "eval" / ckpt["weights"]["name"]
+        else:
+            path = checkpoint if checkpoint.is_file() else checkpoint / "checkpoints" / "last.pt"
+            out = out or path.resolve().parent.parent / "eval"
+        metrics = evaluate_checkpoint(ckpt, data_dir, dataset, device, out, tsne_samples)
     except (DataNotFoundError, CheckpointError, ValueError, RuntimeError) as e:
         _fail(e)
         return
@@ -227,7 +210,7 @@ def eval_main(checkpoint: Path, data_dir: Path | None, dataset: str | None, devi
               help="Single-channel models: invert dark-on-light photos (auto looks at the border).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
 def predict_main(checkpoint: Path, files: tuple[Path, ...], top_k: int, invert: str, as_json: bool) -> None:
-    """Classify image FILES with an image-classifier CHECKPOINT: label and probability per file.
+    """Classify image FILES with an image-classifier CHECKPOINT (or trained weights: mnist-cnn.mnist).
 
     Images are converted as the model was trained: grayscale or RGB, resized, normalised; for digit
     models a photo of a dark digit on light paper is inverted (as the seed's predict script does).
@@ -286,7 +269,7 @@ def predict_main(checkpoint: Path, files: tuple[Path, ...], top_k: int, invert: 
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def dream_main(checkpoint: Path, image: Path, layer: str | None, list_layers: bool, octaves: int, octave_scale: float,
                steps: int, lr: float, max_size: int, out: Path | None, as_json: bool, quiet: bool) -> None:
-    """Deep Dream: amplify what one layer of an image CHECKPOINT sees in IMAGE, and write a PNG.
+    """Deep Dream: amplify what one layer of an image CHECKPOINT (or weights name) sees in IMAGE; write a PNG.
 
     \b
     zoo-dream runs/resnet-cifar10/<time>/checkpoints/best.pt photo.jpg --octaves 4 --steps 20
@@ -354,6 +337,68 @@ def dream_main(checkpoint: Path, image: Path, layer: str | None, list_layers: bo
     else:
         click.echo(f"{out}: layer {result.layer}, mean squared activation "
                    f"{result.activation_before:.4g} -> {result.activation_after:.4g}")
+
+
+@click.command("build", cls=ZooCommand, context_settings=CONTEXT)
+@click.argument("name")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Dataset folder (default $ZOO_DATA_DIR, else ./data).")
+@click.option("--device", default="cpu", show_default=True, help="Where to train (cpu, cuda, auto); measuring runs on the CPU.")
+@click.option("--run", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Package a finished `zoo-train` run instead of training (its settings must be the card's).")
+@click.option("--out", type=click.Path(path_type=Path), help="Run folder for the training (default $ZOO_HOME/builds/NAME/<time>).")
+@click.option("--ship", is_flag=True, help="Maintainers: write the file into the package (zoo/weights/files) and its "
+              "card into the packaged registry, instead of $ZOO_HOME.")
+@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
+def weights_build_cmd(name: str, data_dir: Path | None, device: str, run: Path | None, out: Path | None, ship: bool,
+                      as_json: bool) -> None:
+    """Train weights NAME with its card's recipe and settings (what `zoo-train` runs), store the final weights as
+    safetensors (fp16 where the metric holds within 0.1 point), measure them on the evaluation split, write the card."""
+    from .weights import build
+
+    card = build(name, data_dir=data_dir, device=device, run=run, out=out, ship=ship,
+                 log=lambda m: click.echo(m, err=True))
+    click.echo(json.dumps(card, indent=2) if as_json else f"built {name}: {card['file']['name']} "
+               f"({card['file']['size']:,} bytes, {card['file']['dtype']})")
+
+
+@click.command("verify", cls=ZooCommand, context_settings=CONTEXT)
+@click.argument("names", nargs=-1)
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Dataset folder (default $ZOO_DATA_DIR, else ./data).")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def weights_verify_cmd(names: tuple[str, ...], data_dir: Path | None, device: str, as_json: bool) -> None:
+    """Recompute each card's metrics (default: every built weights) on its evaluation split and print card vs
+    measured; exits 1 when one is outside its tolerance."""
+    from zoo.weights import get_weights, list_weights
+
+    from .weights import format_value, verify
+
+    chosen = list(names) or [n for n in list_weights() if get_weights(n).built]
+
+    def show(row: dict[str, Any]) -> None:
+        if as_json:
+            return
+        status = {True: "ok", False: "FAIL", None: "not built"}[row["ok"]]
+        click.echo(f"{row['name']:<28} {row['metric']:<18} card {format_value(row['card']):>10}  "
+                   f"measured {format_value(row['measured']):>10}  {status}")
+
+    rows = verify(chosen, data_dir, device, log=show)
+    failed = [r["name"] for r in rows if r["ok"] is False]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        click.echo(f"{len(rows) - len(failed)} of {len(rows)} within tolerance" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    sys.exit(1 if failed else 0)
+
+
+def zoo_main() -> None:
+    """``zoo``: the catalogue CLI of :mod:`zoo.cli`, with the weights commands that need training."""
+    from zoo.cli import main as catalogue
+    from zoo.cli import weights_group
+
+    weights_group.add_command(weights_build_cmd)
+    weights_group.add_command(weights_verify_cmd)
+    catalogue()
 
 
 if __name__ == "__main__":  # torchrun -m training.cli RECIPE

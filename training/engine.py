@@ -406,7 +406,8 @@ class Trainer:
             "recipe": self.recipe.name, "profile": self.cfg.profile, "model": self.recipe.model,
             "model_kwargs": self.model_kwargs, "dataset": self.dataset, "data": self.data.description,
             "hyperparameters": self.profile.to_dict(), "device": str(self.device), "seed": self.cfg.seed,
-            "world_size": self.world, "compile": self.cfg.compile, "max_steps": self.cfg.max_steps,
+            "world_size": self.world, "torch_threads": torch.get_num_threads(), "compile": self.cfg.compile,
+            "max_steps": self.cfg.max_steps,
             "command": sys.argv,
         }
         (self.out_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))

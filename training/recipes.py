@@ -286,6 +286,13 @@ register(Recipe(
     model_kwargs={"input_size": 28}, preprocessing=MNIST_TO_TENSOR, alt_datasets=_MNIST_ALT,
 ))
 register(Recipe(
+    "lenet-s3-mnist", "lenet-s3", "classification", "mnist",
+    "S3's LeNet variant (3x3 first convolution, ReLUs added) on MNIST.", "S3 L1572-1597 (recipe ours)",
+    {"seed": Profile(epochs=5, batch_size=64, optimizer="adam", lr=1e-3,
+                     notes="no seed recipe: Adam 1e-3, batch 64, 5 epochs (as lenet-mnist)")},
+    preprocessing=MNIST_TO_TENSOR, alt_datasets=_MNIST_ALT,
+))
+register(Recipe(
     "mnist-lstm-mnist", "mnist-lstm", "classification", "mnist",
     "Row-by-row LSTM on MNIST, one epoch.", "S1 L1250-1330",
     {"seed": Profile(epochs=1, batch_size=64, optimizer="adam", lr=0.01, notes="S1: Adam 0.01, batch 64, 1 epoch")},
@@ -321,7 +328,7 @@ register(Recipe(
     "S3 L3600-3700",
     {"seed": Profile(epochs=2, batch_size=4, optimizer="adam", lr=1e-4, eval_batch_size=64,
                      augment={"flip": True}, notes="S3: Adam (head) 1e-4, batch 4, 2 epochs")},
-    model_kwargs={"weights": "IMAGENET1K_V1"}, preprocessing=IMAGENET,
+    model_kwargs={"backbone_weights": "IMAGENET1K_V1"}, preprocessing=IMAGENET,
     dataset_options={"classes": ["cat", "dog"], "size": 224},
 ))
 

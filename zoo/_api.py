@@ -268,7 +268,8 @@ def unknown_name(kind: str, name: str, known: Iterable[str], listing: str) -> Va
     """``ValueError`` for an unknown registry name, with close matches and the command that lists all."""
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    return ValueError(f"Unknown {kind} {name!r}.{hint} Run `{listing}` to see all {kind}s.")
+    plural = kind if kind.endswith("s") else f"{kind}s"
+    return ValueError(f"Unknown {kind} {name!r}.{hint} Run `{listing}` to see all {plural}.")
 
 
 def _lookup(name: str) -> ModelSpec:
@@ -284,8 +285,13 @@ def get_spec(name: str) -> ModelSpec:
     return _lookup(name)
 
 
-def get_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build the model registered under ``name`` with builder keyword arguments ``kwargs``."""
+def get_model(name: str, weights: Any = None, **kwargs: Any) -> nn.Module:
+    """Build the model registered under ``name`` with builder keyword arguments ``kwargs``.
+
+    ``weights`` loads trained weights (see :mod:`zoo.weights`): ``"DEFAULT"``, a tag (``"mnist"``), a full
+    ``MODEL.TAG`` name or a :class:`~zoo.weights.Weights`; the model is then built with the card's arguments
+    and returned in eval mode. ``None`` (the default) gives fresh random weights, as torchvision does.
+    """
     spec = _lookup(name)
     unknown = set(kwargs) - set(spec.default_kwargs)
     if unknown:
@@ -293,7 +299,14 @@ def get_model(name: str, **kwargs: Any) -> nn.Module:
             f"{name} does not take {', '.join(sorted(unknown))}; "
             f"it takes: {', '.join(spec.default_kwargs) or 'no arguments'}"
         )
-    return spec.builder(**kwargs)
+    if weights is None:
+        return spec.builder(**kwargs)
+    from .weights import load_into, model_kwargs_for, resolve_weights
+
+    w = resolve_weights(name, weights)
+    with torch.device("meta"):  # shapes only: the trained tensors replace every value
+        model = spec.builder(**model_kwargs_for(w, kwargs, spec.default_kwargs))
+    return load_into(model.to_empty(device="cpu"), w)
 
 
 def list_models(task: str | None = None) -> list[str]:

@@ -42,7 +42,8 @@ def main() -> None:
     zoo list                  table of all models
     zoo list --task gan       only one task kind
     zoo list --json           the same as JSON, for scripts
-    zoo info resnet           one model: parts, shapes, preprocessing, recipes
+    zoo info resnet           one model: parts, shapes, preprocessing, recipes, trained weights
+    zoo weights list          the trained weights, each with its measured metric
     """
 
 
@@ -82,6 +83,9 @@ def info_cmd(name: str, as_json: bool) -> None:
     spec = get_spec(name)
     data = spec.to_dict()
     data["params"] = _param_count(name)
+    from .weights import list_weights
+
+    data["weights"] = [_weights_row(n) for n in list_weights(name)]
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -99,6 +103,112 @@ def info_cmd(name: str, as_json: bool) -> None:
     if data["labels"]:
         click.echo(f"  labels: {', '.join(data['labels'])}")
     click.echo(f"  recipes: {', '.join(data['recipes']) or '-'}")
+    for w in data["weights"]:
+        value = f"{w['value']:.4f}" if isinstance(w["value"], (int, float)) else "not built"
+        click.echo(f"  weights: {w['name']}{' (default)' if w['default'] else ''}  {w['metric']} {value}  "
+                   f"{'shipped' if w['shipped'] else w['build'] or 'cache or mirror'}")
     doc = (spec.builder.__doc__ or "").strip()
     if doc:
         click.echo("\n" + "\n".join("  " + line.strip() for line in doc.splitlines()))
+
+
+# --------------------------------------------------------------------------- zoo weights
+
+
+@main.group("weights", cls=ZooGroup)
+def weights_group() -> None:
+    """Trained weights: the registry's cards, their files and how each was measured.
+
+    \b
+    zoo weights list                  name, metric, size, shipped or not
+    zoo weights info lenet.mnist      the whole card (--json for scripts)
+    zoo weights verify                recompute every card's metric on its evaluation split
+    zoo weights build resnet.cifar10  train with the card's recipe and settings, measure, write the card
+    """
+
+
+def _weights_row(name: str) -> dict:
+    from .weights import get_weights
+
+    w = get_weights(name)
+    metric, mode = w.headline
+    f = w.card.get("file") or {}
+    return {"name": name, "model": w.model, "default": bool(w.card.get("default")), "metric": metric or None,
+            "value": w.metrics.get(metric), "mode": mode, "size": f.get("size"), "dtype": f.get("dtype"),
+            "shipped": w.shipped, "built": w.built, "build": None if w.built else w.how_to_build()}
+
+
+@weights_group.command("list")
+@click.option("--model", help="Only the weights of this model.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.option("--markdown", is_flag=True, help="Print README's weights table (generated from the cards).")
+def weights_list_cmd(model: str | None, as_json: bool, markdown: bool) -> None:
+    """List the registry's weights: metric on the evaluation split, file size, shipped or how to build."""
+    from .weights import list_weights, markdown_table
+
+    names = list_weights(model)
+    if markdown:
+        click.echo(markdown_table(names))
+        return
+    rows = [_weights_row(n) for n in names]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    width = max((len(r["name"]) for r in rows), default=4)
+    click.echo(f"{'weights':<{width}}  {'metric':<18} {'value':>10}  {'file':<16} status")
+    for r in rows:
+        value = f"{r['value']:.4f}" if isinstance(r["value"], (int, float)) else "-"
+        size = f"{r['size'] / 1e6:.2f} MB {r['dtype']}" if r["size"] else "-"
+        status = "shipped" if r["shipped"] else ("cached/downloadable" if r["built"] else f"build: {r['build']}")
+        click.echo(f"{r['name'] + (' *' if r['default'] else ''):<{width}}  {r['metric'] or '-':<18} {value:>10}  "
+                   f"{size:<16} {status}")
+    click.echo(f"\n{len(rows)} weights; * = the model's default (weights=\"DEFAULT\")")
+
+
+@weights_group.command("info")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
+def weights_info_cmd(name: str, as_json: bool) -> None:
+    """Show the card of weights NAME (MODEL.TAG): file, metrics, dataset, how it was trained."""
+    from .weights import get_weights
+
+    w = get_weights(name)
+    if as_json:
+        click.echo(json.dumps({**w.card, "shipped": w.shipped}, indent=2))
+        return
+    click.echo(_card_text(w))
+
+
+def _card_text(w) -> str:  # noqa: ANN001 (a zoo.weights.Weights)
+    c = w.card
+    lines = [f"{w.name}  ({w.model}, {c.get('task')}{', default' if c.get('default') else ''})"]
+    f = c.get("file") or {}
+    if w.built:
+        lines.append(f"  file: {f['name']}  {f['size']:,} bytes  {f['dtype']}  {f['parameters']:,} parameters  "
+                     f"sha256 {f['sha256'][:16]}...  ({'shipped' if w.shipped else 'cache or mirror'})")
+    else:
+        lines.append(f"  file: not built here; {w.how_to_build()}")
+    ds = c.get("dataset") or {}
+    if ds:
+        lines.append(f"  dataset: {ds.get('name')} ({ds.get('source')}; licence: {ds.get('licence')})")
+        lines.append(f"  measured on: {ds.get('split_description')}")
+    metric, _ = w.headline
+    for k, v in w.metrics.items():
+        lines.append(f"    {k:<26} {v:.6g}" + ("   <- headline" if k == metric else ""))
+    t = c.get("training") or {}
+    lines.append(f"  trained by: {t.get('command') or ''}".rstrip())
+    lines.append(f"  recipe {t.get('recipe')} [{t.get('profile')}], seed {t.get('seed')}, overrides {t.get('overrides') or '-'}, "
+                 f"model args {t.get('model_args') or '-'}")
+    if t.get("wall_time_s") is not None:
+        lines.append(f"  {t.get('epochs')} epochs, {t.get('steps')} steps, {t['wall_time_s']:.0f} s on {t.get('device_name')}")
+        v = t.get("versions") or {}
+        lines.append(f"  torch {v.get('torch')}, python {v.get('python')}, commit {t.get('commit')}, {t.get('created')}")
+    if c.get("preprocessing"):
+        lines.append(f"  preprocessing: {json.dumps(c['preprocessing'])}")
+    if c.get("labels"):
+        labels = c["labels"]
+        lines.append(f"  labels: {', '.join(labels[:12])}{' ...' if len(labels) > 12 else ''}")
+    if c.get("notes"):
+        lines.append(f"  notes: {c['notes']}")
+    lines.append(f"  load: zoo.get_model({w.model!r}, weights={w.tag!r})")
+    return "\n".join(lines)

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import zoo
+
 from .. import plots
 from ..data import BatchLoader, Tensors, epoch_generator
 from .base import Context, Step, build_optimizer, eval_mode
@@ -104,6 +106,17 @@ class VAEStep(ReconstructionStep):
         plots.image_grid(self._denorm(images), out_dir / "samples.png", nrow=8, title="samples z ~ N(0, I)")
         return {}
 
+    @torch.no_grad()
+    def evaluate(self, final: bool = False) -> dict[str, float]:
+        metrics = super().evaluate(final)
+        if final:  # what the decoder makes of z ~ N(0, I), judged by the shipped digit classifier
+            model = self.ctx.raw_model
+            g = torch.Generator().manual_seed(0)
+            z = torch.randn(1000, model.decoder.fc3.in_features, generator=g).to(self.ctx.device)
+            with eval_mode(model):
+                metrics.update(judge_digits(self.ctx, self._denorm(model.decoder(z))))
+        return metrics
+
 
 class GANStep(Step):
     """GAN / LSGAN / DCGAN on images: a discriminator update, then a generator update (same noise)."""
@@ -165,9 +178,12 @@ class GANStep(Step):
         real = next(self.eval_loader.batches(0))["x"]
         with eval_mode(self.ctx.raw_model) as m:
             fake = m.generator(self.noise(len(real), torch.Generator().manual_seed(0)))
-            return {"test_d_real": float(torch.sigmoid(m.discriminator(real)).mean()),
-                    "test_d_fake": float(torch.sigmoid(m.discriminator(fake)).mean()),
-                    "test_pixel_fd": pixel_frechet_distance(real, fake)}
+            metrics = {"test_d_real": float(torch.sigmoid(m.discriminator(real)).mean()),
+                       "test_d_fake": float(torch.sigmoid(m.discriminator(fake)).mean()),
+                       "test_pixel_fd": pixel_frechet_distance(real, fake)}
+        if final:
+            metrics.update(judge_digits(self.ctx, (fake + 1) / 2))
+        return metrics
 
     def artifacts(self, out_dir: Path, history: list[dict[str, Any]]) -> dict[str, Any]:
         with torch.no_grad(), eval_mode(self.ctx.raw_model) as m:
@@ -260,3 +276,35 @@ def pixel_frechet_distance(real: torch.Tensor, fake: torch.Tensor, size: int = 1
     # tr sqrt(S1 S2) = sum of the square roots of S1 S2's eigenvalues (real and >= 0 for two covariances)
     root_trace = np.sqrt(np.clip(np.linalg.eigvals(s1 @ s2).real, 0, None)).sum()
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * root_trace)
+
+
+#: The classifier that judges generated digits: the zoo's own trained MNIST CNN (test accuracy on its card).
+JUDGE_WEIGHTS = "mnist-cnn.mnist"
+_JUDGE: dict[str, nn.Module] = {}
+
+
+def judge_digits(ctx: Context, images: torch.Tensor) -> dict[str, float]:
+    """What a trained digit classifier sees in generated 1x28x28 images in [0, 1]:
+
+    - ``test_confident_share``: the share it classifies with probability above 0.9 (a digit it recognises);
+    - ``test_class_entropy_bits``: the entropy of its predicted-class histogram (log2(10) = 3.32 when every
+      digit is made equally often; near 0 for a generator that collapsed onto one digit).
+
+    Empty for other data, or when the classifier's weights are not at hand."""
+    if ctx.data.name not in ("mnist", "digits") or tuple(images.shape[1:]) != (1, 28, 28):
+        return {}
+    from zoo.weights import WeightsError
+
+    if JUDGE_WEIGHTS not in _JUDGE:
+        try:
+            _JUDGE[JUDGE_WEIGHTS] = zoo.get_model("mnist-cnn", weights=JUDGE_WEIGHTS)
+        except (WeightsError, ValueError):
+            return {}
+    judge = _JUDGE[JUDGE_WEIGHTS]
+    with torch.no_grad():
+        probs = torch.softmax(judge(images.detach().float().cpu().clamp(0, 1)), dim=1)  # trained on [0, 1] pixels
+    top, classes = probs.max(dim=1)
+    hist = torch.bincount(classes, minlength=10).double() / len(classes)
+    nonzero = hist[hist > 0]
+    return {"test_confident_share": float((top > 0.9).double().mean()),
+            "test_class_entropy_bits": float(-(nonzero * nonzero.log2()).sum())}

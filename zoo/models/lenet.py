@@ -78,6 +78,7 @@ class LeNetS3(nn.Module):
     source="S3 L1572-1597 (Lenet)",
     preprocessing=MNIST_TO_TENSOR,
     labels=labels.DIGITS,
+    recipes=("lenet-s3-mnist",),
     reference_params={"model": 61_610},
 )
 def lenet_s3(num_classes: int = 10, activations: bool = True) -> nn.Module:

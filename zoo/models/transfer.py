@@ -27,7 +27,7 @@ def _load_backbone_weights(backbone: nn.Module, weights: str) -> None:
         enum = ResNet18_Weights[weights]
     except KeyError:
         raise ValueError(
-            f"weights={weights!r} is neither a file nor a torchvision weight name "
+            f"backbone_weights={weights!r} is neither a file nor a torchvision weight name "
             f"({', '.join(w.name for w in ResNet18_Weights)})"
         ) from None
     state = enum.get_state_dict(progress=True)
@@ -44,11 +44,11 @@ def _load_backbone_weights(backbone: nn.Module, weights: str) -> None:
     recipes=("transfer-cats-dogs",),
     reference_params={"fc": 197_634},
 )
-def transfer_resnet18(num_classes: int = 2, weights: str | None = None, freeze_backbone: bool = True) -> nn.Module:
+def transfer_resnet18(num_classes: int = 2, backbone_weights: str | None = None, freeze_backbone: bool = True) -> nn.Module:
     """torchvision ResNet-18 backbone with the seed's two-hidden-layer head.
 
     Head: Linear(512, 256) ReLU Dropout(0.5) Linear(256, 256) ReLU Dropout(0.5)
-    Linear(256, N). ``weights`` is a local ``.pth`` of torchvision's ResNet-18 or a
+    Linear(256, N). ``backbone_weights`` is a local ``.pth`` of torchvision's ResNet-18 or a
     torchvision weight name (``"IMAGENET1K_V1"``, downloaded on first use); ``None``
     leaves the backbone randomly initialised (tests, offline builds). The backbone
     is frozen unless ``freeze_backbone=False``.
@@ -56,8 +56,8 @@ def transfer_resnet18(num_classes: int = 2, weights: str | None = None, freeze_b
     from torchvision.models import resnet18 as tv_resnet18
 
     model = tv_resnet18(weights=None)
-    if weights:
-        _load_backbone_weights(model, weights)
+    if backbone_weights:
+        _load_backbone_weights(model, backbone_weights)
     if freeze_backbone:
         for p in model.parameters():
             p.requires_grad_(False)
