@@ -17,6 +17,7 @@ the same machine as the server, as the floor does. Prints a table and writes JSO
 
     python benchmarks/serving_speed.py
     python benchmarks/serving_speed.py --duration 20 --models mnist-cnn --clients 8 32
+    python benchmarks/serving_speed.py --soak 10 --soak-clients 32      # both engines, 10 minutes each
 """
 
 from __future__ import annotations
@@ -147,6 +148,84 @@ def in_process(export_dir: Path, body: bytes, seconds: float) -> dict:
             "p99_ms": float(np.percentile(ms, 99)), "tool": "loop (1 thread)"}
 
 
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants (the engine, its workers), in MB."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            proc = int(stat.parent.name)
+            children.setdefault(int(fields[1]), []).append(proc)
+            rss[proc] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            continue
+    total, todo = 0, [pid]
+    while todo:
+        proc = todo.pop()
+        total += rss.get(proc, 0)
+        todo += children.get(proc, [])
+    return total / 1e6
+
+
+def _log_bytes(run_dir: Path) -> int:
+    return sum(p.stat().st_size for p in (run_dir / "logs").rglob("*") if p.is_file())
+
+
+def soak(args: argparse.Namespace) -> None:
+    """N minutes at C clients on each engine: requests, errors, p50/p99, RSS and log bytes written, per minute."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("the soak needs wrk (apt-get install wrk)")
+    model = args.models[0] if args.models != ["trivial", "mnist-cnn", "resnet"] else "mnist-cnn"
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        store = tmp / "store"
+        info = build_archive(model, runtime="onnx", store=store, exports_dir=tmp / "exports", log=lambda m: None)
+        record = json.loads((Path(info["export_dir"]) / "export.json").read_text())
+        c, h, w = record["parts"]["model"]["inputs"][0]["shape"][1:]
+        body = png((h, w) if c == 1 else (h, w, c))
+        for engine in args.engines:
+            cfg = ServerConfig(run_dir=tmp / f"soak-{engine}", engine=engine, store=store, models=[model],
+                               port=free_port(), grpc_port=free_port(), management_port=free_port(),
+                               metrics_port=free_port(), workers=args.workers)
+            state = start(cfg, log=lambda m: None)
+            path = f"/predictions/{model}" if engine == "torchserve" else f"/v1/models/{model}:predict"
+            rows = []
+            try:
+                token = read_token(cfg.run_dir)
+                logs0 = _log_bytes(cfg.run_dir)
+                for minute in range(1, args.soak + 1):
+                    r = wrk(f"http://127.0.0.1:{cfg.port}{path}", body, token, args.soak_clients, 60, tmp, "image/png")
+                    row = {"minute": minute, "requests": r["requests"], "errors": r["non_2xx"] + r["socket_errors"],
+                           "rps": round(r["rps"], 1), "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
+                           "rss_mb": round(_tree_rss_mb(state["pid"]), 1), "log_bytes": _log_bytes(cfg.run_dir) - logs0}
+                    rows.append(row)
+                    print(engine, row, flush=True)
+            finally:
+                stop(cfg.run_dir, log=lambda m: None)
+            base = rows[0]["rss_mb"]
+            per_minute = rows[-1]["log_bytes"] / len(rows)
+            results[engine] = {"rows": rows, "requests": sum(r["requests"] for r in rows),
+                               "errors": sum(r["errors"] for r in rows),
+                               "rss_growth_after_minute_1": round((max(r["rss_mb"] for r in rows) - base) / base, 4),
+                               "log_bytes_per_minute": round(per_minute), "log_mb_per_day": round(per_minute * 1440 / 1e6, 1)}
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
+    print(f"\nsoak: {args.soak} min at {args.soak_clients} clients, {model}, {args.workers} workers, wrk; {machine}")
+    print(f"{'engine':<11} {'minute':>6} {'requests':>9} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7} {'log bytes':>10}")
+    for engine, result in results.items():
+        for r in result["rows"]:
+            print(f"{engine:<11} {r['minute']:>6} {r['requests']:>9} {r['errors']:>6} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} "
+                  f"{r['rss_mb']:>7.0f} {r['log_bytes']:>10}")
+        print(f"{engine}: {result['requests']} requests, {result['errors']} errors, RSS growth after minute 1 "
+              f"{result['rss_growth_after_minute_1']:.1%}, log {result['log_bytes_per_minute']} B/min "
+              f"(~{result['log_mb_per_day']} MB a day at this rate)")
+    out = args.out or RESULTS / "soak-cpu.json"
+    out.write_text(json.dumps({"machine": machine, "model": model, "minutes": args.soak, "clients": args.soak_clients,
+                               "workers": args.workers, "engines": results}, indent=2))
+    print(f"written {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="*", default=["trivial", "mnist-cnn", "resnet"])
@@ -160,7 +239,14 @@ def main() -> None:
     parser.add_argument("--no-verbose-reference", dest="verbose_reference", action="store_false",
                         help="skip the reference runs under TorchServe's own (verbose) logging")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--soak", type=int, metavar="MINUTES",
+                        help="soak mode: this many minutes at --soak-clients on each of --engines (trained mnist-cnn "
+                             "unless --models names one), a row a minute: requests, errors, p50/p99, RSS, log bytes")
+    parser.add_argument("--soak-clients", type=int, default=32)
     args = parser.parse_args()
+    if args.soak:
+        soak(args)
+        return
 
     use_wrk = shutil.which("wrk") is not None
     rows = []

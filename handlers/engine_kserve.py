@@ -31,7 +31,9 @@ import binascii
 import hmac
 import json
 import logging
+import logging.config
 import os
+import tempfile
 import uuid
 import warnings
 from concurrent import futures
@@ -45,9 +47,9 @@ from grpc import aio
 from grpc_interceptor.exceptions import GrpcException
 from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
-from kserve.errors import InvalidInput, ModelNotFound
+from grpc_interceptor import AsyncExceptionToStatusInterceptor
+from kserve.errors import InferenceError, InvalidInput, ModelNotFound, ModelNotReady, UnsupportedProtocol
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
-from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
 from kserve.protocol.grpc.server import GRPCServer
 from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.rest.multiprocess.server import RESTServerMultiProcess
@@ -56,7 +58,10 @@ from starlette.responses import Response
 
 from . import base
 from .base import NON_FINITE, Answer, RequestError, ZooHandler, error_answer
+from .logfiles import log_config
 from .tasks import load_handler
+from .v2_binary import HEADER, check_binary_request
+from .validate import excerpt
 
 logger = logging.getLogger(__name__)
 
@@ -305,7 +310,48 @@ class _Guard:
             if not length.isdigit() or int(length) > self.max_body:
                 return await _reply(send, 413, f"payload of {length.decode(errors='replace')[:20]} bytes is over this "
                                                f"server's limit of {self.max_body:,} bytes")
+            binary = headers.get(HEADER.lower().encode())
+            if binary is not None and path.endswith("/infer"):  # KServe would parse it unchecked: check it here
+                body = await _read_body(receive)
+                try:
+                    check_binary_request(body, binary)
+                except RequestError as e:
+                    refused("REST", path, str(e))
+                    return await _reply(send, 400, str(e))
+                return await self.app(scope, _replay(body), send)
         return await self.app(scope, receive, send)
+
+
+async def _read_body(receive: Any) -> bytes:
+    """The whole request body (its Content-Length was checked against the limit)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Any:
+    """An ASGI ``receive`` that hands the app a body already read."""
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def refused(protocol: str, where: str, message: str) -> None:
+    """One log line for a request this server refused (no traceback: the client's mistake, not a fault)."""
+    logger.info("refused %s %s: %s", protocol, excerpt(where, 80), excerpt(message, 120))
 
 
 async def _reply(send: Any, status: int, message: str) -> None:
@@ -315,7 +361,8 @@ async def _reply(send: Any, status: int, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _failed(_: Any, exc: RequestFailed) -> Response:
+async def _failed(request: Any, exc: RequestFailed) -> Response:
+    refused("REST", request.url.path, exc.answer.body["error"])
     return Response(exc.answer.text, status_code=exc.answer.status, media_type="application/json")
 
 
@@ -323,7 +370,7 @@ def _plain(status: int) -> Any:
     """A handler answering KServe's own errors (bad JSON, unknown model) in the core's format, without
     a traceback in the log for each one."""
 
-    async def answer(_: Any, exc: Exception) -> Response:
+    async def answer(request: Any, exc: Exception) -> Response:
         if isinstance(exc, RequestValidationError):
             first = (exc.errors() or [{}])[0]
             where = ".".join(str(p) for p in first.get("loc", ())[1:] if p not in ("InferenceRequest",))
@@ -333,6 +380,7 @@ def _plain(status: int) -> Any:
             if message.startswith("Unrecognized request format"):
                 message += (" (KServe parses application/json and application/octet-stream bodies as JSON: send a raw "
                             "image as image/png or image/jpeg, text as text/plain)")
+        refused("REST", request.url.path, message)
         return Response(error_answer(status, message[:500]).text, status_code=status, media_type="application/json")
 
     return answer
@@ -377,6 +425,28 @@ class _KeyInterceptor(aio.ServerInterceptor):
         return self.deny
 
 
+class _StatusInterceptor(AsyncExceptionToStatusInterceptor):
+    """KServe's exceptions and ours → gRPC status codes, logging one line for a refused call and a traceback only
+    for a real fault (KServe's own interceptor logs a traceback for every client mistake)."""
+
+    CODES = ((RequestFailed, None), (ModelNotFound, grpc.StatusCode.NOT_FOUND),
+             ((InvalidInput, InferenceError, UnsupportedProtocol), grpc.StatusCode.INVALID_ARGUMENT),
+             (ModelNotReady, grpc.StatusCode.UNAVAILABLE), (NotImplementedError, grpc.StatusCode.UNIMPLEMENTED))
+
+    async def handle_exception(self, ex: Exception, request_or_iterator: Any, context: Any, method_name: str) -> None:
+        for kinds, code in self.CODES:
+            if isinstance(ex, kinds):
+                message = ex.details if isinstance(ex, RequestFailed) else (getattr(ex, "reason", None) or str(ex))
+                refused("gRPC", method_name, str(message))
+                if isinstance(ex, GrpcException):
+                    return await super().handle_exception(ex, request_or_iterator, context, method_name)
+                await context.abort(code, str(message)[:1000])
+        if isinstance(ex, GrpcException):  # raised on purpose, with its own code
+            return await super().handle_exception(ex, request_or_iterator, context, method_name)
+        logger.error("internal error in %s", method_name, exc_info=True)
+        await context.abort(grpc.StatusCode.INTERNAL, "internal server error (see the server log)")
+
+
 class _GRPCServer(GRPCServer):
     """KServe's gRPC server on our host (not every interface), quiet per call, with the key."""
 
@@ -385,7 +455,7 @@ class _GRPCServer(GRPCServer):
         self.host, self.token = host, token
 
     async def start(self, max_workers: int) -> None:
-        interceptors = ([_KeyInterceptor(self.token)] if self.token else []) + [ExceptionToStatusInterceptor()]
+        interceptors = ([_KeyInterceptor(self.token)] if self.token else []) + [_StatusInterceptor()]
         limit = int(self._kwargs["max_message_bytes"])
         self._server = aio.server(futures.ThreadPoolExecutor(max_workers=max_workers), interceptors=interceptors,
                                   options=[("grpc.max_send_message_length", 4 * limit),
@@ -402,9 +472,10 @@ class ZooModelServer(ModelServer):
     on REST and gRPC and an optional access key."""
 
     def __init__(self, host: str = "127.0.0.1", max_request_bytes: int = 8 << 20, token: str | None = None,
-                 **kwargs: Any) -> None:
+                 log_config_file: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.host, self.max_request_bytes, self.token = host, max_request_bytes, token
+        self.log_config_file = log_config_file
 
     def start(self, models: list[Any]) -> None:  # type: ignore[override]
         self._register_and_check_atleast_one_model_is_ready(models)
@@ -412,7 +483,7 @@ class ZooModelServer(ModelServer):
         args = (FASTAPI_APP_IMPORT_STRING, self.dataplane, self.model_repository_extension, self.http_port)
         options = dict(workers=self.workers, grace_period=self.grace_period, timeout_keep_alive=self.timeout_keep_alive)
         if self.workers > 1:
-            self._rest_multiprocess_server = RESTServerMultiProcess(*args, **options)
+            self._rest_multiprocess_server = RESTServerMultiProcess(*args, **options, log_config_file=self.log_config_file)
             self._rest_multiprocess_server._rest_server = _RESTServer(*args, **options, **rest)
             self.servers.append(self._rest_multiprocess_server.start())
         else:
@@ -447,7 +518,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--max-request-mb", type=float, default=float(os.environ.get("ZOO_MAX_REQUEST_MB", "8")))
     parser.add_argument("--key-file", type=Path, help="require this key file's inference key on every call")
     parser.add_argument("--gpu-id", type=int, default=None, help="run on this CUDA device when the runtime has one")
+    parser.add_argument("--log-file", type=Path, help="log to this file, size-bounded and gzip-rotated (default: stderr)")
+    parser.add_argument("--log-max-mb", type=float, default=100, help="rotate the log file at this size")
+    parser.add_argument("--log-backups", type=int, default=5, help="gzipped older log files kept")
+    parser.add_argument("--access-log", action="store_true",
+                        help="one access line and one timing line per request (off: refusals and faults only)")
     args = parser.parse_args(argv)
+    config = log_config(args.log_file, args.access_log, int(args.log_max_mb * 2**20), args.log_backups)
+    config_file = (args.log_file.with_name("logging.json") if args.log_file else
+                   Path(tempfile.gettempdir()) / f"zoo-kserve-logging-{os.getpid()}.json")
+    config_file.write_text(json.dumps(config, indent=1))  # REST worker processes configure themselves from it
+    logging.config.dictConfig(config)
     warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")  # KServe's own responses
     limit = int(args.max_request_mb * 1024 * 1024)
     os.environ["ZOO_MAX_REQUEST_MB"] = str(args.max_request_mb)  # worker processes read it when they import the core
@@ -455,8 +536,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     token = read_key(args.key_file) if args.key_file else None
     models = [ZooModel(d, args.gpu_id) for d in args.model_dir]
     server = ZooModelServer(host=args.host, max_request_bytes=limit, token=token, http_port=args.http_port,
-                            grpc_port=args.grpc_port, workers=args.workers, enable_latency_logging=False)
-    logging.getLogger("kserve.trace").setLevel(logging.WARNING)  # two timing lines per request otherwise
+                            grpc_port=args.grpc_port, workers=args.workers, enable_latency_logging=args.access_log,
+                            log_config_file=str(config_file))
     logger.info("serving %s on %s (HTTP %d, gRPC %d)", [m.name for m in models], args.host, args.http_port, args.grpc_port)
     server.start(models)
 

@@ -21,7 +21,7 @@ from zoo.errors import ZooError
 
 RUNTIME_FORMAT = {"onnx": "onnx", "torchscript": "torchscript"}
 HANDLER_FILES = ("__init__.py", "base.py", "tasks.py", "imaging.py", "validate.py", "engine_torchserve.py",
-                 "engine_kserve.py")
+                 "engine_kserve.py", "v2_binary.py", "logfiles.py")
 
 
 #: TorchServe's rule for model names (torch-model-archiver refuses others with a traceback).

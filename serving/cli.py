@@ -30,7 +30,8 @@ def main() -> None:
     """Serve zoo models over HTTP with TorchServe, or with KServe's model server (Open Inference Protocol).
 
     \b
-    zoo-serve demo                                  the whole path on built-in data: train → export → serve → query
+    zoo-serve demo                                  shipped digit model → export → serve → query (--train: train first)
+    zoo-serve start mnist-cnn                       serve a model's default trained weights (archived on the way)
     zoo-serve archive exports/mnist-cnn             export folder (or checkpoint) → model_store/mnist-cnn.mar
     zoo-serve start mnist-cnn --batch-size 8        TorchServe: loopback only, token auth on, management API off
     zoo-serve start mnist-cnn --engine kserve       KServe: v2 (REST + gRPC) and v1, loopback only, token auth on
@@ -84,9 +85,11 @@ def archive_cmd(source: str, runtime: str, part: str | None, name: str | None, s
                    "empty 413 itself.")
 @click.option("--timeout", type=float, default=180, show_default=True, help="Seconds to wait for the models.")
 @click.option("--verbose-logs", is_flag=True,
-              help="TorchServe's own logging (DEBUG, ~30 lines a request, metrics as log lines) for debugging; "
-                   "by default logs/ holds one access line a request, worker output, start-up and errors, "
-                   "and metrics are served in Prometheus format on the metrics port.")
+              help="TorchServe: its own logging (DEBUG, ~30 lines a request, metrics as log lines) for debugging; by "
+                   "default logs/ holds one access line a request, worker output, start-up and errors, and metrics "
+                   "are served in Prometheus format on the metrics port. KServe: an access line and a timing line "
+                   "per request; by default logs/kserve.log holds start-up, refusals (one line each) and faults. "
+                   "Both engines rotate their logs at 100 MB and keep 5 gzipped files.")
 @RANDOM_WEIGHTS
 def start_cmd(names: tuple[str, ...], run_dir: Path, store: Path, engine: str, port: int, grpc_port: int,
               management_port: int, metrics_port: int, workers: int, batch_size: int, max_batch_delay: int,
@@ -185,12 +188,15 @@ def predict_cmd(name: str, files: tuple[Path, ...], run_dir: Path, content_type:
 @click.option("--requests", "n_requests", type=click.IntRange(1), default=200, show_default=True, help="Images sent over HTTP.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.option("--runtime", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True)
-def demo_cmd(data_dir: Path | None, out: Path, n_requests: int, port: int, runtime: str) -> None:
-    """The whole path on a fresh machine: train a digit CNN, export it with parity checks, archive it,
-    start TorchServe, classify real test images over HTTP, print predictions and latency, stop."""
+@click.option("--train", is_flag=True, help="Train the digit CNN first (the whole tour) instead of serving the shipped "
+              "trained weights.")
+def demo_cmd(data_dir: Path | None, out: Path, n_requests: int, port: int, runtime: str, train: bool) -> None:
+    """The whole path on a fresh machine: the shipped trained digit CNN (or, with --train, one trained now),
+    exported with parity checks, archived, served by TorchServe; real test images classified over HTTP;
+    predictions, accuracy and latency printed; server stopped."""
     from .demo import run_demo
 
     try:
-        run_demo(out, data_dir, n_requests, port, runtime, log=click.echo)
+        run_demo(out, data_dir, n_requests, port, runtime, log=click.echo, train=train)
     except (ServingError, ArchiveError, RuntimeError, ValueError) as e:
         raise click.ClickException(str(e)) from None

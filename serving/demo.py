@@ -1,4 +1,5 @@
-"""The main job, end to end: train → export (parity-checked) → archive → TorchServe → HTTP → stop."""
+"""The main job, end to end: trained weights (shipped, or trained now) → export (parity-checked) → archive →
+TorchServe → HTTP → stop."""
 
 from __future__ import annotations
 
@@ -22,23 +23,38 @@ def _png(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+DEMO_WEIGHTS = "mnist-cnn.mnist"
+
+
 def run_demo(out: Path, data_dir: Path | None, n_requests: int, port: int, runtime: str,
-             log: Callable[[str], None] = print) -> dict:
+             log: Callable[[str], None] = print, train: bool = False) -> dict:
+    """Serve the shipped digit model (``train``: train one first), classify real test digits over HTTP."""
     from export.core import export
     from training.data import load_dataset
-    from training.engine import TrainConfig, Trainer
 
     out = out.resolve()
     dataset = "mnist" if data_dir else "digits"
-    epochs = 1 if data_dir else 8
-    log(f"[1/5] training mnist-cnn on {'MNIST from ' + str(data_dir) if data_dir else 'the built-in digits'} "
-        f"({epochs} epoch{'s' if epochs > 1 else ''}) ...")
-    summary = Trainer(TrainConfig(recipe="mnist-cnn-mnist", dataset=dataset, data_dir=data_dir, device="auto",
-                                  out=out / "train", overrides={"epochs": epochs})).fit()
-    log(f"      test accuracy {summary['test_accuracy']:.4f}; checkpoint {summary['best_checkpoint']}")
+    if train:
+        from training.engine import TrainConfig, Trainer
+
+        epochs = 1 if data_dir else 8
+        log(f"[1/5] training mnist-cnn on {'MNIST from ' + str(data_dir) if data_dir else 'the built-in digits'} "
+            f"({epochs} epoch{'s' if epochs > 1 else ''}) ...")
+        summary = Trainer(TrainConfig(recipe="mnist-cnn-mnist", dataset=dataset, data_dir=data_dir, device="auto",
+                                      out=out / "train", overrides={"epochs": epochs})).fit()
+        log(f"      test accuracy {summary['test_accuracy']:.4f}; checkpoint {summary['best_checkpoint']}")
+        source = summary["best_checkpoint"]
+    else:
+        import zoo
+
+        card = zoo.get_weights(DEMO_WEIGHTS)
+        metric, _ = card.headline
+        log(f"[1/5] the shipped trained weights {DEMO_WEIGHTS}: {metric} {card.metrics[metric]:.4f} on "
+            f"{card.card['dataset']['split_description']} (`zoo weights info {DEMO_WEIGHTS}`; --train trains one instead)")
+        source = DEMO_WEIGHTS
 
     log("[2/5] exporting to TorchScript, ONNX and torch.export, checking parity on real test images ...")
-    record = export(summary["best_checkpoint"], out / "export", data_dir=data_dir, log=lambda m: None)
+    record = export(source, out / "export", data_dir=data_dir, log=lambda m: None)
     real = record["parts"]["model"]["parity"]["cases"].get("real", {})
     for runtime_name in ("torchscript", "onnxruntime", "exported"):
         r = real.get(runtime_name, {})

@@ -29,6 +29,10 @@ from .server import (
 )
 
 LOG_NAME = "kserve.log"
+#: The engine's own output before its logging is configured (start-up errors); everything else goes to LOG_NAME.
+OUT_NAME = "kserve.out"
+#: The log is rotated at this size and gzipped; this many older files are kept (TorchServe's policy).
+LOG_MAX_MB, LOG_BACKUPS = 100, 5
 #: Engines this process started, by pid: kept (a dropped Popen of a running process warns) and reaped on stop.
 _STARTED: dict[int, subprocess.Popen] = {}
 
@@ -86,13 +90,16 @@ def start(cfg: ServerConfig, run_dir: Path, timeout_s: float = 180, log: Callabl
     threads = cfg.threads_per_worker or max(1, (os.cpu_count() or 1) // max(cfg.workers, 1))
     cmd = [sys.executable, "-m", "handlers.engine_kserve", "--host", cfg.host, "--http-port", str(cfg.port),
            "--grpc-port", str(grpc_port), "--workers", str(cfg.workers), "--max-request-mb", str(cfg.max_request_mb),
-           "--key-file", str(key_file)]
+           "--key-file", str(key_file), "--log-file", str(run_dir / "logs" / LOG_NAME),
+           "--log-max-mb", str(LOG_MAX_MB), "--log-backups", str(LOG_BACKUPS)]
+    if cfg.verbose_logs:
+        cmd.append("--access-log")
     for d in dirs:
         cmd += ["--model-dir", str(d)]
     env = dict(os.environ, ZOO_THREADS=str(threads), ZOO_MAX_REQUEST_MB=str(cfg.max_request_mb))
     (run_dir / "logs").mkdir(exist_ok=True)
     (run_dir / "tmp").mkdir(exist_ok=True)
-    with open(run_dir / "logs" / LOG_NAME, "ab") as out:
+    with open(run_dir / "logs" / OUT_NAME, "ab") as out:  # what the process prints before its logging is set up
         proc = subprocess.Popen(cmd, cwd=run_dir, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     _STARTED[proc.pid] = proc
@@ -114,7 +121,7 @@ def start(cfg: ServerConfig, run_dir: Path, timeout_s: float = 180, log: Callabl
             except OSError:
                 pass
             time.sleep(0.25)
-    tail = log_tail(run_dir, names=(LOG_NAME,))
+    tail = log_tail(run_dir, names=(OUT_NAME, LOG_NAME))
     terminate(proc.pid, log=lambda m: None)
     (run_dir / "tmp" / ".model_server.pid").unlink(missing_ok=True)
     raise ServingError(f"the KServe engine did not bring up {sorted(waiting)} in {timeout_s:.0f} s.\n{tail}")

@@ -148,7 +148,12 @@ _ROLLING = """
                  filePattern="${{env:LOG_LOCATION:-logs}}/{name}.%d{{yyyy-MM-dd}}.%i.log.gz">
       <PatternLayout pattern="{pattern}"/>
       <Policies><SizeBasedTriggeringPolicy size="100 MB"/><TimeBasedTriggeringPolicy/></Policies>
-      <DefaultRolloverStrategy max="5"/>
+      <DefaultRolloverStrategy max="5">
+        <!-- at most 5 gzipped files in all, whatever their day: the logs stay bounded however long it runs -->
+        <Delete basePath="${{env:LOG_LOCATION:-logs}}" maxDepth="1">
+          <IfFileName glob="{name}.*.log.gz"><IfAccumulatedFileCount exceeding="5"/></IfFileName>
+        </Delete>
+      </DefaultRolloverStrategy>
     </RollingFile>"""
 
 #: TorchServe's built-in log4j2 configuration logs its own package at DEBUG, to ts_log twice (once more

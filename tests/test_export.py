@@ -132,7 +132,7 @@ def test_parity_failure_is_reported_and_exits_nonzero(tmp_path, monkeypatch):
         return run
 
     monkeypatch.setattr(parity, "runners", broken)
-    result = CliRunner().invoke(export_cli, ["dqn", "--out", str(tmp_path)])
+    result = CliRunner().invoke(export_cli, ["dqn", "--random-weights", "--out", str(tmp_path)])
     assert result.exit_code == 1 and "PARITY FAILED" in result.output
 
 

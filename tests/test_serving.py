@@ -373,11 +373,22 @@ def test_missing_java_is_explained(monkeypatch, tmp_path):
         start(ServerConfig(run_dir=tmp_path / "run", store=tmp_path, models=["x"]))
 
 
-def test_demo_runs_end_to_end(tmp_path):
-    result = CliRunner().invoke(serve_cli, ["demo", "--out", str(tmp_path / "demo"), "--requests", "40",
+def test_demo_trains_then_serves_with_train(tmp_path):
+    result = CliRunner().invoke(serve_cli, ["demo", "--train", "--out", str(tmp_path / "demo"), "--requests", "40",
                                             "--port", str(free_port())])
     assert result.exit_code == 0, result.output
+    assert "[1/5] training mnist-cnn" in result.output
     assert "TorchServe stopped" in result.output and "40 requests: accuracy" in result.output
     accuracy = float(result.output.split("accuracy ")[-1].split(",")[0])
     assert accuracy >= 0.85
     assert not os.path.exists(tmp_path / "demo" / "serve" / "tmp" / ".model_server.pid")
+
+
+def test_demo_serves_the_shipped_weights_without_training(tmp_path, data_dir):
+    result = CliRunner().invoke(serve_cli, ["demo", "--data-dir", str(data_dir), "--out", str(tmp_path / "demo"),
+                                            "--requests", "100", "--port", str(free_port())])
+    assert result.exit_code == 0, result.output
+    assert "the shipped trained weights mnist-cnn.mnist" in result.output and "training" not in result.output
+    assert not (tmp_path / "demo" / "train").exists()
+    accuracy = float(result.output.split("accuracy ")[-1].split(",")[0])
+    assert accuracy >= 0.95  # real MNIST test digits; the card says 0.98 on all 10,000

@@ -391,14 +391,18 @@ def weights_verify_cmd(names: tuple[str, ...], data_dir: Path | None, device: st
     sys.exit(1 if failed else 0)
 
 
-def zoo_main() -> None:
+def zoo_cli() -> click.Group:
     """``zoo``: the catalogue CLI of :mod:`zoo.cli`, with the weights commands that need training."""
     from zoo.cli import main as catalogue
     from zoo.cli import weights_group
 
     weights_group.add_command(weights_build_cmd)
     weights_group.add_command(weights_verify_cmd)
-    catalogue()
+    return catalogue
+
+
+def zoo_main() -> None:
+    zoo_cli()()
 
 
 if __name__ == "__main__":  # torchrun -m training.cli RECIPE

@@ -247,7 +247,8 @@ def _split_description(recipe: str, dataset: str, measured: dict[str, Any]) -> s
         return "10,000 fresh samples (seed 12345)"
     where = DATASETS.get(dataset, GENERATED)["evaluated_on"]
     n = measured.get("eval_samples")
-    return f"{where}, {n:,}" if isinstance(n, int) and n > 2 else where
+    unit = " sentences" if dataset == "ud-english" else ""
+    return f"{where}, {n:,}{unit}" if isinstance(n, int) and n > 2 else where
 
 
 # --------------------------------------------------------------------------- verify

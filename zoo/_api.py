@@ -304,9 +304,7 @@ def get_model(name: str, weights: Any = None, **kwargs: Any) -> nn.Module:
     from .weights import load_into, model_kwargs_for, resolve_weights
 
     w = resolve_weights(name, weights)
-    with torch.device("meta"):  # shapes only: the trained tensors replace every value
-        model = spec.builder(**model_kwargs_for(w, kwargs, spec.default_kwargs))
-    return load_into(model.to_empty(device="cpu"), w)
+    return load_into(spec.builder(**model_kwargs_for(w, kwargs, spec.default_kwargs)), w)
 
 
 def list_models(task: str | None = None) -> list[str]:

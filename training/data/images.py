@@ -54,15 +54,15 @@ def load_fashion_mnist(root: Path, download: bool = False) -> DataBundle:
 def load_digits(root: Path | None = None, download: bool = False) -> DataBundle:
     """scikit-learn's 1,797 real 8x8 handwritten digits, upscaled to MNIST's 28x28 layout.
 
-    Ships inside the scikit-learn wheel, so it works offline. Each digit is scaled to 20x20 and
-    centred in 28x28 (as MNIST digits are), white on black. Fixed 80/20 split.
+    Ships inside the scikit-learn wheel, so it works offline. Each digit is laid out as MNIST's are:
+    cropped to its ink, scaled so that its longer side is 20 pixels (aspect kept), and placed in 28x28
+    with its centre of mass at the centre; white on black. Fixed 80/20 split. (A model trained on MNIST
+    reads 84 % of them; they are blurrier and bolder than MNIST's strokes.)
     """
     from sklearn.datasets import load_digits as sk_load_digits
 
     digits = sk_load_digits()
-    images = torch.from_numpy(digits.images.astype(np.float32) / 16.0).unsqueeze(1)  # (N, 1, 8, 8) in [0, 1]
-    images = torch.nn.functional.interpolate(images, size=(20, 20), mode="bilinear", align_corners=False)
-    images = torch.nn.functional.pad(images, (4, 4, 4, 4))
+    images = torch.from_numpy(np.stack([_mnist_layout(d) for d in digits.images.astype(np.float32) / 16.0]))[:, None]
     images = (images.clamp(0, 1) * 255).round().to(torch.uint8)
     targets = torch.from_numpy(digits.target).long()
     order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(0))
@@ -75,6 +75,24 @@ def load_digits(root: Path | None = None, download: bool = False) -> DataBundle:
         f"built-in scikit-learn digits ({cut} train / {len(te)} test, upscaled 8x8 → 28x28)",
         list(zoo_labels.DIGITS),
     )
+
+
+def _mnist_layout(image: np.ndarray, box: int = 20, size: int = 28) -> np.ndarray:
+    """One digit in [0, 1] → MNIST's layout: ink cropped, longer side scaled to ``box``, centre of mass centred."""
+    ys, xs = np.nonzero(image > 0.05)
+    crop = image[ys.min():ys.max() + 1, xs.min():xs.max() + 1] if len(ys) else image
+    scale = box / max(crop.shape)
+    h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
+    small = torch.nn.functional.interpolate(torch.from_numpy(np.ascontiguousarray(crop))[None, None], size=(h, w),
+                                            mode="bilinear", align_corners=False)[0, 0].clamp(0, 1).numpy()
+    mass = max(float(small.sum()), 1e-6)
+    cy = float((small.sum(1) * np.arange(h)).sum()) / mass
+    cx = float((small.sum(0) * np.arange(w)).sum()) / mass
+    top = min(max(round(size / 2 - cy), 0), size - h)
+    left = min(max(round(size / 2 - cx), 0), size - w)
+    canvas = np.zeros((size, size), np.float32)
+    canvas[top:top + h, left:left + w] = small
+    return canvas
 
 
 # --------------------------------------------------------------------------- image folders, CIFAR-10

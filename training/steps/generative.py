@@ -114,7 +114,7 @@ class VAEStep(ReconstructionStep):
             g = torch.Generator().manual_seed(0)
             z = torch.randn(1000, model.decoder.fc3.in_features, generator=g).to(self.ctx.device)
             with eval_mode(model):
-                metrics.update(judge_digits(self.ctx, self._denorm(model.decoder(z))))
+                metrics.update(judge_digits(self._denorm(model.decoder(z)), self.ctx.data.name))
         return metrics
 
 
@@ -182,7 +182,7 @@ class GANStep(Step):
                        "test_d_fake": float(torch.sigmoid(m.discriminator(fake)).mean()),
                        "test_pixel_fd": pixel_frechet_distance(real, fake)}
         if final:
-            metrics.update(judge_digits(self.ctx, (fake + 1) / 2))
+            metrics.update(judge_digits((fake + 1) / 2, self.ctx.data.name))
         return metrics
 
     def artifacts(self, out_dir: Path, history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -283,7 +283,7 @@ JUDGE_WEIGHTS = "mnist-cnn.mnist"
 _JUDGE: dict[str, nn.Module] = {}
 
 
-def judge_digits(ctx: Context, images: torch.Tensor) -> dict[str, float]:
+def judge_digits(images: torch.Tensor, dataset: str = "mnist") -> dict[str, float]:
     """What a trained digit classifier sees in generated 1x28x28 images in [0, 1]:
 
     - ``test_confident_share``: the share it classifies with probability above 0.9 (a digit it recognises);
@@ -291,7 +291,7 @@ def judge_digits(ctx: Context, images: torch.Tensor) -> dict[str, float]:
       digit is made equally often; near 0 for a generator that collapsed onto one digit).
 
     Empty for other data, or when the classifier's weights are not at hand."""
-    if ctx.data.name not in ("mnist", "digits") or tuple(images.shape[1:]) != (1, 28, 28):
+    if dataset not in ("mnist", "digits") or tuple(images.shape[1:]) != (1, 28, 28):
         return {}
     from zoo.weights import WeightsError
 

@@ -19,6 +19,7 @@ with its sha256 checked while it downloads.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import tempfile
@@ -170,9 +171,10 @@ class Weights:
 
     def load(self, download: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """(state dict in float32, metadata) from the verified file."""
-        tensors, meta = load_file(self.path(download))
-        if meta.get("weights") not in (None, self.name) or meta.get("model") not in (None, self.model):
-            raise WeightsError(f"{self.path()} holds {meta.get('weights')} ({meta.get('model')}), not {self.name}")
+        path = self.path(download)
+        tensors, meta = load_file(path)
+        if meta.get("model") not in (None, self.model):
+            raise WeightsError(f"{path} holds weights for {meta['model']} ({meta.get('weights')}), not for {self.model}")
         return tensors, meta
 
     def state_dict(self) -> dict[str, torch.Tensor]:
@@ -407,8 +409,11 @@ def download(url: str, dest: Path, sha256: str, progress: bool = False, timeout:
             raise WeightsError(f"{url} does not match the card (sha256 {h.hexdigest()[:12]}..., expected "
                                f"{sha256[:12]}...); the mirror holds another file. Nothing was saved.")
         os.replace(tmp, dest)
-    except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or e
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+        if isinstance(e, urllib.error.HTTPError):
+            reason = f"HTTP {e.code} {e.reason}"
+        else:
+            reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or f"{type(e).__name__}: {e}"
         raise WeightsError(f"cannot download {url} ({reason}); check the address or your connection") from None
     finally:
         if os.path.exists(tmp):

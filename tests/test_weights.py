@@ -1,0 +1,382 @@
+"""Trained weights: the registry covers the catalogue, shipped files load and reproduce their cards, bad files,
+names and caches fail clearly, downloads are hash-checked against a real HTTP server, and every tool takes them."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import re
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+import zoo
+from export.cli import main as export_cli
+from serving.cli import main as serve_cli
+from serving.server import free_port
+from training.cli import zoo_cli
+from training.recipes import get_recipe
+from zoo.weights import (
+    FILES_DIR,
+    WeightsError,
+    download,
+    get_weights,
+    list_weights,
+    markdown_table,
+    registry_path,
+    save_file,
+    write_card,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = [n for n in list_weights() if get_weights(n).shipped]
+
+
+@pytest.fixture
+def zoo_home(tmp_path, monkeypatch) -> Path:
+    """A fresh, empty $ZOO_HOME for one test."""
+    home = tmp_path / "zoo-home"
+    monkeypatch.setenv("ZOO_HOME", str(home))
+    monkeypatch.delenv("ZOO_WEIGHTS_URL", raising=False)
+    return home
+
+
+def _zoo(*args: str):
+    """`zoo ARGS` as installed (the catalogue CLI with the weights commands that need training)."""
+    return CliRunner().invoke(zoo_cli(), list(args))
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+def test_every_catalogue_model_has_weights_shipped_or_an_entry_that_says_how_to_build_them():
+    models_with_entries = {get_weights(n).model for n in list_weights()}
+    assert models_with_entries == set(zoo.list_models())
+    for name in list_weights():
+        w = get_weights(name)
+        assert name == f"{w.model}.{w.tag}" and w.card["name"] == name
+        rec = get_recipe(w.card["training"]["recipe"])
+        assert rec.model == w.model
+        if not w.built:
+            assert w.how_to_build().startswith(f"`zoo weights build {name}`")
+            assert w.card.get("build_time") and w.card.get("notes"), name
+    defaults = [n for n in list_weights() if get_weights(n).card.get("default")]
+    assert len(defaults) == len({n.split(".")[0] for n in defaults}), "one default per model"
+
+
+def test_shipped_files_are_within_their_size_budget_and_fully_carded():
+    assert len(SHIPPED) >= 20
+    sizes = {n: (FILES_DIR / get_weights(n).file).stat().st_size for n in SHIPPED}
+    assert max(sizes.values()) <= 10 * 2**20 and sum(sizes.values()) <= 48 * 2**20
+    on_disk = {p.name for p in FILES_DIR.glob("*.safetensors")}
+    assert on_disk == {get_weights(n).file for n in SHIPPED}, "every file has a card, every card its file"
+    for name in SHIPPED:
+        c = get_weights(name).card
+        assert c["shipped"] and c["file"]["size"] == sizes[name] and c["file"]["dtype"] in ("float16", "float32")
+        metric = c["headline"]["metric"]
+        assert isinstance(c["metrics"][metric], float), name
+        assert c["dataset"]["licence"] and c["dataset"]["split_description"], name
+        t = c["training"]
+        assert t["command"].startswith(f"zoo-train {t['recipe']}") and t["versions"]["torch"] and t["commit"]
+        assert t["wall_time_s"] > 0 and t["device_name"] and t["hyperparameters"]["epochs"] >= 1
+
+
+def test_readme_weights_table_is_generated_from_the_registry():
+    readme = (ROOT / "README.md").read_text()
+    assert markdown_table() in readme, "README's weights table differs: paste `zoo weights list --markdown`"
+    assert readme.index("| weights |") < readme.index("## Two commands"), "README opens with the weights table"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_weights_load_and_run(name):
+    w = get_weights(name)
+    model = zoo.get_model(w.model, weights=name)
+    assert not model.training
+    spec = zoo.get_spec(w.model).resolved(**w.model_kwargs)
+    part = spec.parts[0]
+    with torch.no_grad():
+        out = part.get(model)(*part.example_inputs())
+    assert all(torch.isfinite(o).all() for o in (out if isinstance(out, tuple) else (out,)))
+    state = w.state_dict()
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state[key]), key
+
+
+def test_weights_by_default_tag_full_name_and_object_are_the_same():
+    a = zoo.get_model("lenet", weights="DEFAULT").state_dict()
+    for weights in ("mnist", "lenet.mnist", zoo.get_weights("lenet.mnist")):
+        b = zoo.get_model("lenet", weights=weights).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [w.name for w in zoo.get_model_weights("gan")][0] == "gan.mnist"  # the default first
+    transform = zoo.get_weights("lenet.mnist").transforms()
+    from PIL import Image
+
+    x = transform(Image.new("RGB", (100, 60), "white"))
+    assert x.shape == (1, 28, 28) and float(x.max()) == pytest.approx(1.0)
+
+
+def test_bad_names_and_mismatches_fail_with_what_to_do():
+    with pytest.raises(ValueError, match="Did you mean: lenet.mnist"):
+        zoo.get_weights("lenet.mnst")
+    with pytest.raises(ValueError, match="Did you mean: lenet.mnist"):
+        zoo.get_model("lenet", weights="mnst")
+    with pytest.raises(WeightsError, match="weights for mnist-cnn, not for lenet"):
+        zoo.get_model("lenet", weights="mnist-cnn.mnist")
+    with pytest.raises(WeightsError, match="does not fit .*size mismatch"):
+        zoo.get_model("mnist-cnn", weights="mnist", num_classes=5)
+    with pytest.raises(WeightsError, match="zoo weights build resnet.cifar10"):
+        zoo.get_model("resnet", weights="DEFAULT")
+
+
+def _card_copy(source: str, name: str, **changes) -> dict:
+    card = json.loads(json.dumps(get_weights(source).card))
+    card.update(name=name, shipped=False, **changes)
+    card["file"] = {**card["file"], "name": f"{name}.safetensors"}
+    return card
+
+
+def test_corrupt_truncated_or_foreign_files_are_refused(zoo_home):
+    good = (FILES_DIR / get_weights("lenet.mnist").file).read_bytes()
+    cache = zoo_home / "weights"
+    cache.mkdir(parents=True)
+    write_card("lenet.truncated", _card_copy("lenet.mnist", "lenet.truncated"), registry_path(local=True))
+    (cache / "lenet.truncated.safetensors").write_bytes(good[: len(good) // 2])
+    with pytest.raises(WeightsError, match="does not match lenet.truncated's card .*Delete it"):
+        zoo.get_model("lenet", weights="truncated")
+    # right hash on the card, but not a safetensors file at all
+    junk = b"not a safetensors file" * 10
+    import hashlib
+
+    card = _card_copy("lenet.mnist", "lenet.junk")
+    card["file"]["sha256"] = hashlib.sha256(junk).hexdigest()
+    write_card("lenet.junk", card, registry_path(local=True))
+    (cache / "lenet.junk.safetensors").write_bytes(junk)
+    with pytest.raises(WeightsError, match="not a readable safetensors file"):
+        zoo.get_model("lenet", weights="junk")
+    # a real file of another model under this card's name
+    other = save_file(zoo.get_model("mnist-cnn").state_dict(), cache / "lenet.other.safetensors", {})
+    card = _card_copy("lenet.mnist", "lenet.other")
+    card["file"]["sha256"] = other
+    write_card("lenet.other", card, registry_path(local=True))
+    with pytest.raises(WeightsError, match="does not fit"):
+        zoo.get_model("lenet", weights="other")
+
+
+def test_an_unwritable_cache_is_one_clear_error(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("ZOO_HOME", str(blocker / "home"))
+    with pytest.raises(WeightsError, match="cannot create the weights cache .*ZOO_HOME"):
+        download("http://127.0.0.1:9/x", blocker / "home" / "weights" / "x.safetensors", "0" * 64)
+
+
+class _Mirror(http.server.SimpleHTTPRequestHandler):
+    """A weights mirror on the loopback; ``/short/NAME`` announces the whole length and sends half."""
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        if self.path.startswith("/short/"):
+            data = (Path(self.directory) / self.path.removeprefix("/short/")).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            return
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Mirror, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_weights_not_shipped_are_downloaded_with_their_hash_checked(zoo_home, mirror):
+    folder, url = mirror
+    data = (FILES_DIR / get_weights("mnist-cnn.mnist").file).read_bytes()
+    (folder / "mnist-cnn.mirrored.safetensors").write_bytes(data)
+    (folder / "mnist-cnn.tampered.safetensors").write_bytes(data[:-1] + b"\0")
+    for tag in ("mirrored", "tampered", "truncated", "missing"):
+        name = f"mnist-cnn.{tag}"
+        file = {"truncated": "short/mnist-cnn.mirrored.safetensors", "missing": "nowhere.safetensors"}.get(tag, f"{name}.safetensors")
+        write_card(name, _card_copy("mnist-cnn.mnist", name, url=f"{url}/{file}"), registry_path(local=True))
+    cache = zoo_home / "weights"
+
+    model = zoo.get_model("mnist-cnn", weights="mirrored")
+    assert (cache / "mnist-cnn.mirrored.safetensors").read_bytes() == data
+    reference = zoo.get_model("mnist-cnn", weights="DEFAULT").state_dict()
+    assert all(torch.equal(v, reference[k]) for k, v in model.state_dict().items())
+    with pytest.raises(WeightsError, match="does not match the card .*Nothing was saved"):
+        zoo.get_model("mnist-cnn", weights="tampered")
+    with pytest.raises(WeightsError, match="stopped at .* bytes|IncompleteRead"):
+        zoo.get_model("mnist-cnn", weights="truncated")
+    with pytest.raises(WeightsError, match="cannot download .*404|Not Found"):
+        zoo.get_model("mnist-cnn", weights="missing")
+    leftovers = sorted(p.name for p in cache.iterdir() if p.name != "registry.json")
+    assert leftovers == ["mnist-cnn.mirrored.safetensors"], "a failed download leaves nothing behind"
+    # cached now: the mirror is no longer needed
+    (folder / "mnist-cnn.mirrored.safetensors").unlink()
+    zoo.get_model("mnist-cnn", weights="mirrored")
+
+
+# --------------------------------------------------------------------------- verification and building
+
+
+def test_zoo_weights_verify_reproduces_every_shipped_card(data_dir):
+    """timm-style results check: every shipped card's metrics measured again on their evaluation split."""
+    result = CliRunner().invoke(zoo_cli(), ["weights", "verify", "--data-dir", str(data_dir), "--json"])
+    rows = json.loads(result.stdout[result.stdout.index("["):])
+    assert {r["name"] for r in rows} >= set(SHIPPED)
+    bad = {r["name"]: r["metrics"] for r in rows if not r["ok"]}
+    assert not bad and result.exit_code == 0, bad
+
+
+def test_generators_are_judged_by_the_shipped_digit_classifier(data_dir):
+    """The classifier metric means something: real MNIST test digits are recognised with confidence and every
+    class appears; the shipped GAN's card carries the same metrics."""
+    from training.data import load_dataset
+    from training.steps.generative import judge_digits
+
+    real = load_dataset("mnist", data_dir).test["x"][:1000].float() / 255
+    judged = judge_digits(real, "mnist")
+    assert judged["test_confident_share"] > 0.9 and judged["test_class_entropy_bits"] > 3.2
+    noise = judge_digits(torch.rand(1000, 1, 28, 28), "mnist")
+    assert noise["test_confident_share"] < judged["test_confident_share"]
+    for name in ("gan.mnist", "gan.mnist-lsgan", "vae.mnist"):
+        metrics = get_weights(name).metrics
+        assert 0 <= metrics["test_confident_share"] <= 1 and 0 <= metrics["test_class_entropy_bits"] <= 3.33
+
+
+def test_build_trains_measures_and_cards_into_the_cache(zoo_home, tmp_path):
+    """`zoo weights build` on a seconds-long recipe: the card's settings trained, stored, measured and loadable;
+    a run trained with other settings is refused as a stand-in."""
+    result = CliRunner().invoke(zoo_cli(), ["weights", "build", "linear-regression.points", "--out", str(tmp_path / "run"),
+                                           "--json"])
+    assert result.exit_code == 0, result.output
+    card = json.loads(result.stdout[result.stdout.index("{"):])
+    assert (zoo_home / "weights" / card["file"]["name"]).is_file()
+    assert json.loads(registry_path(local=True).read_text())["weights"]["linear-regression.points"]["file"]["sha256"] == \
+        card["file"]["sha256"]
+    shipped = get_weights("linear-regression.points")  # the local card now overlays the packaged one
+    assert shipped.sha256 == card["file"]["sha256"] and not shipped.shipped
+    model = zoo.get_model("linear-regression", weights="points")
+    assert isinstance(model, torch.nn.Module)
+    assert card["metrics"]["test_loss"] == pytest.approx(get_weights("linear-regression.points").metrics["test_loss"])
+    from training.cli import train_main
+
+    other = CliRunner().invoke(train_main, ["linear-regression", "--lr", "0.002", "--out", str(tmp_path / "other"), "--quiet"])
+    assert other.exit_code == 0, other.output
+    refused = CliRunner().invoke(zoo_cli(), ["weights", "build", "linear-regression.points", "--run", str(tmp_path / "other")])
+    assert refused.exit_code != 0 and "hyperparameters differ" in refused.output
+
+
+# --------------------------------------------------------------------------- the tools take them
+
+
+def test_catalogue_cli_lists_and_shows_cards():
+    listed = json.loads(_zoo("weights", "list", "--json").stdout)
+    assert {r["name"] for r in listed} == set(list_weights())
+    info = _zoo("weights", "info", "lenet.mnist")
+    assert info.exit_code == 0 and "test_accuracy" in info.output and "zoo-train lenet-mnist" in info.output
+    model_info = _zoo("info", "mnist-cnn")
+    assert "weights: mnist-cnn.mnist (default)" in model_info.output
+    missing = _zoo("weights", "info", "lenet.mnst")
+    assert missing.exit_code == 1 and "Did you mean: lenet.mnist" in missing.output
+
+
+def test_export_takes_weights_and_refuses_a_bare_name_without_them(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(export_cli, ["lenet.mnist", "--format", "onnx", "--out", str(tmp_path / "lenet")])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "lenet" / "export.json").read_text())
+    assert record["source"]["kind"] == "weights" and record["weights"]["name"] == "lenet.mnist"
+    assert record["weights"]["file"]["sha256"] == get_weights("lenet.mnist").sha256
+    refused = runner.invoke(export_cli, ["dcgan", "--format", "onnx", "--out", str(tmp_path / "dcgan")])
+    assert refused.exit_code == 1 and "zoo weights build dcgan.mnist" in refused.output and "--random-weights" in refused.output
+    assert not (tmp_path / "dcgan").exists()
+
+
+def test_eval_and_predict_take_a_weights_name(tmp_path, data_dir):
+    from conftest import png_bytes
+
+    from training.cli import eval_main, predict_main
+    from training.data import load_dataset
+
+    result = CliRunner().invoke(eval_main, ["fashion-net.fashion-mnist", "--data-dir", str(data_dir), "--out",
+                                            str(tmp_path / "eval"), "--json"])
+    assert result.exit_code == 0, result.output
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    assert measured["test_accuracy"] == pytest.approx(get_weights("fashion-net.fashion-mnist").metrics["test_accuracy"], abs=2e-3)
+    test = load_dataset("mnist", data_dir).test
+    files = []
+    for i in range(5):
+        path = tmp_path / f"digit{i}.png"
+        path.write_bytes(png_bytes(test["x"][i, 0].numpy()))
+        files.append(str(path))
+    result = CliRunner().invoke(predict_main, ["mnist-cnn.mnist", *files, "--json"])
+    predicted = [json.loads(line)["top"][0]["label"] for line in result.stdout.strip().splitlines()]
+    assert predicted == [str(int(y)) for y in test["y"][:5]]
+
+
+def test_serve_start_with_a_bare_model_name_serves_its_trained_weights(tmp_path, data_dir):
+    """`zoo-serve start mnist-cnn` on an empty store: archived from the default trained weights on the way, and
+    it reads real MNIST test digits; `describe` carries the card."""
+    from conftest import png_bytes
+
+    from serving.client import Client
+    from training.data import load_dataset
+
+    runner = CliRunner()
+    store, run_dir = tmp_path / "store", tmp_path / "run"
+    ports = [str(free_port()) for _ in range(3)]
+    try:
+        started = runner.invoke(serve_cli, ["start", "mnist-cnn", "--store", str(store), "--run-dir", str(run_dir),
+                                            "--port", ports[0], "--management-port", ports[1], "--metrics-port", ports[2]])
+        assert started.exit_code == 0, started.output
+        assert (store / "mnist-cnn.mar").is_file()
+        client = Client.from_run_dir(run_dir)
+        test = load_dataset("mnist", data_dir).test
+        right = 0
+        for i in range(20):
+            code, body, _ = client.predict("mnist-cnn", png_bytes(test["x"][i, 0].numpy()), "image/png")
+            assert code == 200, body
+            right += body["predictions"][0]["label"] == str(int(test["y"][i]))
+        assert right >= 19
+        code, described, _ = client.describe("mnist-cnn")
+        assert code == 200 and described["weights"]["name"] == "mnist-cnn.mnist"
+        assert described["weights"]["metrics"] == get_weights("mnist-cnn.mnist").metrics
+    finally:
+        runner.invoke(serve_cli, ["stop", "--run-dir", str(run_dir)])
+    refused = runner.invoke(serve_cli, ["start", "resnet", "--store", str(store), "--run-dir", str(tmp_path / "run2")])
+    assert refused.exit_code == 1 and "--random-weights" in refused.output
+
+
+def test_torch_hub_loads_from_a_local_checkout():
+    model = torch.hub.load(str(ROOT), "lenet", source="local", weights="mnist")
+    reference = zoo.get_model("lenet", weights="mnist").state_dict()
+    assert all(torch.equal(v, reference[k]) for k, v in model.state_dict().items())
+    hyphenated = torch.hub.load(str(ROOT), "mnist-cnn", source="local")
+    assert type(hyphenated).__name__ == "MnistCNN" and hyphenated.training  # no weights: fresh, as torchvision
+
+
+def test_cards_name_the_commands_that_reproduce_them():
+    for name in list_weights():
+        w = get_weights(name)
+        if w.built:
+            command = w.card["training"]["command"]
+            assert re.fullmatch(r"zoo-train [\w-]+( --(profile|set|model-arg|dataset) \S+)* --seed \d+", command), command
