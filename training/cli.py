@@ -102,14 +102,32 @@ def _print_recipes(as_json: bool) -> None:
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
 @click.option("--tensorboard", is_flag=True, help="Write TensorBoard logs (scalars, histograms, images, graph).")
 @click.option("--sweep", multiple=True, metavar="KEY=V1,V2",
-              help="Run the cartesian product of values (repeatable); results in sweep.csv/json.")
+              help="Run the cartesian product of values (repeatable), in order, as an Optuna grid study (resumable, "
+                   "shareable with --storage); results in sweep.csv/json and comparison.png.")
+@click.option("--search", multiple=True, metavar="SPACE",
+              help="Optuna search over FIELD=log:LOW:HIGH | LOW:HIGH | V1,V2,... (comma-separated fields, or repeat "
+                   "the flag), e.g. \"lr=log:1e-4:1e-1,batch_size=32,64,128\"; model.ARG for builder arguments.")
+@click.option("--trials", type=click.IntRange(min=1), default=20, show_default=True,
+              help="--search: finished (completed or pruned) trials the study should have, across all its workers.")
+@click.option("--sampler", type=click.Choice(["tpe", "random", "grid"]), default="tpe", show_default=True)
+@click.option("--pruner", type=click.Choice(["median", "hyperband", "none"]), default="median", show_default=True,
+              help="Stops trials whose metric (reported after every evaluation) cannot win.")
+@click.option("--storage", metavar="URL",
+              help="Where the study lives: sqlite:///PATH, postgresql://..., mysql://..., or journal:PATH (a file "
+                   "several processes on one machine share). Default: sqlite in the run folder. Workers given the same "
+                   "URL and --study share one study.")
+@click.option("--study", "study_name", help="Study name (default: the recipe's name).")
+@click.option("--keep-all", is_flag=True, help="Keep every trial's checkpoints (default: only the best trial's).")
+@click.option("--set-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read --set values (and model arguments) from a JSON file: a search's best.json.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final metrics as JSON on the last stdout line.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_main(recipe: str | None, list_: bool, profile: str | None, epochs: int | None, batch_size: int | None,
                lr: float | None, sets: tuple[str, ...], model_args: tuple[str, ...], dataset: str | None,
                data_dir: Path | None, download: bool, device: str, out: Path | None, resume: Path | None, seed: int,
                max_steps: int | None, checkpoint_every: int, eval_samples: int | None, eval_first: bool, compile_: bool, tensorboard: bool, sweep: tuple[str, ...],
-               as_json: bool, quiet: bool) -> None:
+               search: tuple[str, ...], trials: int, sampler: str, pruner: str, storage: str | None,
+               study_name: str | None, keep_all: bool, set_file: Path | None, as_json: bool, quiet: bool) -> None:
     """Train RECIPE (e.g. resnet-cifar10) and write checkpoints, metrics and plots to a run folder.
 
     \b
@@ -118,6 +136,8 @@ def train_main(recipe: str | None, list_: bool, profile: str | None, epochs: int
     zoo-train resnet-cifar10 --profile fast           the faster GPU recipe
     zoo-train resnet-cifar10 --resume runs/resnet-cifar10/<time>
     zoo-train mnist-cnn-mnist --sweep lr=0.01,0.001 --sweep batch_size=32,64
+    zoo-train simple-cnn-cifar10 --search "lr=log:1e-4:1e-1,batch_size=32,64,128" --trials 12
+    zoo-train simple-cnn-cifar10 --set-file runs/simple-cnn-cifar10/search-<time>/best.json
     torchrun --nproc-per-node 2 -m training.cli mnist-cnn-mnist     data-parallel (DDP)
     """
     if list_:
@@ -125,7 +145,18 @@ def train_main(recipe: str | None, list_: bool, profile: str | None, epochs: int
         return
     if recipe is None and resume is None:
         raise click.UsageError("give a RECIPE (see `zoo-train --list`) or --resume PATH")
-    overrides: dict[str, Any] = _pairs(sets, "--set")
+    if sweep and search:
+        raise click.UsageError("--sweep runs a grid and --search samples a space: give one of them")
+    overrides: dict[str, Any] = {}
+    file_model_args: dict[str, Any] = {}
+    if set_file is not None:
+        try:
+            saved = json.loads(set_file.read_text())
+            overrides.update(saved["set"])
+            file_model_args = dict(saved.get("model_args") or {})
+        except (ValueError, KeyError, TypeError) as e:
+            raise click.BadParameter(f"not a settings file with a 'set' object ({e})", param_hint="--set-file") from None
+    overrides.update(_pairs(sets, "--set"))
     for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr)):
         if value is not None:
             overrides[key] = value
@@ -133,7 +164,7 @@ def train_main(recipe: str | None, list_: bool, profile: str | None, epochs: int
         name = recipe or load_checkpoint(resume)["recipe"]  # type: ignore[arg-type]
         rec = get_recipe(name)
         convert = _model_arg_converter(rec.model)
-        model_kwargs = {k: convert(k, v) for k, v in _pairs(model_args, "--model-arg").items()}
+        model_kwargs = {k: convert(k, v) for k, v in {**file_model_args, **_pairs(model_args, "--model-arg")}.items()}
         cfg = TrainConfig(
             recipe=name, profile=profile, overrides=overrides, model_kwargs=model_kwargs, dataset=dataset,
             data_dir=data_dir, download=download, device=device, out=out, seed=seed, max_steps=max_steps,
@@ -141,18 +172,20 @@ def train_main(recipe: str | None, list_: bool, profile: str | None, epochs: int
             eval_first=eval_first,
             quiet=quiet,
         )
-        combos: list[dict[str, Any]] = []
-        if sweep:
-            from .sweep import parse_sweep
+        if sweep or search:
+            from .search import search as run_search
 
-            combos = parse_sweep(sweep)
+            # a search's default folder is fixed, so that the same command again resumes its study
+            default = (f"sweep-{datetime.now().strftime('%Y%m%d-%H%M%S')}" if sweep else f"search-{study_name or 'study'}")
+            result = run_search(replace(cfg, out=None), sweep or search, trials, out or Path("runs") / name / default,
+                                convert, sampler=sampler, pruner=pruner, storage=storage, study_name=study_name,
+                                grid=bool(sweep), keep_all=keep_all or bool(sweep),
+                                log=(lambda m: None) if as_json else click.echo)
         elif rec.variants and resume is None and not all(_fixed(v, overrides, model_kwargs) for v in rec.variants):
-            combos = [dict(v) for v in rec.variants]
-        if combos:
             from .sweep import run_many
 
-            base_out = out or Path("runs") / name / (("sweep-" if sweep else "") + datetime.now().strftime("%Y%m%d-%H%M%S"))
-            result = run_many(replace(cfg, out=None), combos, base_out, convert)
+            base_out = out or Path("runs") / name / datetime.now().strftime("%Y%m%d-%H%M%S")
+            result = run_many(replace(cfg, out=None), [dict(v) for v in rec.variants], base_out, convert)
         else:
             result = Trainer(cfg).fit()
     except (DataNotFoundError, CheckpointError, ValueError, RuntimeError) as e:

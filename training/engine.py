@@ -79,6 +79,7 @@ class TrainConfig:
     eval_first: bool = False  # also evaluate the untrained model (the "initial" metrics: what learning is measured against)
     quiet: bool = False
     data: DataBundle | None = None  # a preloaded bundle (sweeps reuse one)
+    on_eval: Callable[[dict[str, Any]], None] | None = None  # called with each evaluation's record (search pruning)
 
 
 class _Meter:
@@ -379,6 +380,8 @@ class Trainer:
                 next_pos = (epoch + 1, 0) if finished_epoch else (epoch, batch_index + 1)
                 self.save(*next_pos, _Meter() if finished_epoch else meter, record, best=improved)
                 final_metrics = record
+                if cfg.on_eval is not None:
+                    cfg.on_eval(record)  # may stop the run (a pruned search trial raises)
                 if stopped:
                     break
         finally:

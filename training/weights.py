@@ -246,6 +246,8 @@ def _split_description(recipe: str, dataset: str, measured: dict[str, Any]) -> s
     if recipe == "gan-curves":
         return "10,000 fresh samples (seed 12345)"
     where = DATASETS.get(dataset, GENERATED)["evaluated_on"]
+    if get_recipe(recipe).step == "gan":
+        return f"1,000 samples (seed 0) against 1,000 {where} images"
     n = measured.get("eval_samples")
     unit = " sentences" if dataset == "ud-english" else ""
     return f"{where}, {n:,}{unit}" if isinstance(n, int) and n > 2 else where

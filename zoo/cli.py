@@ -154,7 +154,7 @@ def weights_list_cmd(model: str | None, as_json: bool, markdown: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    width = max((len(r["name"]) for r in rows), default=4)
+    width = max((len(r["name"]) + 2 for r in rows), default=4)
     click.echo(f"{'weights':<{width}}  {'metric':<18} {'value':>10}  {'file':<16} status")
     for r in rows:
         value = f"{r['value']:.4f}" if isinstance(r["value"], (int, float)) else "-"

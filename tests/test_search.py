@@ -1,0 +1,158 @@
+"""Hyper-parameter search on Optuna with real studies on a seconds-long recipe (generated data): the best trial is
+found, a hopeless region is pruned, a killed study resumes, two worker processes share one study, the grid sweep
+runs on the same machinery, and bad spaces, storages and studies are refused before any training."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from click.testing import CliRunner
+
+from training.cli import train_main
+
+RECIPE = ["regression-quadratic", "--epochs", "40", "--device", "cpu", "--quiet"]
+#: lr below ~1e-4 cannot fit the parabola in 40 full-batch steps: the region a pruner should cut short
+SPACE = "lr=log:1e-6:0.5"
+
+
+def _study(out: Path, name: str = "regression-quadratic", storage: str | None = None) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=storage or f"sqlite:///{out / 'study.db'}")
+
+
+def _zoo_train(*args: str) -> list[str]:
+    return [sys.executable, "-m", "training.cli", *args]
+
+
+def test_search_finds_the_best_region_prunes_the_hopeless_one_and_writes_what_a_person_needs(tmp_path):
+    out = tmp_path / "search"
+    result = CliRunner().invoke(train_main, [*RECIPE, "--search", SPACE, "--trials", "10", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["states"]["COMPLETE"] + summary["states"]["PRUNED"] == 10
+    assert summary["states"]["PRUNED"] >= 1, summary  # the tiny learning rates were stopped early
+    study = _study(out)
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert all(t.params["lr"] < 1e-2 for t in pruned) and len(pruned[0].intermediate_values) < 10
+    best = json.loads((out / "best.json").read_text())
+    assert best["set"]["lr"] > 1e-2 and best["value"] < 0.1 and best["metric"] == "test_loss"
+    for png in ("optimization_history.png", "param_importances.png", "parallel_coordinate.png"):
+        assert (out / png).stat().st_size > 10_000, png
+    header = (out / "trials.csv").read_text().splitlines()[0]
+    assert header.startswith("trial,state,test_loss,param_lr,seconds")
+    kept = [p.parent.name for p in (out / "trials").glob("*/checkpoints")]
+    assert kept == [f"{best['trial']:03d}"], kept  # only the best trial keeps its checkpoints
+    # the best settings train again as a plain run
+    again = CliRunner().invoke(train_main, [*RECIPE, "--set-file", str(out / "best.json"), "--out", str(tmp_path / "best")])
+    assert again.exit_code == 0, again.output
+    config = json.loads((tmp_path / "best" / "config.json").read_text())
+    assert config["hyperparameters"]["lr"] == pytest.approx(best["set"]["lr"])
+
+
+def test_a_killed_study_resumes_where_it_stopped(tmp_path):
+    out = tmp_path / "search"
+    command = _zoo_train(*RECIPE, "--search", SPACE, "--trials", "8", "--pruner", "none", "--out", str(out))
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        time.sleep(0.5)
+        if (out / "study.db").is_file():
+            try:
+                if len(_study(out).get_trials(states=(optuna.trial.TrialState.COMPLETE,))) >= 3:
+                    break
+            except Exception:  # the study is being created
+                continue
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    done = len(_study(out).get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+    assert 3 <= done < 8
+    time.sleep(7)  # the killed trial's heartbeat is stale after its grace period
+    second = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-2000:]
+    trials = _study(out).trials
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 8
+    assert len(complete) - done <= 5  # the finished trials were not run again
+    assert {t.number for t in trials} == set(range(len(trials)))
+
+
+def test_two_workers_share_one_study_and_run_no_trial_twice(tmp_path):
+    storage = f"journal:{tmp_path / 'study.journal'}"
+    commands = [_zoo_train(*RECIPE, "--search", SPACE, "--trials", "10", "--pruner", "none", "--storage", storage,
+                           "--study", "shared", "--seed", str(seed), "--out", str(tmp_path / f"worker{seed}"))
+                for seed in (1, 2)]
+    workers = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for c in commands]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert all(w.returncode == 0 for w in workers), [o[-1500:] for o in outputs]
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    study = optuna.load_study(study_name="shared",
+                              storage=JournalStorage(JournalFileBackend(str(tmp_path / "study.journal"))))
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(finished) == 10
+    assert len({t.number for t in study.trials}) == len(study.trials)
+    runs = [set(p.name for p in (tmp_path / f"worker{seed}" / "trials").iterdir()) for seed in (1, 2)]
+    assert runs[0] and runs[1] and not runs[0] & runs[1], runs  # both worked, never on the same trial
+
+
+def test_the_grid_sweep_runs_on_the_same_machinery(tmp_path):
+    result = CliRunner().invoke(train_main, ["classifier-gaussians", "--sweep", "lr=0.02,0.2", "--sweep", "batch_size=50,200",
+                                             "--epochs", "5", "--device", "cpu", "--quiet", "--json", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    final = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [(r["params"]["lr"], r["params"]["batch_size"]) for r in final["runs"]] == \
+        [("0.02", "50"), ("0.02", "200"), ("0.2", "50"), ("0.2", "200")]
+    assert {p.name for p in tmp_path.iterdir()} >= {"sweep.csv", "sweep.json", "comparison.png", "study.db", "trials.csv"}
+    study = _study(tmp_path, "classifier-gaussians")
+    assert isinstance(study.sampler, optuna.samplers.BaseSampler) and len(study.trials) == 4
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--search", "lr"], "FIELD=VALUES"),
+    (["--search", "lr=log:0:1"], "LOW > 0"),
+    (["--search", "lr=0.5:0.1"], "LOW must be below HIGH"),
+    (["--search", "learning_rate=0.1,0.2"], "not a field of this recipe"),
+    (["--search", "batch_size=16,abc"], "batch_size='abc': expected a whole number"),
+    (["--search", "batch_size=1.5:8"], "whole ends"),
+    (["--search", "optimizer=0.1:0.2"], "not a number"),
+    (["--search", "model.widthh=1,2"], "no argument 'widthh'"),
+    (["--sweep", "lr=0.1:0.2"], "needs --search"),
+    (["--search", "lr=0.1,0.2", "--storage", "postgresql://zoo@127.0.0.1:9/none"], "cannot open the study storage"),
+])
+def test_bad_searches_are_refused_before_any_training(args, says, tmp_path):
+    result = CliRunner().invoke(train_main, [*RECIPE, *args, "--out", str(tmp_path / "s")])
+    assert result.exit_code != 0 and says in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "s" / "trials").exists()
+
+
+def test_a_study_of_another_recipe_is_refused_and_a_failing_trial_does_not_stop_the_study(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = CliRunner().invoke(train_main, ["classifier-gaussians", "--epochs", "5", "--quiet", "--search",
+                                            "model.n_output=1,2", "--sampler", "grid", "--trials", "2",
+                                            "--storage", storage, "--study", "s", "--out", str(tmp_path / "a"), "--json"])
+    assert first.exit_code == 0, first.output
+    summary = json.loads(first.stdout.strip().splitlines()[-1])
+    assert summary["states"]["FAIL"] >= 1 and summary["states"]["COMPLETE"] >= 1  # n_output=1 cannot train
+    failed = [t for t in _study(tmp_path, "s", storage).trials if t.state == optuna.trial.TrialState.FAIL]
+    assert "IndexError" in failed[0].user_attrs["error"] or "out of bounds" in failed[0].user_attrs["error"]
+    other = CliRunner().invoke(train_main, [*RECIPE, "--search", SPACE, "--storage", storage, "--study", "s",
+                                            "--out", str(tmp_path / "b")])
+    assert other.exit_code != 0 and "made for recipe 'classifier-gaussians'" in other.output, other.output
+
+
+def test_postgresql_storage(tmp_path):
+    url = os.environ.get("ZOO_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("ZOO_TEST_POSTGRES_URL is not set: no PostgreSQL server here (.ci/run starts one and sets it)")
+    study = f"pg-{os.getpid()}-{int(time.time())}"
+    result = CliRunner().invoke(train_main, [*RECIPE, "--search", SPACE, "--trials", "4", "--storage", url, "--study", study,
+                                             "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(optuna.load_study(study_name=study, storage=url).trials) == 4

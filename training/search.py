@@ -1,0 +1,413 @@
+"""Hyper-parameter search and sweeps on Optuna: one study per run folder (or shared through a storage URL),
+pruned by the recipe's own metric, resumable, and shared by any number of worker processes or machines.
+
+    zoo-train simple-cnn-cifar10 --search "lr=log:1e-4:1e-1,batch_size=32,64,128" --trials 12
+    zoo-train mnist-cnn-mnist --sweep lr=0.01,0.001 --sweep batch_size=32,64      # the grid, as Optuna's GridSampler
+
+A space is ``FIELD=VALUES``: ``log:LOW:HIGH`` (log-uniform), ``LOW:HIGH`` (uniform; whole numbers for a whole-number
+field) or ``V1,V2,...`` (a choice). FIELD is a profile field (``lr``, ``batch_size``, ``optimizer``, ...) or
+``model.ARG`` (a builder argument).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+import shutil
+import time
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from zoo.errors import ZooError
+
+from .engine import TrainConfig, Trainer
+from .recipes import Profile, get_recipe
+from .steps import get_step
+from .sweep import label_of, sweep_rows, write_sweep
+
+SAMPLERS = ("tpe", "random", "grid")
+PRUNERS = ("median", "hyperband", "none")
+
+
+class SearchError(ZooError):
+    """A search that cannot start: a bad space, an unreachable storage, a study of another recipe."""
+
+
+class OverBudget(Exception):
+    """A trial started after the study had its trials (another worker got there first): recorded as failed."""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searched field: ``kind`` is ``choice``, ``float`` or ``int``; ``log`` for a log scale."""
+
+    name: str
+    kind: str
+    choices: tuple[str, ...] = ()
+    low: float = 0.0
+    high: float = 0.0
+    log: bool = False
+
+    def suggest(self, trial: Any) -> Any:
+        if self.kind == "choice":
+            return trial.suggest_categorical(self.name, list(self.choices))
+        if self.kind == "int":
+            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
+        return trial.suggest_float(self.name, self.low, self.high, log=self.log)
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise SearchError(f"{what}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise SearchError(f"{what}: {text!r} is not a finite number")
+    return value
+
+
+def parse_space(specs: Sequence[str], *, grid: bool = False) -> dict[str, list[str]]:
+    """``["lr=log:1e-4:1e-1,batch_size=32,64"]`` → ``{"lr": ["log:1e-4:1e-1"], "batch_size": ["32", "64"]}``: a comma
+    followed by ``NAME=`` starts a field, other commas separate values (several flags may also be given)."""
+    space: dict[str, list[str]] = {}
+    flag = "--sweep" if grid else "--search"
+    for spec in specs:
+        current = None
+        for token in spec.split(","):
+            token = token.strip()
+            if "=" in token:
+                current, _, value = token.partition("=")
+                current = current.strip()
+                if not current:
+                    raise SearchError(f"{flag} {spec!r}: a field name is missing before '='")
+                if current in space:
+                    raise SearchError(f"{flag}: {current} is given twice")
+                space[current] = [value.strip()] if value.strip() else []
+            elif current is None:
+                raise SearchError(f"{flag} expects FIELD=VALUES (e.g. lr=log:1e-4:1e-1 or batch_size=32,64); got {spec!r}")
+            elif token:
+                space[current].append(token)
+    for name, values in space.items():
+        if not values:
+            raise SearchError(f"{flag}: {name} has no values")
+    return space
+
+
+def dimensions(space: Mapping[str, list[str]], profile: Profile, model_defaults: Mapping[str, Any],
+               grid: bool = False) -> list[Dimension]:
+    """Check every field against the recipe (it exists; each value is of its kind) and type the ranges."""
+    fields = profile.to_dict()
+    out = []
+    for name, values in space.items():
+        if name.startswith("model."):
+            arg = name.removeprefix("model.")
+            if arg not in model_defaults:
+                raise SearchError(f"the model has no argument {arg!r}; it has: {', '.join(model_defaults) or 'none'}")
+            like = model_defaults[arg]
+        elif name in fields:
+            like = getattr(profile, name)
+        else:
+            raise SearchError(f"{name} is not a field of this recipe; searchable: {', '.join(sorted(fields))}, or model.ARG")
+        ranged = len(values) == 1 and ":" in values[0]
+        if ranged and grid:
+            raise SearchError(f"--sweep {name}: a sweep lists values (v1,v2,...); a range ({values[0]}) needs --search")
+        if not ranged:
+            for value in values:  # every choice must convert to the field's kind
+                _convert(name, value, profile, like)
+            out.append(Dimension(name, "choice", tuple(values)))
+            continue
+        parts = values[0].split(":")
+        log = parts[0] == "log"
+        if log:
+            parts = parts[1:]
+        if len(parts) != 2:
+            raise SearchError(f"{name}={values[0]}: a range is LOW:HIGH or log:LOW:HIGH")
+        low, high = (_number(p, name) for p in parts)
+        if isinstance(like, bool) or not isinstance(like, (int, float)):
+            raise SearchError(f"{name} is not a number (it is {like!r}): list its choices instead of a range")
+        if not low < high:
+            raise SearchError(f"{name}={values[0]}: LOW must be below HIGH")
+        if log and low <= 0:
+            raise SearchError(f"{name}={values[0]}: a log range needs LOW > 0")
+        kind = "int" if isinstance(like, int) else "float"
+        if kind == "int" and not (low.is_integer() and high.is_integer()):
+            raise SearchError(f"{name} is a whole number: its range needs whole ends, got {values[0]}")
+        out.append(Dimension(name, kind, low=low, high=high, log=log))
+    return out
+
+
+def _convert(name: str, value: Any, profile: Profile, like: Any) -> Any:
+    """A sampled value as the field takes it (``ValueError`` naming the field when it does not fit)."""
+    if name.startswith("model."):
+        from .recipes import _parse
+
+        if not isinstance(value, str):
+            return value
+        try:
+            return _parse(value, like)
+        except ValueError as e:
+            raise SearchError(f"{name}={value}: {e}") from None
+    try:
+        return getattr(profile.with_overrides(**{name: value}), name)
+    except ValueError as e:
+        raise SearchError(str(e)) from None
+
+
+# --------------------------------------------------------------------------- the study
+
+
+def _storage(url: str | None, out_dir: Path) -> Any:
+    import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    if url is None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{(out_dir / 'study.db').resolve()}"
+    try:
+        if url.startswith("journal:"):
+            path = Path(url.removeprefix("journal:")).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return JournalStorage(JournalFileBackend(str(path)))
+        # a worker that dies leaves its trial RUNNING: its heartbeat stops, and the trial is failed and retried
+        return RDBStorage(url, heartbeat_interval=2, grace_period=6,
+                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+    except (optuna.exceptions.StorageInternalError, ImportError, ValueError, OSError) as e:
+        raise SearchError(f"cannot open the study storage {url}: {str(e).splitlines()[0][:200]}") from None
+    except Exception as e:  # SQLAlchemy's own errors: a bad URL, a server that does not answer
+        raise SearchError(f"cannot open the study storage {url} ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+
+
+def _sampler(name: str, dims: Sequence[Dimension], seed: int) -> Any:
+    import optuna
+
+    if name == "grid":
+        if any(d.kind != "choice" for d in dims):
+            raise SearchError("the grid sampler takes lists of values only (FIELD=v1,v2,...), not ranges")
+        return optuna.samplers.GridSampler({d.name: list(d.choices) for d in dims}, seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _pruner(name: str) -> Any:
+    import optuna
+
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner()
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+
+
+def open_study(recipe: str, metric: str, direction: str, dims: Sequence[Dimension], out_dir: Path, storage: str | None,
+               study_name: str | None, sampler: str, pruner: str, seed: int) -> Any:
+    """Create or resume the study; refuse one made for another recipe, metric or space."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    name = study_name or recipe
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat's retry callback
+        study = optuna.create_study(study_name=name, storage=_storage(storage, out_dir), load_if_exists=True,
+                                    direction="maximize" if direction == "max" else "minimize",
+                                    sampler=_sampler(sampler, dims, seed), pruner=_pruner(pruner))
+    attrs = study.user_attrs
+    mine = {"recipe": recipe, "metric": metric, "space": {d.name: [d.kind, list(d.choices), d.low, d.high, d.log]
+                                                          for d in dims}}
+    if not attrs:
+        for key, value in mine.items():
+            study.set_user_attr(key, value)
+    else:
+        for key in ("recipe", "metric", "space"):
+            if attrs.get(key) != json.loads(json.dumps(mine[key])):
+                raise SearchError(f"study {name!r} in this storage was made for {key} {attrs.get(key)!r}, not "
+                                  f"{mine[key]!r}; choose another --study name")
+        if study.direction.name.lower() != ("maximize" if direction == "max" else "minimize"):
+            raise SearchError(f"study {name!r} {study.direction.name.lower()}s; this recipe's {metric} needs the other way")
+    return study
+
+
+def search(base: TrainConfig, specs: Sequence[str], trials: int, out_dir: Path, convert_model_arg: Callable[[str, Any], Any],
+           *, sampler: str = "tpe", pruner: str = "median", storage: str | None = None, study_name: str | None = None,
+           grid: bool = False, keep_all: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or join, or resume) a study of ``trials`` finished trials; return a summary with the best trial."""
+    import optuna
+
+    recipe = get_recipe(base.recipe)
+    profile = recipe.profile(base.profile or recipe.default).with_overrides(**base.overrides)
+    import zoo
+
+    model_defaults = {**zoo.get_spec(recipe.model).default_kwargs, **recipe.model_kwargs}
+    dims = dimensions(parse_space(specs, grid=grid), profile, model_defaults, grid=grid)
+    if grid:
+        sampler = "grid"
+        trials = math.prod(len(d.choices) for d in dims)
+    if sampler not in SAMPLERS or pruner not in PRUNERS:
+        raise SearchError(f"sampler is one of {', '.join(SAMPLERS)}; pruner one of {', '.join(PRUNERS)}")
+    if trials < 1:
+        raise SearchError("--trials must be at least 1")
+    metric, mode, _ = get_step(recipe.step).headline
+    study = open_study(recipe.name, metric, mode, dims, out_dir, storage, study_name, sampler, "none" if grid else pruner,
+                       base.seed)
+    done_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    data = base.data
+    if grid:  # the cartesian product, in order; a resumed sweep skips what is done or running
+        taken = [t.params for t in study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.FAIL]
+        for combo in itertools.product(*(d.choices for d in dims)):
+            params = dict(zip([d.name for d in dims], combo))
+            if params not in taken:
+                study.enqueue_trial(params)
+
+    def objective(trial: Any) -> float:
+        nonlocal data
+        earlier = [t for t in study.get_trials(deepcopy=False, states=(*done_states, optuna.trial.TrialState.RUNNING))
+                   if t.number < trial.number]
+        if len(earlier) >= trials:
+            raise OverBudget(f"the study has its {trials} trials")
+        params = {d.name: d.suggest(trial) for d in dims}
+        if grid and any(t.params == params for t in earlier):  # two workers enqueued the same grid point
+            raise OverBudget(f"a duplicate of an earlier trial ({params})")
+        overrides = {k: _convert(k, v, profile, None) for k, v in params.items() if not k.startswith("model.")}
+        model_kwargs = {k[6:]: convert_model_arg(k[6:], v) for k, v in params.items() if k.startswith("model.")}
+        run_dir = out_dir / "trials" / f"{trial.number:03d}"
+        step = 0
+
+        def report(record: dict[str, Any]) -> None:
+            nonlocal step
+            value = record.get(metric)
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                trial.report(float(value), step)
+                step += 1
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"{metric} {value:.4g} after {step} evaluation(s)")
+
+        cfg = replace(base, overrides={**base.overrides, **overrides}, model_kwargs={**base.model_kwargs, **model_kwargs},
+                      out=run_dir, data=data, on_eval=report)
+        trial.set_user_attr("run_dir", str(run_dir))
+        log(f"--- trial {trial.number}: " + ", ".join(f"{k}={v}" for k, v in params.items()))
+        trainer = Trainer(cfg)
+        try:
+            summary = trainer.fit()
+        except optuna.TrialPruned:
+            log(f"    pruned at evaluation {step}")
+            raise
+        except Exception as e:
+            trial.set_user_attr("error", f"{type(e).__name__}: {str(e)[:300]}")
+            log(f"    failed: {type(e).__name__}: {str(e)[:200]}")
+            raise
+        finally:
+            data = getattr(trainer, "data", data)  # later trials reuse the loaded dataset
+        value = summary.get(metric)
+        trial.set_user_attr("wall_time_s", summary.get("wall_time_s"))
+        trial.set_user_attr("summary", {k: v for k, v in summary.items() if isinstance(v, (int, float, str))})
+        log(f"    {metric} {value:.4g}")
+        return float(value)
+
+    def finished() -> int:
+        return len(study.get_trials(deepcopy=False, states=done_states))
+
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
+        while finished() < trials:
+            before = len(study.trials)
+            study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
+            last = study.trials[-1] if len(study.trials) > before else None
+            if last is not None and "OverBudget" in str(last.system_attrs.get("fail_reason", "")):
+                break
+            if grid and finished() >= trials:
+                break
+    return summarize(study, out_dir, metric, mode, grid, keep_all, time.perf_counter() - started, log)
+
+
+def summarize(study: Any, out_dir: Path, metric: str, mode: str, grid: bool, keep_all: bool, seconds: float,
+              log: Callable[[str], None]) -> dict[str, Any]:
+    """trials.csv, best.json, the plots, and (grids) the sweep files; prune non-best checkpoints."""
+    import optuna
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trials = study.get_trials(deepcopy=False)
+    rows = [{"trial": t.number, "state": t.state.name, metric: t.value, **{f"param_{k}": v for k, v in t.params.items()},
+             "seconds": round(t.duration.total_seconds(), 2) if t.duration else None,
+             "error": t.user_attrs.get("error") or t.system_attrs.get("fail_reason", "")[:200] if t.state.name == "FAIL" else ""}
+            for t in trials]
+    fields: list[str] = []
+    for row in rows:
+        fields += [k for k in row if k not in fields]
+    with open(out_dir / "trials.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    result: dict[str, Any] = {"study": study.study_name, "metric": metric, "direction": mode, "out_dir": str(out_dir),
+                              "trials": len(trials), "seconds": round(seconds, 1),
+                              "states": {s: sum(r["state"] == s for r in rows) for s in ("COMPLETE", "PRUNED", "FAIL")},
+                              "csv": str(out_dir / "trials.csv")}
+    if complete:
+        best = study.best_trial
+        settings = {"recipe": study.user_attrs["recipe"], "metric": metric, "value": best.value, "trial": best.number,
+                    "set": {k: v for k, v in best.params.items() if not k.startswith("model.")},
+                    "model_args": {k[6:]: v for k, v in best.params.items() if k.startswith("model.")},
+                    "run_dir": best.user_attrs.get("run_dir")}
+        (out_dir / "best.json").write_text(json.dumps(settings, indent=2))
+        result["best"] = settings
+        if not keep_all:  # the best trial's checkpoints are kept, the others' dropped (their metrics stay)
+            for t in trials:
+                run = t.user_attrs.get("run_dir")
+                if t.number != best.number and run and t.state.is_finished():
+                    shutil.rmtree(Path(run) / "checkpoints", ignore_errors=True)
+        _plots(study, out_dir, log)
+        log(f"best trial {best.number}: {metric} {best.value:.4g} with {best.params}; settings in {out_dir / 'best.json'}")
+    if grid:
+        runs = _sweep_files(trials, out_dir, metric)
+        result["runs"] = [{"label": r["label"], "params": r["params"], "state": r["state"], **r["summary"]} for r in runs]
+        result.update(csv=str(out_dir / "sweep.csv"), plot=str(out_dir / "comparison.png"))
+    return result
+
+
+def _plots(study: Any, out_dir: Path, log: Callable[[str], None]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import optuna
+    from optuna.visualization import matplotlib as vis
+
+    drawings = {"optimization_history.png": vis.plot_optimization_history,
+                "param_importances.png": vis.plot_param_importances,
+                "parallel_coordinate.png": vis.plot_parallel_coordinate}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # optuna marks its matplotlib plots experimental
+        for file, draw in drawings.items():
+            try:
+                axes = draw(study)
+                figure = (axes.flat[0] if hasattr(axes, "flat") else axes).get_figure()
+                figure.set_size_inches(8, 5)
+                figure.tight_layout()
+                figure.savefig(out_dir / file, dpi=100)
+                plt.close(figure)
+            except (ValueError, RuntimeError, ZeroDivisionError, optuna.exceptions.OptunaError) as e:
+                log(f"({file} not drawn: {str(e)[:120]})")  # e.g. importances need two completed trials
+
+
+def _sweep_files(trials: Sequence[Any], out_dir: Path, metric: str) -> list[dict[str, Any]]:
+    """The grid's sweep.csv / sweep.json / comparison.png, as the sweeps wrote them before they ran on Optuna."""
+    runs, rows, curves = [], [], {}
+    for t in sorted(trials, key=lambda t: t.number):
+        run = t.user_attrs.get("run_dir")
+        if not run or not t.state.is_finished():
+            continue
+        label = label_of(t.params)
+        metrics = Path(run) / "metrics.jsonl"
+        history = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()] if metrics.is_file() else []
+        runs.append({"run": t.number + 1, "label": label, "params": t.params, "state": t.state.name, metric: t.value,
+                     "summary": t.user_attrs.get("summary", {}), "history": history})
+        run_rows, curves[label] = sweep_rows(t.number + 1, label, t.params, history, t.user_attrs.get("wall_time_s"), Path(run))
+        rows += run_rows
+    write_sweep(out_dir, runs, rows, curves)
+    return runs
