@@ -522,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--log-max-mb", type=float, default=100, help="rotate the log file at this size")
     parser.add_argument("--log-backups", type=int, default=5, help="gzipped older log files kept")
     parser.add_argument("--access-log", action="store_true",
-                        help="one access line and one timing line per request (off: refusals and faults only)")
+                        help="an access line and timing lines per request (off: refusals and faults only)")
     args = parser.parse_args(argv)
     config = log_config(args.log_file, args.access_log, int(args.log_max_mb * 2**20), args.log_backups)
     config_file = (args.log_file.with_name("logging.json") if args.log_file else

@@ -87,7 +87,7 @@ def archive_cmd(source: str, runtime: str, part: str | None, name: str | None, s
 @click.option("--verbose-logs", is_flag=True,
               help="TorchServe: its own logging (DEBUG, ~30 lines a request, metrics as log lines) for debugging; by "
                    "default logs/ holds one access line a request, worker output, start-up and errors, and metrics "
-                   "are served in Prometheus format on the metrics port. KServe: an access line and a timing line "
+                   "are served in Prometheus format on the metrics port. KServe: an access line and timing lines "
                    "per request; by default logs/kserve.log holds start-up, refusals (one line each) and faults. "
                    "Both engines rotate their logs at 100 MB and keep 5 gzipped files.")
 @RANDOM_WEIGHTS

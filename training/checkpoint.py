@@ -143,7 +143,11 @@ def is_weights_source(source: str | Path) -> bool:
     separator, no checkpoint suffix. Unknown names then get the registry's close-match suggestions."""
     text = str(source)
     return ("." in text and not Path(text).exists() and not any(sep in text for sep in ("/", "\\"))
-            and not text.endswith((".pt", ".pth", ".safetensors")))
+            and text.rsplit(".", 1)[1].lower() not in FILE_SUFFIXES)
+
+
+#: What a missing file is named like (``best.pt``), as opposed to a weights tag (``lenet.mnist``).
+FILE_SUFFIXES = {"pt", "pth", "pt2", "ckpt", "bin", "safetensors", "onnx", "json", "mar", "zip", "tar", "gz"}
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

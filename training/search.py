@@ -244,7 +244,10 @@ def search(base: TrainConfig, specs: Sequence[str], trials: int, out_dir: Path, 
 
     model_defaults = {**zoo.get_spec(recipe.model).default_kwargs, **recipe.model_kwargs}
     dims = dimensions(parse_space(specs, grid=grid), profile, model_defaults, grid=grid)
-    if grid:
+    grid = grid or sampler == "grid"
+    if grid:  # the whole product, each point once
+        if any(d.kind != "choice" for d in dims):
+            raise SearchError("the grid sampler takes lists of values only (FIELD=v1,v2,...), not ranges")
         sampler = "grid"
         trials = math.prod(len(d.choices) for d in dims)
     if sampler not in SAMPLERS or pruner not in PRUNERS:
@@ -268,6 +271,7 @@ def search(base: TrainConfig, specs: Sequence[str], trials: int, out_dir: Path, 
         earlier = [t for t in study.get_trials(deepcopy=False, states=(*done_states, optuna.trial.TrialState.RUNNING))
                    if t.number < trial.number]
         if len(earlier) >= trials:
+            over_budget.append(trial.number)
             raise OverBudget(f"the study has its {trials} trials")
         params = {d.name: d.suggest(trial) for d in dims}
         if grid and any(t.params == params for t in earlier):  # two workers enqueued the same grid point
@@ -294,14 +298,17 @@ def search(base: TrainConfig, specs: Sequence[str], trials: int, out_dir: Path, 
         try:
             summary = trainer.fit()
         except optuna.TrialPruned:
+            failures.clear()
             log(f"    pruned at evaluation {step}")
             raise
         except Exception as e:
             trial.set_user_attr("error", f"{type(e).__name__}: {str(e)[:300]}")
-            log(f"    failed: {type(e).__name__}: {str(e)[:200]}")
+            failures.append(f"{type(e).__name__}: {str(e)[:200]}")
+            log(f"    failed: {failures[-1]}")
             raise
         finally:
             data = getattr(trainer, "data", data)  # later trials reuse the loaded dataset
+        failures.clear()
         value = summary.get(metric)
         trial.set_user_attr("wall_time_s", summary.get("wall_time_s"))
         trial.set_user_attr("summary", {k: v for k, v in summary.items() if isinstance(v, (int, float, str))})
@@ -312,16 +319,19 @@ def search(base: TrainConfig, specs: Sequence[str], trials: int, out_dir: Path, 
         return len(study.get_trials(deepcopy=False, states=done_states))
 
     started = time.perf_counter()
+    over_budget: list[int] = []  # set when another worker got the last trials
+    failures: list[str] = []  # this worker's failed trials since its last finished one
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
-        while finished() < trials:
-            before = len(study.trials)
+        while not over_budget:
+            if grid:  # every grid point was enqueued: run until none waits
+                if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
+                    break
+            elif finished() >= trials:
+                break
+            elif len(failures) > trials:  # a search whose every trial fails would never end
+                raise SearchError(f"{len(failures)} trials failed in a row, the last with: {failures[-1]}")
             study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
-            last = study.trials[-1] if len(study.trials) > before else None
-            if last is not None and "OverBudget" in str(last.system_attrs.get("fail_reason", "")):
-                break
-            if grid and finished() >= trials:
-                break
     return summarize(study, out_dir, metric, mode, grid, keep_all, time.perf_counter() - started, log)
 
 

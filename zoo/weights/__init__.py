@@ -27,7 +27,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import torch
@@ -460,25 +460,24 @@ def model_kwargs_for(weights: Weights, kwargs: Mapping[str, Any], defaults: Mapp
     return {k: v for k, v in merged.items() if k in defaults}
 
 
-def markdown_table(names: Iterable[str] | None = None, metric_format: Callable[[str, float], str] | None = None) -> str:
-    """README's weights table, generated from the cards."""
-    fmt = metric_format or (lambda k, v: f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}")
-    rows = ["| weights | metric (split) | value | file | how it was trained |", "|---|---|---:|---|---|"]
+def markdown_table(names: Iterable[str] | None = None) -> str:
+    """README's weights table, generated from the cards (``zoo weights list --markdown``)."""
+    rows = ["| weights | metric | value | measured on | file | trained by | wall |", "|---|---|---:|---|---|---|---:|"]
     for name in names or list_weights():
         w = get_weights(name)
         metric, _ = w.headline
         value = w.metrics.get(metric)
-        shown = f"**{fmt(metric, value)}**" if isinstance(value, (int, float)) else "not measured here"
-        ds = w.card.get("dataset") or {}
-        split = ds.get("split_description") or ds.get("split") or ""
+        shown = f"**{value:.4f}**" if isinstance(value, (int, float)) and abs(value) < 100 else (
+            f"**{value:.2f}**" if isinstance(value, (int, float)) else "not built here")
+        judged = w.metrics.get("test_confident_share")
+        if judged is not None:  # generators: what the digit classifier makes of their samples
+            shown += f" (digits recognised: {judged:.0%}; class entropy {w.metrics['test_class_entropy_bits']:.2f} bits)"
         f = w.card.get("file") or {}
-        if w.built:
-            where = "shipped" if w.card.get("shipped") else "build or mirror"
-            file = f"{f.get('size', 0) / 1e6:.2f} MB {f.get('dtype', '')} ({where})"
-        else:
-            file = f"not shipped: `zoo weights build {name}`"
+        file = (f"{f.get('size', 0) / 1e6:.2f} MB {f.get('dtype', '')}" + ("" if w.card.get("shipped") else " (not shipped)")
+                if w.built else f"`zoo weights build {name}`")
         t = w.card.get("training") or {}
-        how = f"`{t.get('command', '')}`" + (f"; {t['wall_time_s']:.0f} s on {t.get('device_name', t.get('device'))}"
-                                              if t.get("wall_time_s") else "")
-        rows.append(f"| `{name}` | {metric} ({split}) | {shown} | {file} | {how} |")
+        wall = f"{t['wall_time_s']:.0f} s" if t.get("wall_time_s") is not None else (w.card.get("build_time") or "")
+        split = (w.card.get("dataset") or {}).get("split_description", "")
+        rows.append(f"| `{name}`{' *' if w.card.get('default') else ''} | {metric} | {shown} | {split} | {file} | "
+                    f"`{t.get('command', '')}` | {wall} |")
     return "\n".join(rows)
