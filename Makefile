@@ -17,7 +17,7 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,kserve]'
 	touch $(STAMP)
 
-demo: venv  ## the main job: train a digit model, export it, serve it with TorchServe, query it over HTTP
+demo: venv  ## the main job: serve the shipped trained digit model with TorchServe (exported and checked), query it over HTTP
 	$(BIN)/zoo-serve demo $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 test: venv  ## run the default test suite

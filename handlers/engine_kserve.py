@@ -318,7 +318,7 @@ class _Guard:
                 except RequestError as e:
                     refused("REST", path, str(e))
                     return await _reply(send, 400, str(e))
-                return await self.app(scope, _replay(body), send)
+                return await self.app(scope, _replay(body, receive), send)
         return await self.app(scope, receive, send)
 
 
@@ -335,18 +335,18 @@ async def _read_body(receive: Any) -> bytes:
     return b"".join(chunks)
 
 
-def _replay(body: bytes) -> Any:
-    """An ASGI ``receive`` that hands the app a body already read."""
+def _replay(body: bytes, receive: Any) -> Any:
+    """An ASGI ``receive`` that hands the app a body already read, then the connection's own events."""
     sent = False
 
-    async def receive() -> dict[str, Any]:
+    async def replay() -> dict[str, Any]:
         nonlocal sent
         if sent:
-            return {"type": "http.disconnect"}
+            return await receive()  # e.g. the client's disconnect
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    return receive
+    return replay
 
 
 def refused(protocol: str, where: str, message: str) -> None:

@@ -156,3 +156,10 @@ def test_postgresql_storage(tmp_path):
                                              "--out", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output
     assert len(optuna.load_study(study_name=study, storage=url).trials) == 4
+
+
+def test_a_search_whose_every_trial_fails_stops_with_the_error(tmp_path):
+    result = CliRunner().invoke(train_main, ["classifier-gaussians", "--epochs", "2", "--quiet", "--search",
+                                             "model.n_output=1", "--trials", "2", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "trials failed in a row" in result.output, result.output
+    assert len(_study(tmp_path, "classifier-gaussians").trials) == 3

@@ -473,7 +473,9 @@ def markdown_table(names: Iterable[str] | None = None) -> str:
         if judged is not None:  # generators: what the digit classifier makes of their samples
             shown += f" (digits recognised: {judged:.0%}; class entropy {w.metrics['test_class_entropy_bits']:.2f} bits)"
         f = w.card.get("file") or {}
-        file = (f"{f.get('size', 0) / 1e6:.2f} MB {f.get('dtype', '')}" + ("" if w.card.get("shipped") else " (not shipped)")
+        size = f.get("size", 0)
+        shown_size = f"{size / 1e6:.2f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
+        file = (f"{shown_size} {f.get('dtype', '')}" + ("" if w.card.get("shipped") else " (not shipped)")
                 if w.built else f"`zoo weights build {name}`")
         t = w.card.get("training") or {}
         wall = f"{t['wall_time_s']:.0f} s" if t.get("wall_time_s") is not None else (w.card.get("build_time") or "")
