@@ -10,6 +10,7 @@ import torch
 from zoo.errors import ZooGroup
 
 from ._api import TASKS, count_parameters, get_model, get_spec, list_models
+from .weights import Weights
 
 
 def _param_count(name: str) -> int:
@@ -179,7 +180,7 @@ def weights_info_cmd(name: str, as_json: bool) -> None:
     click.echo(_card_text(w))
 
 
-def _card_text(w) -> str:  # noqa: ANN001 (a zoo.weights.Weights)
+def _card_text(w: Weights) -> str:
     c = w.card
     lines = [f"{w.name}  ({w.model}, {c.get('task')}{', default' if c.get('default') else ''})"]
     f = c.get("file") or {}
