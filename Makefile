@@ -26,10 +26,12 @@ test: venv  ## run the default test suite
 test-all: venv  ## the default suite plus the slow real-data runs
 	$(BIN)/python -m pytest -m "slow or not slow"
 
-bench: venv  ## CPU benchmarks (training, inference, serving); results in benchmarks/results/
+bench: venv  ## CPU benchmarks (training, inference, serving, weights loading, search); results in benchmarks/results/
 	$(BIN)/python benchmarks/train_speed.py
 	$(BIN)/python benchmarks/inference_speed.py
 	$(BIN)/python benchmarks/serving_speed.py
+	$(BIN)/python benchmarks/weights_speed.py
+	$(BIN)/python benchmarks/search_speed.py
 
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf build dist *.egg-info .pytest_cache runs
