@@ -9,12 +9,12 @@ STAMP := $(VENV)/.installed
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-venv: $(STAMP)  ## create .venv and install the project with its test and kserve extras
+venv: $(STAMP)  ## create .venv and install the project with its test, kserve and ui extras
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,kserve]'
+	$(BIN)/python -m pip install --quiet -e '.[test,kserve,ui]'
 	touch $(STAMP)
 
 demo: venv  ## the main job: serve the shipped trained digit model with TorchServe (exported and checked), query it over HTTP

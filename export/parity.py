@@ -218,7 +218,11 @@ def check_part(module: nn.Module, part: zoo.Part, out_dir: Path, artifacts: dict
             case[runtime] = entry
             passed = passed and entry["ok"]
         report["cases"]["real"] = case
-        keep = [c[:KEEP_REAL] if c.shape[0] == inputs[0].shape[0] else c for c in [t.numpy() for t in inputs]]
+        # the first KEEP_REAL samples, cut along each input's own batch axis (the RNN's h0 has it on axis 1)
+        n = int(inputs[0].shape[0])
+        keep = [np.take(a, range(min(KEEP_REAL, n)), axis=spec.batch_axis)
+                if spec.batch_axis is not None and a.shape[spec.batch_axis] == n else a
+                for spec, a in zip(part.inputs, [t.numpy() for t in inputs])]
         for i, a in enumerate(keep):
             saved[f"real/in{i}"] = a
         for i, r in enumerate(eager(keep)):

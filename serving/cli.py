@@ -37,6 +37,7 @@ def main() -> None:
     zoo-serve start mnist-cnn --engine kserve       KServe: v2 (REST + gRPC) and v1, loopback only, token auth on
     zoo-serve predict mnist-cnn digit.png           a client that finds the token (either engine)
     zoo-serve deploy mnist-cnn --out deploy/        container build context + KServe InferenceService manifest
+    zoo-serve ui                                    a browser playground for the running server (the ui extra)
     zoo-serve status / zoo-serve stop
     """
 
@@ -144,6 +145,24 @@ def deploy_cmd(name: str, engine: str, out: Path, store: Path, image: str | None
                   memory=memory, namespace=namespace, grpc=grpc, max_request_mb=max_request_mb,
                   log=lambda m: click.echo(m, err=True))
     click.echo(json.dumps(info))
+
+
+@main.command("ui")
+@RUN_DIR
+@click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True, help="The page's port (127.0.0.1 only).")
+def ui_cmd(run_dir: Path, port: int) -> None:
+    """A browser playground for the server of RUN_DIR (either engine): a tab per served model (draw a digit, sample
+    a generator, tag a sentence, ...). Needs the ui extra: pip install '.[ui]'. Stop it with Ctrl-C."""
+    import importlib.util
+
+    if importlib.util.find_spec("gradio") is None:
+        raise click.ClickException("the playground needs the ui extra: pip install 'torch-model-zoo[ui]'")
+    from .ui import serve
+
+    try:
+        serve(run_dir, port, log=click.echo)
+    except RuntimeError as e:
+        raise click.ClickException(str(e)) from None
 
 
 @main.command("stop")

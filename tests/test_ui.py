@@ -1,0 +1,213 @@
+"""The browser playground (`zoo-serve ui`) against a real TorchServe serving the shipped trained weights: every tab's
+function through gradio_client answers what the endpoint answers directly, errors are shown not raised, and in a real
+headless Chromium a 1 drawn with the mouse on the sketchpad is recognised."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import io
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+if importlib.util.find_spec("gradio") is None:
+    pytest.skip("the playground is the ui extra: pip install '.[ui]'", allow_module_level=True)
+from conftest import png_bytes  # noqa: E402
+
+from serving.archive import build_archive  # noqa: E402
+from serving.client import Client  # noqa: E402
+from serving.server import ServerConfig, free_port, start, stop  # noqa: E402
+from serving.ui import sketch_to_digit  # noqa: E402
+
+#: Gradio's server threads leave their event loops and sockets to the garbage collector (upstream): not ours to fail on.
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning", "ignore::ResourceWarning")
+
+#: (archive name, weights): one served model per kind of tab
+SERVED = [("digits", "mnist-cnn.mnist"), ("cifar", "simple-cnn.cifar10"), ("gan", "gan.mnist"), ("tagger", "pos-tagger.ud-english"),
+          ("ngram", "ngram.sonnet"), ("dqn", "dqn.cartpole"), ("ae", "autoencoder.mnist"), ("rnn", "rnn-regressor.sin-cos")]
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory, data_dir):
+    from gradio_client import Client as GradioClient
+
+    from serving.ui import serve
+
+    root = tmp_path_factory.mktemp("ui")
+    for name, weights in SERVED:
+        build_archive(weights, name=name, store=root / "store", exports_dir=root / "exports", log=lambda m: None)
+    cfg = ServerConfig(run_dir=root / "run", store=root / "store", models=[n for n, _ in SERVED], port=free_port(),
+                       management_port=free_port(), metrics_port=free_port())
+    start(cfg, log=lambda m: None)
+    port = free_port()
+    app = serve(cfg.run_dir, port, block=False, log=lambda m: None)
+    try:
+        yield {"url": f"http://127.0.0.1:{port}/", "ui": GradioClient(f"http://127.0.0.1:{port}/", verbose=False),
+               "endpoint": Client.from_run_dir(cfg.run_dir), "cfg": cfg, "root": root, "data": data_dir}
+    finally:
+        app.close()
+        stop(cfg.run_dir, log=lambda m: None)
+
+
+def _file(root: Path, name: str, data: bytes):
+    from gradio_client import handle_file
+
+    path = root / name
+    path.write_bytes(data)
+    return handle_file(str(path))
+
+
+def test_a_drawn_mnist_digit_and_an_uploaded_cifar_image_are_classified_as_the_endpoint_does(page):
+    from training.data import load_dataset
+
+    mnist = load_dataset("mnist", page["data"]).test
+    drawing = 255 - np.kron(mnist["x"][0, 0].numpy(), np.ones((10, 10), np.uint8))  # dark ink on white, 280x280
+    sketch = {"background": None, "layers": [], "composite": _file(page["root"], "drawing.png", png_bytes(drawing))}
+    labels, seen, status = page["ui"].predict(sketch, None, 3, api_name="/classify_digits")
+    digit = sketch_to_digit(drawing)
+    direct = page["endpoint"].predict("digits", {"image": base64.b64encode(png_bytes(digit)).decode(), "top_k": 3})[1]
+    assert labels["label"] == direct["predictions"][0]["label"] == str(int(mnist["y"][0]))
+    assert [c["label"] for c in labels["confidences"]] == [p["label"] for p in direct["predictions"]]
+    assert "ms round trip (torchserve, onnx)" in status and seen is not None
+    cifar = load_dataset("cifar10", page["data"]).test
+    image = cifar["x"][0].permute(1, 2, 0).numpy()
+    labels, _, _ = page["ui"].predict(None, _file(page["root"], "cifar.png", png_bytes(image)), 3, api_name="/classify_cifar")
+    direct = page["endpoint"].predict("cifar", png_bytes(image), "image/png")[1]
+    assert labels["label"] == direct["predictions"][0]["label"]
+
+
+def test_generator_tagger_language_model_q_network_autoencoder_and_tensors(page):
+    ui, endpoint = page["ui"], page["endpoint"]
+    gallery, status = ui.predict(4, 7, api_name="/generate_gan")
+    direct = endpoint.predict("gan", {"n": 4, "seed": 7})[1]
+    assert len(gallery) == 4 and "round trip" in status
+    from PIL import Image
+
+    first = np.asarray(Image.open(gallery[0]["image"]).convert("L"))
+    expected = np.asarray(Image.open(io.BytesIO(base64.b64decode(direct["images_png"][0]))).convert("L"))
+    assert np.array_equal(first, expected)
+    tagged, _ = ui.predict("The cat sat on the mat .", api_name="/tag_tagger")
+    direct = endpoint.predict("tagger", {"sentence": "The cat sat on the mat ."})[1]
+    assert [(t["token"].strip(), t["class_or_confidence"]) for t in tagged] == [(t["word"], t["tag"]) for t in direct["tags"]]
+    nexts, continuation, _ = ui.predict("so gazed", 3, api_name="/next_words_ngram")
+    direct = endpoint.predict("ngram", {"context": ["so", "gazed"], "top_k": 5})[1]
+    assert nexts["label"] == direct["predictions"][0]["word"] and len(continuation.split()) == 5
+    action, _ = ui.predict(0.0, 0.0, 0.05, 0.0, api_name="/q_values_dqn")
+    direct = endpoint.predict("dqn", {"state": [0.0, 0.0, 0.05, 0.0]})[1]
+    assert action["label"].startswith(direct["label"])
+    movie, played = ui.predict(0, api_name="/play_dqn")
+    assert movie and "return 200" in played  # the shipped DQN balances the pole through the endpoint
+    original, rebuilt, status = ui.predict(None, _file(page["root"], "blank.png", png_bytes(np.zeros((28, 28), np.uint8))),
+                                           api_name="/reconstruct_ae")
+    assert original and rebuilt and "code [" in status
+    request = json.dumps({"x": [[0.0], [0.5], [1.0]], "h0": [[0.0] * 32]})
+    plot, status = ui.predict(request, api_name="/tensors_rnn")
+    assert plot and "round trip" in status
+
+
+def test_errors_are_shown_in_the_page_and_it_keeps_working(page):
+    ui = page["ui"]
+    _, status = ui.predict('{"x": [[[0.0]]]}', api_name="/tensors_rnn")
+    assert status.startswith("**HTTP 422**") and "missing field(s) ['h0']" in status  # the server's own message
+    _, status = ui.predict("not json", api_name="/tensors_rnn")
+    assert status.startswith("**Not JSON**")
+    labels, _, status = ui.predict(None, None, 3, api_name="/classify_digits")
+    assert status == "Draw a digit or upload an image first."
+    _, status = ui.predict(1, 0, api_name="/generate_gan")
+    assert "round trip" in status  # still answering
+    from serving.ui import Playground
+
+    down = Playground(page["cfg"].run_dir)  # the same page's functions, against a server that is gone
+    down.client = Client("127.0.0.1", free_port(), "no-key")
+    gallery, status = down.generate("gan", 2, 0)
+    assert gallery == [] and status.startswith("**The server did not answer**")
+
+
+@pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
+                    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+def test_in_a_real_browser_a_drawn_one_is_recognised(page, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,1500"):
+        options.add_argument(arg)
+    browser = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    wait = WebDriverWait(browser, 60)
+    shots = Path(os.environ.get("ZOO_SCREENSHOTS", tmp_path))
+    try:
+        browser.get(page["url"])
+
+        def top_label(b) -> str:
+            """The label the page shows on top (the component's own caption left out)."""
+            lines = [ln.strip() for ln in b.find_element(By.CSS_SELECTOR, "#label-digits").text.splitlines()]
+            return next((ln for ln in lines if ln and ln != "prediction"), "")
+
+        def tab(name: str) -> None:
+            wait.until(ec.element_to_be_clickable((By.XPATH, f"//button[@role='tab'][normalize-space()='{name}']"))).click()
+
+        tab("digits")
+        brush = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "#sketch-digits button[aria-label='Brush']")))
+        brush.click()
+        canvas = browser.find_elements(By.CSS_SELECTOR, "#sketch-digits canvas")[-1]
+        height = canvas.size["height"]
+        stroke = ActionChains(browser).move_to_element_with_offset(canvas, 0, -int(height * 0.3)).click_and_hold()
+        for _ in range(10):  # a vertical stroke: a 1
+            stroke.move_by_offset(0, int(height * 0.06))
+        stroke.release().perform()
+        browser.find_element(By.CSS_SELECTOR, "#run-digits").click()
+        wait.until(lambda b: "round trip" in b.find_element(By.CSS_SELECTOR, "#status-digits").text)
+        assert top_label(browser) == "1"
+        browser.save_screenshot(str(shots / "playground-digit.png"))
+
+        upload = browser.find_element(By.CSS_SELECTOR, "#upload-digits input[type=file]")
+        from training.data import load_dataset
+
+        image = tmp_path / "seven.png"  # MNIST's first test digit, a 7, uploaded as a PNG
+        image.write_bytes(png_bytes(load_dataset("mnist", page["data"]).test["x"][0, 0].numpy()))
+        upload.send_keys(str(image))
+        time.sleep(1)
+        browser.find_element(By.CSS_SELECTOR, "#run-digits").click()
+        wait.until(lambda b: top_label(b) == "7")
+        browser.save_screenshot(str(shots / "playground-upload.png"))
+
+        tab("gan")
+        browser.find_element(By.CSS_SELECTOR, "#run-gan").click()
+        wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#gallery-gan img")) >= 16)
+        browser.save_screenshot(str(shots / "playground-gan.png"))
+    finally:
+        browser.quit()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("kserve") is None, reason="the KServe engine is the kserve extra")
+def test_the_page_works_with_the_kserve_engine_too(page, tmp_path):
+    """The same page functions against the KServe engine (its metadata has no task: the served archive says it)."""
+    from serving.ui import Playground
+
+    cfg = ServerConfig(run_dir=tmp_path / "run", engine="kserve", store=page["root"] / "store", models=["digits", "gan"],
+                       port=free_port(), grpc_port=free_port())
+    start(cfg, log=lambda m: None)
+    try:
+        playground = Playground(cfg.run_dir)
+        assert {m.name: m.kind for m in playground.models} == {"digits": "classify", "gan": "generate"}
+        canvas = np.full((280, 280), 255, np.uint8)
+        canvas[40:240, 130:150] = 0  # a bar: a 1
+        labels, _, status = playground.classify("digits", {"composite": canvas}, None)
+        assert max(labels, key=labels.get) == "1" and "(kserve, onnx)" in status
+        gallery, _ = playground.generate("gan", 3, 1)
+        assert len(gallery) == 3
+    finally:
+        stop(cfg.run_dir, log=lambda m: None)
