@@ -83,9 +83,10 @@ class AutoencoderHandler(ImageInput):
 
 
 class GeneratorHandler(ZooHandler):
-    """``{"n": k, "seed": s}`` → k generated samples: PNG images (GAN, DCGAN, VAE decoder) or vectors."""
+    """``{"n": k, "seed": s}`` → k generated samples: PNG images (GAN, DCGAN, VAE decoder) or vectors; or
+    ``{"z": [[...], ...]}``: the samples of these latent points (a walk between two of them, say)."""
 
-    fields = ("n", "seed")
+    fields = ("n", "seed", "z")
 
     def noise(self, n: int, seed: int) -> np.ndarray:
         dim = int(self.input_specs[0]["shape"][1])
@@ -96,6 +97,14 @@ class GeneratorHandler(ZooHandler):
 
     def parse(self, payload: Any) -> tuple[list[np.ndarray], dict[str, Any]]:
         obj = self.json_object({} if payload in (b"", "") else payload)
+        if "z" in obj:
+            if "n" in obj or "seed" in obj:
+                raise RequestError("send either 'z' (latent points) or 'n' and 'seed', not both", 422)
+            dim = int(self.input_specs[0]["shape"][1])
+            z = self.array(obj["z"], "z", [None, dim])
+            if not 1 <= len(z) <= MAX_GENERATE:
+                raise RequestError(f"'z' holds {len(z)} latent points; send 1 to {MAX_GENERATE}", 422)
+            return [np.ascontiguousarray(z, dtype=np.float32)], {"seed": None}
         n = integer(obj, "n", 1, 1, MAX_GENERATE)
         seed = integer(obj, "seed", None, 0, INT64_MAX)
         if seed is None:

@@ -172,6 +172,24 @@ class Playground:
             return [], line
         return [_decode_png(p) for p in answer.get("images_png", [])], line
 
+    def walk(self, name: str, seed_a: int, seed_b: int, steps: int) -> tuple[list[Any], str]:
+        """A straight walk between two latent points (drawn from the model's noise from two seeds), decoded by the
+        endpoint in one request: the VAE's (or a GAN's) latent space, seen between two samples."""
+        model = self.by_name(name)
+        dim = int(model.inputs[0]["shape"][1])
+        uniform = model.preprocessing.get("noise") == "uniform"
+
+        def point(seed: int) -> np.ndarray:
+            rng = np.random.default_rng(int(seed))
+            return rng.uniform(-1, 1, dim) if uniform else rng.standard_normal(dim)
+
+        a, b = point(seed_a), point(seed_b)
+        path = [((1 - t) * a + t * b).round(6).tolist() for t in np.linspace(0, 1, int(steps))]
+        answer, line = self.call(model, {"z": path})
+        if answer is None:
+            return [], line
+        return [_decode_png(p) for p in answer.get("images_png", [])], line
+
     # -- autoencoders
     def reconstruct(self, name: str, sketch: Any, upload: Any) -> tuple[Any, Any, str]:
         model = self.by_name(name)
@@ -316,6 +334,14 @@ def build(playground: Playground) -> Any:
                     gallery = gr.Gallery(label="samples", columns=8, format="png", elem_id=f"gallery-{model.name}")
                     button.click(playground.generate, [name, n, seed], [gallery, status_line],
                                  api_name=f"generate_{_api(model.name)}", queue=False)
+                    with gr.Row():
+                        seed_a = gr.Number(value=1, precision=0, label="walk from seed")
+                        seed_b = gr.Number(value=2, precision=0, label="to seed")
+                        steps = gr.Slider(2, 16, value=8, step=1, label="steps")
+                    walk = gr.Button("Walk between two latent points", elem_id=f"walk-{model.name}")
+                    path = gr.Gallery(label="latent walk", columns=8, format="png", elem_id=f"walk-gallery-{model.name}")
+                    walk.click(playground.walk, [name, seed_a, seed_b, steps], [path, status_line],
+                               api_name=f"walk_{_api(model.name)}", queue=False)
                 elif model.kind == "tag":
                     sentence = gr.Textbox(value="The quick brown fox jumps over the lazy dog .", label="sentence")
                     button = gr.Button("Tag", elem_id=f"run-{model.name}")

@@ -29,7 +29,8 @@ from serving.ui import sketch_to_digit  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning", "ignore::ResourceWarning")
 
 #: (archive name, weights): one served model per kind of tab
-SERVED = [("digits", "mnist-cnn.mnist"), ("cifar", "simple-cnn.cifar10"), ("gan", "gan.mnist"), ("tagger", "pos-tagger.ud-english"),
+SERVED = [("digits", "mnist-cnn.mnist"), ("cifar", "simple-cnn.cifar10"), ("gan", "gan.mnist"), ("vae", "vae.mnist"),
+          ("tagger", "pos-tagger.ud-english"),
           ("ngram", "ngram.sonnet"), ("dqn", "dqn.cartpole"), ("ae", "autoencoder.mnist"), ("rnn", "rnn-regressor.sin-cos")]
 
 
@@ -92,6 +93,11 @@ def test_generator_tagger_language_model_q_network_autoencoder_and_tensors(page)
     first = np.asarray(Image.open(gallery[0]["image"]).convert("L"))
     expected = np.asarray(Image.open(io.BytesIO(base64.b64decode(direct["images_png"][0]))).convert("L"))
     assert np.array_equal(first, expected)
+    walk, status = ui.predict(3, 4, 6, api_name="/walk_vae")  # the VAE decoder between two latent points
+    assert len(walk) == 6 and "round trip" in status
+    z = [[float(v) for v in row] for row in np.linspace(np.zeros(20), np.ones(20), 3)]
+    direct = endpoint.predict("vae", {"z": z})[1]
+    assert direct["seed"] is None and len(direct["images_png"]) == 3
     tagged, _ = ui.predict("The cat sat on the mat .", api_name="/tag_tagger")
     direct = endpoint.predict("tagger", {"sentence": "The cat sat on the mat ."})[1]
     assert [(t["token"].strip(), t["class_or_confidence"]) for t in tagged] == [(t["word"], t["tag"]) for t in direct["tags"]]
@@ -121,6 +127,10 @@ def test_errors_are_shown_in_the_page_and_it_keeps_working(page):
     assert status == "Draw a digit or upload an image first."
     _, status = ui.predict(1, 0, api_name="/generate_gan")
     assert "round trip" in status  # still answering
+    for bad, words in (({"z": [[1.0, 2.0]]}, "z"), ({"z": [[0.0] * 96], "n": 2}, "not both"),
+                       ({"z": []}, "expected Nx96"), ({"z": [[0.0] * 96] * 65}, "1 to 64")):
+        code, answer, _ = page["endpoint"].predict("gan", bad)
+        assert code == 422 and words in answer["error"], (bad, answer)
     from serving.ui import Playground
 
     down = Playground(page["cfg"].run_dir)  # the same page's functions, against a server that is gone
