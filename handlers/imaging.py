@@ -112,3 +112,27 @@ def to_png(image: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray((array * 255).round().astype(np.uint8)).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def mnist_layout(ink: np.ndarray, threshold: float = 0.05, box: int = 20, size: int = 28) -> np.ndarray | None:
+    """A digit laid out as MNIST's are: cropped to its ink (values above ``threshold`` times the brightest), scaled
+    so that its longer side is ``box`` pixels (aspect kept, bilinear), placed in ``size`` x ``size`` with its centre
+    of mass in the middle. ``ink``: bright strokes on a dark ground, any scale; the result keeps that scale
+    (float32). None when there is no ink."""
+    ink = np.asarray(ink, dtype=np.float32)
+    peak = float(ink.max()) if ink.size else 0.0
+    ys, xs = np.nonzero(ink > threshold * peak) if peak > 0 else ((), ())
+    if len(ys) == 0:
+        return None
+    crop = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    scale = box / max(crop.shape)
+    h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
+    small = np.asarray(Image.fromarray(crop, mode="F").resize((w, h), Image.BILINEAR), dtype=np.float32).clip(0, peak)
+    mass = max(float(small.sum()), 1e-12)
+    cy = float((small.sum(1) * np.arange(h)).sum()) / mass
+    cx = float((small.sum(0) * np.arange(w)).sum()) / mass
+    top = min(max(round(size / 2 - cy), 0), size - h)
+    left = min(max(round(size / 2 - cx), 0), size - w)
+    canvas = np.zeros((size, size), np.float32)
+    canvas[top:top + h, left:left + w] = small
+    return canvas

@@ -91,9 +91,7 @@ def _decode_png(text: str) -> Any:
 
 def sketch_to_digit(value: Any) -> np.ndarray | None:
     """A sketchpad drawing (dark strokes on a light canvas, any size) → a 28x28 white-on-black digit laid out as
-    MNIST's: cropped to its ink, longer side 20 px, centre of mass in the middle. None for an empty canvas."""
-    from PIL import Image
-
+    MNIST's (:func:`handlers.imaging.mnist_layout`). None for an empty canvas."""
     composite = value.get("composite") if isinstance(value, dict) else value
     if composite is None:
         return None
@@ -104,21 +102,10 @@ def sketch_to_digit(value: Any) -> np.ndarray | None:
         array = (rgb * alpha + 255 * (1 - alpha)).mean(axis=2)
     elif array.ndim == 3:
         array = array[..., :3].mean(axis=2)
-    ink = 255 - array.astype(np.float32)
-    ys, xs = np.nonzero(ink > 40)
-    if len(ys) == 0:
+    digit = imaging.mnist_layout(255 - array.astype(np.float32), threshold=40 / 255)
+    if digit is None:
         return None
-    crop = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-    scale = 20 / max(crop.shape)
-    h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
-    small = np.asarray(Image.fromarray(crop.clip(0, 255).astype(np.uint8)).resize((w, h), Image.BILINEAR), dtype=np.float32)
-    mass = max(float(small.sum()), 1e-6)
-    cy = float((small.sum(1) * np.arange(h)).sum()) / mass
-    cx = float((small.sum(0) * np.arange(w)).sum()) / mass
-    top, left = min(max(round(14 - cy), 0), 28 - h), min(max(round(14 - cx), 0), 28 - w)
-    canvas = np.zeros((28, 28), np.float32)
-    canvas[top:top + h, left:left + w] = small
-    return (canvas / max(canvas.max(), 1) * 255).astype(np.uint8)
+    return (digit / max(float(digit.max()), 1.0) * 255).astype(np.uint8)
 
 
 class Playground:

@@ -62,7 +62,9 @@ def load_digits(root: Path | None = None, download: bool = False) -> DataBundle:
     from sklearn.datasets import load_digits as sk_load_digits
 
     digits = sk_load_digits()
-    images = torch.from_numpy(np.stack([_mnist_layout(d) for d in digits.images.astype(np.float32) / 16.0]))[:, None]
+    from handlers.imaging import mnist_layout
+
+    images = torch.from_numpy(np.stack([mnist_layout(d) for d in digits.images.astype(np.float32) / 16.0]))[:, None]
     images = (images.clamp(0, 1) * 255).round().to(torch.uint8)
     targets = torch.from_numpy(digits.target).long()
     order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(0))
@@ -75,24 +77,6 @@ def load_digits(root: Path | None = None, download: bool = False) -> DataBundle:
         f"built-in scikit-learn digits ({cut} train / {len(te)} test, upscaled 8x8 → 28x28)",
         list(zoo_labels.DIGITS),
     )
-
-
-def _mnist_layout(image: np.ndarray, box: int = 20, size: int = 28) -> np.ndarray:
-    """One digit in [0, 1] → MNIST's layout: ink cropped, longer side scaled to ``box``, centre of mass centred."""
-    ys, xs = np.nonzero(image > 0.05)
-    crop = image[ys.min():ys.max() + 1, xs.min():xs.max() + 1] if len(ys) else image
-    scale = box / max(crop.shape)
-    h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
-    small = torch.nn.functional.interpolate(torch.from_numpy(np.ascontiguousarray(crop))[None, None], size=(h, w),
-                                            mode="bilinear", align_corners=False)[0, 0].clamp(0, 1).numpy()
-    mass = max(float(small.sum()), 1e-6)
-    cy = float((small.sum(1) * np.arange(h)).sum()) / mass
-    cx = float((small.sum(0) * np.arange(w)).sum()) / mass
-    top = min(max(round(size / 2 - cy), 0), size - h)
-    left = min(max(round(size / 2 - cx), 0), size - w)
-    canvas = np.zeros((size, size), np.float32)
-    canvas[top:top + h, left:left + w] = small
-    return canvas
 
 
 # --------------------------------------------------------------------------- image folders, CIFAR-10
