@@ -43,15 +43,12 @@ print(json.dumps({"import_s": t1 - t0, "cold_s": t2 - t1, "warm_s": statistics.m
 
 
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        cpu = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                   if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     import torch
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version()}
+    from training.weights import device_name
+
+    return {"cpu": device_name("cpu"), "cores": os.cpu_count(), "torch": torch.__version__,
+            "python": platform.python_version()}
 
 
 def load_times(names: list[str]) -> list[dict]:
