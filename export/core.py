@@ -8,7 +8,6 @@ records sources, hashes, shapes, exporters, preprocessing, labels and the parity
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from torch import nn
 
 import zoo
 from zoo.weights import WeightsError, default_weights
+from zoo.weights import sha256_file as sha256
 from training.checkpoint import (
     is_weights_source,
     library_versions,
@@ -33,14 +33,6 @@ FORMATS = ("torchscript", "onnx", "exported")
 EXPORT_FORMAT = "torch-model-zoo/export"
 #: Protobuf refuses messages over 2 GiB; bigger models keep their weights in a side file.
 PROTOBUF_LIMIT = 2**31 - 1
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass

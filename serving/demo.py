@@ -15,7 +15,8 @@ from .client import Client
 from .server import ServerConfig, free_port, start, stop
 
 
-def _png(image: np.ndarray) -> bytes:
+def png_bytes(image: np.ndarray) -> bytes:
+    """A uint8 image array (H, W) or (H, W, 3) as PNG bytes."""
     from PIL import Image
 
     buf = io.BytesIO()
@@ -83,7 +84,7 @@ def run_demo(out: Path, data_dir: Path | None, n_requests: int, port: int, runti
         log(f"[5/5] sending {len(images)} real test images as PNG over HTTP ...")
         latencies, correct = [], 0
         for i, (image, label) in enumerate(zip(images, labels)):
-            code, body, seconds = client.predict(info["name"], _png(image), "image/png")
+            code, body, seconds = client.predict(info["name"], png_bytes(image), "image/png")
             if code != 200:
                 raise RuntimeError(f"HTTP {code}: {body}")
             top = body["predictions"][0]

@@ -22,6 +22,7 @@ import numpy as np
 from handlers import imaging
 
 from .client import Client
+from .demo import png_bytes
 from .server import status
 
 #: Per-tab function names (``api_name``), so that gradio_client can call each tab as the page does.
@@ -73,14 +74,6 @@ def served_models(run_dir: Path) -> tuple[dict[str, Any], list[ServedModel]]:
             described = {**described, **_archive_info(Path(state["store"]), name)}
         models.append(ServedModel(name, described))
     return info, models
-
-
-def _png(image: Any) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def _decode_png(text: str) -> Any:
@@ -136,12 +129,12 @@ class Playground:
     def classify(self, name: str, sketch: Any, upload: Any, top_k: int = 5) -> tuple[dict[str, float], Any, str]:
         model = self.by_name(name)
         if upload is not None:
-            png = _png(np.asarray(upload))
+            png = png_bytes(np.asarray(upload))
         else:
             digit = sketch_to_digit(sketch) if sketch is not None else None
             if digit is None:
                 return {}, None, "Draw a digit or upload an image first."
-            png = _png(digit)
+            png = png_bytes(digit)
         answer, line = self.call(model, {"image": base64.b64encode(png).decode(), "top_k": int(top_k)})
         if answer is None:
             return {}, None, line
@@ -183,7 +176,7 @@ class Playground:
         image = np.asarray(upload) if upload is not None else sketch_to_digit(sketch) if sketch is not None else None
         if image is None:
             return None, None, "Draw a digit or upload an image first."
-        answer, line = self.call(model, {"image": base64.b64encode(_png(image)).decode()})
+        answer, line = self.call(model, {"image": base64.b64encode(png_bytes(image)).decode()})
         if answer is None:
             return None, None, line
         return image, _decode_png(answer["reconstruction_png"]), line + f"; code {np.round(answer['code'], 3).tolist()}"

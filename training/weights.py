@@ -160,10 +160,6 @@ def _config_matches(run: Path, card: dict[str, Any]) -> None:
         raise WeightsError(f"{run} stopped at --max-steps {config['max_steps']}; a build runs the whole profile")
 
 
-def _measure(ckpt: dict[str, Any], data_dir: Path | None, device: str) -> dict[str, Any]:
-    return evaluate_checkpoint(ckpt, data_dir, device=device)
-
-
 def _holds(metric: str, reference: float, candidate: float) -> bool:
     if metric.endswith("accuracy"):
         return abs(candidate - reference) <= FP16_ACCURACY_TOLERANCE
@@ -192,9 +188,9 @@ def build(name: str, data_dir: Path | None = None, device: str = "cpu", run: Pat
     metric, mode = headline_of(t["recipe"])
 
     log(f"measuring {name} in fp32 and fp16 on its evaluation split ...")
-    fp32 = _measure(ckpt, data_dir, "cpu")
+    fp32 = evaluate_checkpoint(ckpt, data_dir, device="cpu")
     half = {k: (v.half().float() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
-    fp16 = _measure({**ckpt, "state_dict": half}, data_dir, "cpu")
+    fp16 = evaluate_checkpoint({**ckpt, "state_dict": half}, data_dir, device="cpu")
     use_fp16 = _holds(metric, float(fp32[metric]), float(fp16[metric]))
     dtype = "float16" if use_fp16 else "float32"
     measured = fp16 if use_fp16 else fp32

@@ -301,11 +301,6 @@ def resolve_weights(model: str, weights: "str | Weights") -> Weights:
     return w
 
 
-def is_weights_name(text: str) -> bool:
-    """Whether ``text`` names a registered weights entry (``MODEL.TAG``)."""
-    return "." in text and text in registry()
-
-
 # --------------------------------------------------------------------------- files
 
 
