@@ -219,16 +219,14 @@ def open_study(recipe: str, metric: str, direction: str, dims: Sequence[Dimensio
     attrs = study.user_attrs
     mine = {"recipe": recipe, "metric": metric, "space": {d.name: [d.kind, list(d.choices), d.low, d.high, d.log]
                                                           for d in dims}}
-    if not attrs:
-        for key, value in mine.items():
+    for key, value in mine.items():
+        if key not in attrs:  # a new study, or one another worker is recording right now: record what is missing
             study.set_user_attr(key, value)
-    else:
-        for key in ("recipe", "metric", "space"):
-            if attrs.get(key) != json.loads(json.dumps(mine[key])):
-                raise SearchError(f"study {name!r} in this storage was made for {key} {attrs.get(key)!r}, not "
-                                  f"{mine[key]!r}; choose another --study name")
-        if study.direction.name.lower() != ("maximize" if direction == "max" else "minimize"):
-            raise SearchError(f"study {name!r} {study.direction.name.lower()}s; this recipe's {metric} needs the other way")
+        elif attrs[key] != json.loads(json.dumps(value)):
+            raise SearchError(f"study {name!r} in this storage was made for {key} {attrs[key]!r}, not "
+                              f"{value!r}; choose another --study name")
+    if study.direction.name.lower() != ("maximize" if direction == "max" else "minimize"):
+        raise SearchError(f"study {name!r} {study.direction.name.lower()}s; this recipe's {metric} needs the other way")
     return study
 
 
