@@ -9,7 +9,8 @@ Names with a hyphen (``mnist-cnn``) are entry points too: ``torch.hub.load(REPO,
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 dependencies = ["torch", "torchvision", "safetensors", "numpy"]
 

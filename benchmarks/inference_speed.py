@@ -16,8 +16,9 @@ import platform
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -78,16 +79,16 @@ def bench_model(name: str, device: torch.device, threads: int, batches: list[int
         feed = {session.get_inputs()[0].name: x.numpy()}
         results: dict[str, Any] = {}
         with torch.inference_mode():
-            results["eager"] = measure(lambda: model(xd), sync)
-            results["torchscript"] = measure(lambda: scripted(xd), sync)
-            results["onnxruntime"] = measure(lambda: session.run(None, feed), sync)
+            results["eager"] = measure(lambda xd=xd: model(xd), sync)
+            results["torchscript"] = measure(lambda xd=xd: scripted(xd), sync)
+            results["onnxruntime"] = measure(lambda feed=feed: session.run(None, feed), sync)
             if compiled is not None:
                 try:
                     t0 = time.perf_counter()
                     compiled(xd)
                     sync()
                     warm = time.perf_counter() - t0
-                    results["torch.compile"] = {**measure(lambda: compiled(xd), sync), "compile_s": round(warm, 1)}
+                    results["torch.compile"] = {**measure(lambda xd=xd: compiled(xd), sync), "compile_s": round(warm, 1)}
                 except Exception as e:  # inductor may fail for a model: record it
                     results["torch.compile"] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"}
         for r in results.values():

@@ -9,8 +9,7 @@ from pathlib import Path
 import click
 
 from zoo.errors import ZooCommand
-
-from training.checkpoint import is_weights_source
+from zoo.weights import is_weights_source
 
 from .core import FORMATS, export
 from .parity import recheck
@@ -47,6 +46,7 @@ def _summary_lines(record: dict) -> list[str]:
 
 
 @click.command(cls=ZooCommand, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="torch-model-zoo")
 @click.argument("source", type=str)
 @click.option("--format", "formats", default="all", show_default=True,
               help="torchscript, onnx, exported, or all (comma-separated list allowed).")
@@ -59,12 +59,22 @@ def _summary_lines(record: dict) -> list[str]:
 @click.option("--real-samples", default="256", show_default=True,
               help="Real test samples to check when the dataset is at hand (a number, or 'all').")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Dataset folder (default $ZOO_DATA_DIR, else ./data).")
-@click.option("--quantize", type=click.Choice(["int8"]), help="Also write an int8 ONNX model and report its accuracy.")
+@click.option("--quantize", type=click.Choice(["int8"]),
+              help="Also write <part>.int8.onnx: static QDQ for convolutional parts (calibrated on training data or the "
+                   "part's own input distribution), dynamic for matrix-product ones; measured beside fp32.")
+@click.option("--calibration", type=click.Choice(["minmax", "entropy", "percentile"]),
+              help="int8 calibration method (default: the one measured best for the model family).")
+@click.option("--calibration-samples", type=click.IntRange(min=1), help="int8 calibration samples (default: per family).")
+@click.option("--keep-float", type=click.Choice(["first", "last"]), multiple=True,
+              help="Keep the first / last compute layer in float in the int8 model (repeatable).")
+@click.option("--allow-drop", is_flag=True, help="Keep an int8 model whose accuracy is more than 1 point below fp32's.")
 @click.option("--random-weights", is_flag=True,
               help="SOURCE is a model name: export it with fresh random weights (seeded), not trained ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print export.json (or the check report) as JSON.")
 def main(source: str, formats: str, out: Path | None, opset: int | None, parts: tuple[str, ...], check_only: bool,
-         real_samples: str, data_dir: Path | None, quantize: str | None, random_weights: bool, as_json: bool) -> None:
+         real_samples: str, data_dir: Path | None, quantize: str | None, calibration: str | None,
+         calibration_samples: int | None, keep_float: tuple[str, ...], allow_drop: bool, random_weights: bool,
+         as_json: bool) -> None:
     """Export SOURCE (trained weights such as lenet.mnist, a model name for its default trained weights, a
     checkpoint or a run folder) and prove that TorchScript, onnxruntime and torch.export compute what PyTorch
     computes.
@@ -97,7 +107,9 @@ def main(source: str, formats: str, out: Path | None, opset: int | None, parts: 
     if quantize:
         from .quantize import quantize_export
 
-        record = quantize_export(out, data_dir=data_dir, log=lambda m: click.echo(m, err=True))
+        record = quantize_export(out, data_dir=data_dir, log=lambda m: click.echo(m, err=True), allow_drop=allow_drop,
+                                 parts=parts or None, method=calibration, samples=calibration_samples,
+                                 keep_float=keep_float or None)
     if as_json:
         click.echo(json.dumps(record, indent=2, default=str))
     else:
@@ -105,3 +117,61 @@ def main(source: str, formats: str, out: Path | None, opset: int | None, parts: 
             click.echo(line)
         click.echo(f"{'passed' if record['passed'] else 'PARITY FAILED'}: {out}/export.json")
     sys.exit(0 if record["passed"] else 1)
+
+
+# --------------------------------------------------------------------------- zoo weights int8
+
+
+@click.command("int8", cls=ZooCommand, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.argument("names", nargs=-1, required=True)
+@click.option("--record", is_flag=True, help="Write the figures to each card (the registry file that holds it).")
+@click.option("--check", "check_card", is_flag=True,
+              help="Compare with the card's int8 accuracy; exit 1 when one is off by more than half a point.")
+@click.option("--no-timing", is_flag=True, help="Measure accuracy only (no batch 1/64 latency).")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Dataset folder (default $ZOO_DATA_DIR, else ./data).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures (and the check) as JSON.")
+def weights_int8_cmd(names: tuple[str, ...], record: bool, check_card: bool, no_timing: bool, data_dir: Path | None,
+                     as_json: bool) -> None:
+    """Measure int8 for weights NAMES as `zoo-export NAME --quantize int8` makes it: accuracy on the whole test
+    split beside fp32's and the ONNX Runtime speed-up at batch 1 and 64, on this machine.
+
+    \b
+    zoo weights int8 resnet.cifar10 --record    measure and write the figures to the card
+    zoo weights int8 resnet.cifar10 --check     measure again, compare with the card
+    """
+    from zoo.cli import int8_lines
+
+    from .card import check, measure
+    from .card import record as write
+
+    results, failed = {}, []
+    for name in names:
+        entry = measure(name, data_dir, log=lambda m: click.echo(m, err=True), timing=not no_timing)
+        result: dict = {"int8": entry}
+        if check_card:
+            result["check"] = check(name, entry)
+            failed += [f"{name} {part}" for part, row in result["check"].items() if row["ok"] is False]
+        if record:
+            result["card_file"] = str(write(name, entry))
+        results[name] = result
+        if not as_json:
+            click.echo(name)
+            for line in int8_lines(entry):
+                click.echo(line)
+            for part, row in result.get("check", {}).items():
+                status = {True: "ok", False: "FAIL", None: row.get("note")}[row["ok"]]
+                click.echo(f"  check {part}: card {row['card']}  measured {row['measured']}  {status}")
+            if record:
+                click.echo(f"  recorded in {result['card_file']}")
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    sys.exit(1 if failed else 0)
+
+
+def zoo_main() -> None:
+    """``zoo``: the catalogue and weights commands, with ``zoo weights int8`` (which needs the exporter)."""
+    from training.cli import zoo_cli
+    from zoo.cli import weights_group
+
+    weights_group.add_command(weights_int8_cmd)
+    zoo_cli()()

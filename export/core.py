@@ -10,24 +10,24 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 import zoo
-from zoo.weights import WeightsError, default_weights
-from zoo.weights import sha256_file as sha256
 from training.checkpoint import (
-    is_weights_source,
     library_versions,
     load_checkpoint,
     model_from_checkpoint,
     rebuild_kwargs,
 )
+from zoo.weights import WeightsError, default_weights, is_weights_source
+from zoo.weights import sha256_file as sha256
 
 FORMATS = ("torchscript", "onnx", "exported")
 EXPORT_FORMAT = "torch-model-zoo/export"
@@ -211,7 +211,7 @@ def export_onnx(module: nn.Module, part: zoo.Part, path: Path, opset: int | None
         tmp.unlink()
         if opset is not None and _opset(model_proto) != opset:
             raise ValueError(f"opset {opset} cannot be written for {part.name}: the legacy exporter wrote "
-                             f"{_opset(model_proto)} ({info['why_legacy']})")
+                             f"{_opset(model_proto)} ({info['why_legacy']})") from None
     del model_proto.metadata_props[:]
     onnx.helper.set_model_props(model_proto, metadata)
     if external:

@@ -14,8 +14,9 @@ import binascii
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -46,7 +47,7 @@ class Runtime:
         self.kind = kind
         #: intra-op threads (``zoo-serve start`` sets CPUs // workers so workers do not oversubscribe)
         threads = int(os.environ.get("ZOO_THREADS", "0"))
-        if kind == "onnx":
+        if kind in ("onnx", "onnx-int8"):  # the int8 model is an ONNX graph like any other
             import onnxruntime as ort
 
             options = ort.SessionOptions()
@@ -73,10 +74,10 @@ class Runtime:
                 warnings.simplefilter("ignore", FutureWarning)
                 self.module = torch.jit.load(str(path), map_location=self.device).eval()
         else:
-            raise ValueError(f"unknown runtime {kind!r} (onnx or torchscript)")
+            raise ValueError(f"unknown runtime {kind!r} (onnx, onnx-int8 or torchscript)")
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        if self.kind == "onnx":
+        if self.kind != "torchscript":
             return self.session.run(None, dict(zip(self.input_names, inputs)))
         torch = self.torch
         with torch.inference_mode():
@@ -147,7 +148,7 @@ class ZooHandler:
         head = raw.lstrip()[:1]
         media = content_type.split(";")[0].strip().lower()
         if media == "application/json" or media.endswith("+json") or head in (b"{", b"[", "{", "["):
-            return loads_strict(raw)
+            return loads_strict(bytes(raw) if isinstance(raw, bytearray) else raw)
         return bytes(raw) if isinstance(raw, bytearray) else raw
 
     def json_object(self, payload: Any, required: Sequence[str] = ()) -> dict[str, Any]:

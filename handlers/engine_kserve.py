@@ -36,19 +36,21 @@ import os
 import tempfile
 import uuid
 import warnings
+from collections.abc import Sequence
 from concurrent import futures
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import grpc
 import numpy as np
 from fastapi.exceptions import RequestValidationError
 from grpc import aio
+from grpc_interceptor import AsyncExceptionToStatusInterceptor
 from grpc_interceptor.exceptions import GrpcException
 from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
-from grpc_interceptor import AsyncExceptionToStatusInterceptor
 from kserve.errors import InferenceError, InvalidInput, ModelNotFound, ModelNotReady, UnsupportedProtocol
+from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.server import GRPCServer
 from kserve.protocol.grpc.servicer import InferenceServicer
@@ -86,6 +88,19 @@ class RequestFailed(GrpcException):
         super().__init__(details=answer.body["error"], status_code=GRPC_CODES.get(answer.status, grpc.StatusCode.UNKNOWN))
 
 
+#: Runtime kind → the v2 metadata's ``platform`` (Triton's names; int8 ONNX is marked as such).
+PLATFORMS = {"onnx": "onnxruntime_onnx", "onnx-int8": "onnxruntime_onnx_int8", "torchscript": "pytorch_libtorch"}
+
+
+class ZooDataPlane(DataPlane):
+    """KServe's data plane, whose v2 model metadata names the model's runtime (KServe leaves ``platform`` empty)."""
+
+    async def model_metadata(self, model_name: str) -> dict[str, Any]:
+        metadata = await super().model_metadata(model_name)
+        platform = getattr(self.get_model_from_registry(model_name), "platform", "")
+        return {**metadata, "platform": platform or metadata.get("platform", "")}
+
+
 class ZooModel(Model):
     """One unpacked zoo archive as a KServe model; every request goes through the shared core."""
 
@@ -118,6 +133,11 @@ class ZooModel(Model):
 
     def get_output_types(self) -> list[dict[str, Any]]:
         return [_tensor_metadata(s) for s in self.core.part["outputs"]]
+
+    @property
+    def platform(self) -> str:
+        """The v2 metadata's ``platform``: the served runtime, named as Triton names its backends."""
+        return PLATFORMS.get(self.core.runtime.kind, self.core.runtime.kind)
 
     @property
     def core(self) -> ZooHandler:
@@ -433,7 +453,7 @@ class _StatusInterceptor(AsyncExceptionToStatusInterceptor):
              ((InvalidInput, InferenceError, UnsupportedProtocol), grpc.StatusCode.INVALID_ARGUMENT),
              (ModelNotReady, grpc.StatusCode.UNAVAILABLE), (NotImplementedError, grpc.StatusCode.UNIMPLEMENTED))
 
-    async def handle_exception(self, ex: Exception, request_or_iterator: Any, context: Any, method_name: str) -> None:
+    async def handle_exception(self, ex: Exception, request_or_iterator: Any, context: Any, method_name: str) -> Any:
         for kinds, code in self.CODES:
             if isinstance(ex, kinds):
                 message = ex.details if isinstance(ex, RequestFailed) else (getattr(ex, "reason", None) or str(ex))
@@ -476,12 +496,14 @@ class ZooModelServer(ModelServer):
         super().__init__(**kwargs)
         self.host, self.max_request_bytes, self.token = host, max_request_bytes, token
         self.log_config_file = log_config_file
+        self.dataplane = ZooDataPlane(model_registry=self.registered_models)  # public: KServe's own class, extended
 
-    def start(self, models: list[Any]) -> None:  # type: ignore[override]
+    def start(self, models: list[Any]) -> None:
         self._register_and_check_atleast_one_model_is_ready(models)
-        rest = dict(host=self.host, max_body=self.max_request_bytes, token=self.token)
+        rest: dict[str, Any] = dict(host=self.host, max_body=self.max_request_bytes, token=self.token)
         args = (FASTAPI_APP_IMPORT_STRING, self.dataplane, self.model_repository_extension, self.http_port)
-        options = dict(workers=self.workers, grace_period=self.grace_period, timeout_keep_alive=self.timeout_keep_alive)
+        options: dict[str, Any] = dict(workers=self.workers, grace_period=self.grace_period,
+                                       timeout_keep_alive=self.timeout_keep_alive)
         if self.workers > 1:
             self._rest_multiprocess_server = RESTServerMultiProcess(*args, **options, log_config_file=self.log_config_file)
             self._rest_multiprocess_server._rest_server = _RESTServer(*args, **options, **rest)
@@ -545,4 +567,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 if __name__ == "__main__":  # run under the package's name, so that worker processes can unpickle its classes
     import importlib
 
-    importlib.import_module(__spec__.name).main()  # type: ignore[name-defined]
+    importlib.import_module(__spec__.name).main()

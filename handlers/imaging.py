@@ -6,8 +6,10 @@ Self-contained (NumPy and Pillow only) so that it can ship inside a model archiv
 from __future__ import annotations
 
 import io
+import warnings
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -25,7 +27,9 @@ def decode_image(data: bytes) -> Image.Image:
     if not data:
         raise BadImage("empty image")
     try:
-        img = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():  # Pillow warns past 89 MP on open; the header is checked here instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
         if img.width * img.height > MAX_PIXELS:
             raise BadImage(f"image too large ({img.width}x{img.height}); at most {MAX_PIXELS:,} pixels")
         img.load()
@@ -62,7 +66,7 @@ def preprocess(image: Image.Image, pre: Mapping[str, Any], invert: str = "auto")
     img = img if img.mode == mode else img.convert(mode)
     size = (int(pre["width"]), int(pre["height"]))
     if img.size != size:
-        img = img.resize(size, Image.BILINEAR)
+        img = img.resize(size, Image.Resampling.BILINEAR)
     pixels = np.asarray(img)  # uint8 (H, W) or (H, W, 3)
     if channels == 1:
         if invert == "yes" or (invert == "auto" and looks_inverted(pixels)):
@@ -121,13 +125,15 @@ def mnist_layout(ink: np.ndarray, threshold: float = 0.05, box: int = 20, size: 
     (float32). None when there is no ink."""
     ink = np.asarray(ink, dtype=np.float32)
     peak = float(ink.max()) if ink.size else 0.0
-    ys, xs = np.nonzero(ink > threshold * peak) if peak > 0 else ((), ())
+    if peak <= 0:
+        return None
+    ys, xs = np.nonzero(ink > threshold * peak)
     if len(ys) == 0:
         return None
     crop = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
     scale = box / max(crop.shape)
     h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
-    small = np.asarray(Image.fromarray(crop, mode="F").resize((w, h), Image.BILINEAR), dtype=np.float32).clip(0, peak)
+    small = np.asarray(Image.fromarray(crop, mode="F").resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32).clip(0, peak)
     mass = max(float(small.sum()), 1e-12)
     cy = float((small.sum(1) * np.arange(h)).sum()) / mass
     cx = float((small.sum(0) * np.arange(w)).sum()) / mass

@@ -22,12 +22,12 @@ MAX_TOP_K = 1000
 class ImageInput(ZooHandler):
     """Images as raw PNG/JPEG bytes, ``{"image": base64}``, or ``{"data": pixels}`` (0-255, H x W or C x H x W)."""
 
-    fields = ("image", "data", "invert")
+    fields: tuple[str, ...] = ("image", "data", "invert")
 
     def parse(self, payload: Any) -> tuple[list[np.ndarray], dict[str, Any]]:
         pre = self.preprocessing
         invert = "auto"
-        info = {"top_k": 5}
+        info: dict[str, Any] = {"top_k": 5}
         if payload in (b"", ""):
             raise RequestError("empty request: send PNG/JPEG bytes, or JSON with 'image' or 'data'")
         if isinstance(payload, str):
@@ -39,7 +39,7 @@ class ImageInput(ZooHandler):
             obj = self.json_object(payload)
             if "top_k" in self.fields:
                 info["top_k"] = integer(obj, "top_k", 5, 1, MAX_TOP_K)
-            invert = string(obj, "invert", "auto", choices=("auto", "yes", "no"))
+            invert = string(obj, "invert", "auto", choices=("auto", "yes", "no")) or "auto"
             if ("image" in obj) == ("data" in obj):
                 raise RequestError("send exactly one of 'image' (base64 PNG/JPEG) or 'data' (pixel array)", 422)
             if "image" in obj:
@@ -105,11 +105,11 @@ class GeneratorHandler(ZooHandler):
             if not 1 <= len(z) <= MAX_GENERATE:
                 raise RequestError(f"'z' holds {len(z)} latent points; send 1 to {MAX_GENERATE}", 422)
             return [np.ascontiguousarray(z, dtype=np.float32)], {"seed": None}
-        n = integer(obj, "n", 1, 1, MAX_GENERATE)
+        n = integer(obj, "n", 1, 1, MAX_GENERATE) or 1
         seed = integer(obj, "seed", None, 0, INT64_MAX)
         if seed is None:
-            seed = int(np.random.SeedSequence().entropy % (2**31))
-        return [self.noise(int(n), seed)], {"seed": seed}
+            seed = int(np.random.default_rng().integers(2**31))
+        return [self.noise(n, seed)], {"seed": seed}
 
     def respond(self, info: dict[str, Any], outputs: list[np.ndarray]) -> dict[str, Any]:
         out = outputs[0]
@@ -166,13 +166,14 @@ class TaggerHandler(ZooHandler):
         words = self.words(payload, list_field="words", text_field="sentence", max_words=MAX_WORDS)
         if not words:
             raise RequestError("empty sentence", 422)
-        if max(len(w) for w in words) > MAX_WORD_CHARS:
-            raise RequestError(f"words of at most {MAX_WORD_CHARS} characters", 422)
         w_index, c_index = self.indices
         lower = [w.lower() for w in words]
         ids = np.asarray([[w_index.get(w, 1) for w in lower]], dtype=np.int64)
-        chars = np.zeros((1, len(words), max(len(w) for w in lower)), dtype=np.int64)
-        for j, w in enumerate(lower):
+        # A long word (a URL, an e-mail address) is tagged from its first MAX_WORD_CHARS characters: what is
+        # computed stays bounded, what a person may write does not (the request's size is bounded elsewhere).
+        read = [w[:MAX_WORD_CHARS] for w in lower]
+        chars = np.zeros((1, len(words), max(len(w) for w in read)), dtype=np.int64)
+        for j, w in enumerate(read):
             chars[0, j, : len(w)] = [c_index.get(c, 1) for c in w]
         return [ids, chars], {"words": words}
 
@@ -180,8 +181,13 @@ class TaggerHandler(ZooHandler):
         words = info["words"]
         probs = imaging.softmax(outputs[0][0].astype(np.float64))
         tags = self.labels or self.meta["tags"]
-        return {"model": self.model_name, "tags": [
-            {"word": w, "tag": tags[int(p.argmax())], "probability": float(p.max())} for w, p in zip(words, probs)]}
+        answer = []
+        for w, p in zip(words, probs):
+            entry = {"word": w, "tag": tags[int(p.argmax())], "probability": float(p.max())}
+            if len(w) > MAX_WORD_CHARS:
+                entry["note"] = f"tagged from its first {MAX_WORD_CHARS} characters (the word has {len(w)})"
+            answer.append(entry)
+        return {"model": self.model_name, "tags": answer}
 
 
 class QNetworkHandler(ZooHandler):

@@ -13,13 +13,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import handlers
 from zoo.errors import ZooError
 
-RUNTIME_FORMAT = {"onnx": "onnx", "torchscript": "torchscript"}
+#: runtime → the export format it runs (``onnx-int8`` runs the part's int8 ONNX model, made on demand).
+RUNTIME_FORMAT = {"onnx": "onnx", "torchscript": "torchscript", "onnx-int8": "onnx"}
+RUNTIMES = tuple(RUNTIME_FORMAT)
 HANDLER_FILES = ("__init__.py", "base.py", "tasks.py", "imaging.py", "validate.py", "engine_torchserve.py",
                  "engine_kserve.py", "v2_binary.py", "logfiles.py")
 
@@ -70,6 +73,20 @@ def ensure_export(source: str | Path, runtime: str, exports_dir: Path, log: Call
     return out
 
 
+def int8_artifact(export_dir: Path, part: str, data_dir: Path | None, log: Callable[[str], None]) -> str:
+    """The file name of ``part``'s int8 ONNX model in ``export_dir``, quantising it first when needed."""
+    from export.quantize import quantize_export
+
+    quantized = json.loads((export_dir / "export.json").read_text())["parts"][part].get("quantized") or {}
+    if "file" not in quantized or not (export_dir / quantized["file"]).is_file():
+        log(f"quantising {part} of {export_dir} to int8 ...")
+        record = quantize_export(export_dir, data_dir=data_dir, parts=[part], log=log)
+        quantized = record["parts"][part]["quantized"]
+        if "file" not in quantized:
+            raise ArchiveError(quantized.get("refused", f"{part} could not be quantised"))
+    return str(quantized["file"])
+
+
 def build_archive(
     source: str | Path,
     runtime: str = "onnx",
@@ -79,11 +96,15 @@ def build_archive(
     exports_dir: Path = Path("exports"),
     log: Callable[[str], None] = print,
     random_weights: bool = False,
+    data_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Write ``store/NAME.mar`` from an export folder, a checkpoint, trained weights (``mnist-cnn.mnist``) or a
-    model name (its default trained weights; fresh ones with ``random_weights``); return what was archived."""
+    model name (its default trained weights; fresh ones with ``random_weights``); return what was archived.
+
+    ``onnx-int8`` archives the part's int8 model, quantised (and accuracy-checked) first if the export has
+    none; ``data_dir`` is where its calibration data is found."""
     if runtime not in RUNTIME_FORMAT:
-        raise ArchiveError(f"unknown runtime {runtime!r}: onnx or torchscript")
+        raise ArchiveError(f"unknown runtime {runtime!r}: {', '.join(RUNTIMES)}")
     if name is not None and not MODEL_NAME.fullmatch(name):
         raise ArchiveError(f"archive name {name!r}: use letters, digits, '_', '-' and '.', starting with a letter or "
                            f"digit (it becomes the endpoint /predictions/NAME and the file NAME.mar)")
@@ -100,6 +121,8 @@ def build_archive(
     if not record["parts"][part]["parity"]["passed"]:
         raise ArchiveError(f"{export_dir}: the {part} export did not pass its parity check; not archiving it")
     artifact = export_dir / artifacts[fmt]["file"]
+    if runtime == "onnx-int8":
+        artifact = export_dir / int8_artifact(export_dir, part, data_dir, log)
     name = name or archive_name(record["model"]["name"], part)
     store.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

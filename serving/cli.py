@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 
 import zoo
-from training.checkpoint import is_weights_source
 from zoo.errors import ZooGroup
+from zoo.weights import is_weights_source
 
-from .archive import ArchiveError, build_archive
+from .archive import RUNTIMES, ArchiveError, build_archive
 from .client import Client
 from .server import ENGINES, ServerConfig, ServingError, start, status, stop
 
@@ -26,6 +26,7 @@ STORE = click.option("--store", type=click.Path(path_type=Path), default=Path("m
 
 
 @click.group(cls=ZooGroup, context_settings=CONTEXT)
+@click.version_option(package_name="torch-model-zoo")
 def main() -> None:
     """Serve zoo models over HTTP with TorchServe, or with KServe's model server (Open Inference Protocol).
 
@@ -44,20 +45,23 @@ def main() -> None:
 
 @main.command("archive")
 @click.argument("source")
-@click.option("--runtime", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True,
-              help="Which exported runtime the archive runs.")
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="onnx", show_default=True,
+              help="Which exported runtime the archive runs (onnx-int8: the int8 ONNX model, quantised and "
+                   "accuracy-checked first when the export has none; see `zoo-export --quantize`).")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Dataset folder for int8 calibration "
+              "(default $ZOO_DATA_DIR, else ./data).")
 @click.option("--part", help="Which part to serve (default: generator for GANs, decoder for the VAE, else model).")
 @click.option("--name", help="Archive/endpoint name (default: the model name, plus -PART for other parts).")
 @STORE
 @click.option("--exports", type=click.Path(path_type=Path), default=Path("exports"), show_default=True,
               help="Where a checkpoint SOURCE is exported first.")
 @RANDOM_WEIGHTS
-def archive_cmd(source: str, runtime: str, part: str | None, name: str | None, store: Path, exports: Path,
-                random_weights: bool) -> None:
+def archive_cmd(source: str, runtime: str, data_dir: Path | None, part: str | None, name: str | None, store: Path,
+                exports: Path, random_weights: bool) -> None:
     """Write STORE/NAME.mar from SOURCE: trained weights (mnist-cnn.mnist), a model name (its default trained
     weights), an export folder or a checkpoint."""
     info = build_archive(source, runtime, part, name, store, exports, log=lambda m: click.echo(m, err=True),
-                         random_weights=random_weights)
+                         random_weights=random_weights, data_dir=data_dir)
     click.echo(json.dumps(info))
 
 
@@ -184,8 +188,10 @@ def status_cmd(run_dir: Path) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @RUN_DIR
 @click.option("--content-type", help="Override the content type (default: JSON for .json files, else bytes).")
-def predict_cmd(name: str, files: tuple[Path, ...], run_dir: Path, content_type: str | None) -> None:
-    """Send each FILE to model NAME and print the answer and the latency."""
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object per file: {file, status, latency_ms, answer}.")
+def predict_cmd(name: str, files: tuple[Path, ...], run_dir: Path, content_type: str | None, as_json: bool) -> None:
+    """Send each FILE to model NAME and print the answer and the latency (exit 1 when any answer is not 200)."""
     try:
         client = Client.from_run_dir(run_dir)
     except (FileNotFoundError, KeyError) as e:
@@ -196,7 +202,11 @@ def predict_cmd(name: str, files: tuple[Path, ...], run_dir: Path, content_type:
                                  "text/plain" if path.suffix == ".txt" else "application/octet-stream")
         code, body, seconds = client.predict(name, path.read_bytes(), ctype)
         failed |= code != 200
-        click.echo(f"{path}: HTTP {code} in {seconds * 1000:.1f} ms: {json.dumps(body)}")
+        if as_json:
+            click.echo(json.dumps({"file": str(path), "status": code, "latency_ms": round(seconds * 1000, 3),
+                                   "answer": body}))
+        else:
+            click.echo(f"{path}: HTTP {code} in {seconds * 1000:.1f} ms: {json.dumps(body)}")
     sys.exit(1 if failed else 0)
 
 
@@ -204,7 +214,8 @@ def predict_cmd(name: str, files: tuple[Path, ...], run_dir: Path, content_type:
 @click.option("--data-dir", type=click.Path(path_type=Path),
               help="Use real MNIST from this folder (MNIST/raw/) instead of the built-in digits.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True)
-@click.option("--requests", "n_requests", type=click.IntRange(1), default=200, show_default=True, help="Images sent over HTTP.")
+@click.option("--requests", "n_requests", type=click.IntRange(1), default=500, show_default=True,
+              help="Images sent over HTTP (the shipped sample holds 500).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.option("--runtime", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True)
 @click.option("--train", is_flag=True, help="Train the digit CNN first (the whole tour) instead of serving the shipped "

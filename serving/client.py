@@ -35,7 +35,7 @@ class Client:
         self.conn: http.client.HTTPConnection | None = None
 
     @classmethod
-    def from_run_dir(cls, run_dir: Path) -> "Client":
+    def from_run_dir(cls, run_dir: Path) -> Client:
         run_dir = Path(run_dir)
         state_file = run_dir / "server.json"
         engine = "torchserve"
@@ -79,7 +79,7 @@ class Client:
             self.conn.close()
             self.conn = None
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -25,13 +25,29 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 DEMO_WEIGHTS = "mnist-cnn.mnist"
+#: The first 500 MNIST test digits, shipped with the package (zoo/samples/README.md: source and licence).
+SAMPLE = Path(__file__).resolve().parent.parent / "zoo" / "samples" / "mnist-test-500.npz"
+
+
+def demo_digits(data_dir: Path | None, n: int, built_in: bool = False) -> tuple[np.ndarray, np.ndarray, str]:
+    """(images uint8 N x 28 x 28, labels, where from): MNIST test from ``data_dir``, the built-in 8x8 digits'
+    test split scaled up (``built_in``: what a model trained on them is judged on), else the shipped sample."""
+    if data_dir is not None or built_in:
+        from training.data import load_dataset
+
+        bundle = load_dataset("digits" if built_in else "mnist", data_dir)
+        assert bundle.test is not None
+        where = "the built-in digits' test split" if built_in else f"MNIST test from {data_dir}"
+        return bundle.test["x"][:n, 0].numpy(), bundle.test["y"][:n].numpy(), where
+    with np.load(SAMPLE) as sample:
+        images, labels = sample["images"][:n], sample["labels"][:n]
+    return images, labels, f"the first {len(labels)} MNIST test digits shipped with the package"
 
 
 def run_demo(out: Path, data_dir: Path | None, n_requests: int, port: int, runtime: str,
              log: Callable[[str], None] = print, train: bool = False) -> dict:
     """Serve the shipped digit model (``train``: train one first), classify real test digits over HTTP."""
     from export.core import export
-    from training.data import load_dataset
 
     out = out.resolve()
     dataset = "mnist" if data_dir else "digits"
@@ -77,11 +93,9 @@ def run_demo(out: Path, data_dir: Path | None, n_requests: int, port: int, runti
     start(cfg, log=lambda m: None)
     log(f"      up in {time.perf_counter() - t0:.1f} s")
     try:
-        bundle = load_dataset(dataset, data_dir)
-        assert bundle.test is not None
-        images, labels = bundle.test["x"][:n_requests, 0].numpy(), bundle.test["y"][:n_requests].numpy()
+        images, labels, where = demo_digits(data_dir, n_requests, built_in=train and data_dir is None)
         client = Client.from_run_dir(cfg.run_dir)
-        log(f"[5/5] sending {len(images)} real test images as PNG over HTTP ...")
+        log(f"[5/5] sending {len(images)} real test images as PNG over HTTP ({where}) ...")
         latencies, correct = [], 0
         for i, (image, label) in enumerate(zip(images, labels)):
             code, body, seconds = client.predict(info["name"], png_bytes(image), "image/png")

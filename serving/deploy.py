@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .kserve_server import unpack
 from .server import ServingError

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import json
 import os
+import threading
 import time
+import uuid
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -76,6 +80,84 @@ def served_models(run_dir: Path) -> tuple[dict[str, Any], list[ServedModel]]:
     return info, models
 
 
+class PlaygroundError(Exception):
+    """A failure the page shows as it is (raised as ``gr.Error``, which Gradio shows even with show_error off)."""
+
+
+def fail(message: str) -> PlaygroundError:
+    """The error to raise for ``message``: Gradio's own ``gr.Error`` where Gradio is installed."""
+    try:
+        import gradio as gr
+    except ImportError:  # pragma: no cover - the page itself needs gradio
+        return PlaygroundError(message)
+    return gr.Error(message, print_exception=False)
+
+
+#: The largest upload the page reads (the endpoints refuse larger requests anyway).
+MAX_UPLOAD_BYTES = 8 * 2**20
+
+
+def read_upload(path: Any) -> tuple[bytes, Any]:
+    """An uploaded file's bytes and its decoded picture, refused (by size, then by the header's pixel count,
+    before anything is decoded) with a message that says what to fix."""
+    from handlers.imaging import BadImage, decode_image
+
+    file = Path(str(path))
+    size = file.stat().st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise fail(f"{file.name}: {size / 2**20:.1f} MB is more than the {MAX_UPLOAD_BYTES // 2**20} MB the page "
+                   "reads; send a smaller image")
+    data = file.read_bytes()
+    try:
+        return data, decode_image(data)
+    except BadImage as e:
+        raise fail(f"{file.name}: {e}") from None
+
+
+class ResultFiles:
+    """Pictures the page returns, each written once under a name of its own and with bytes of its own (a
+    request id in the PNG), so that Gradio never rewrites a file another request is streaming. Files older
+    than ``keep_s`` are removed as new ones are written."""
+
+    def __init__(self, folder: Path, keep_s: float = 600.0) -> None:
+        self.folder, self.keep_s = folder, keep_s
+        self._count = itertools.count()
+        self._pruned_at = 0.0
+
+    def _path(self, suffix: str) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        if now - self._pruned_at > min(30.0, self.keep_s):  # not a folder scan per picture
+            self._pruned_at = now
+            for old in self.folder.glob("r-*"):
+                try:
+                    if now - old.stat().st_mtime > self.keep_s:
+                        old.unlink()
+                except FileNotFoundError:
+                    pass
+        return self.folder / f"r-{os.getpid()}-{next(self._count)}-{uuid.uuid4().hex[:12]}{suffix}"
+
+    def png(self, picture: Any) -> str:
+        from PIL import Image, PngImagePlugin
+
+        image = picture if isinstance(picture, Image.Image) else Image.fromarray(np.asarray(picture))
+        path = self._path(".png")
+        info = PngImagePlugin.PngInfo()
+        info.add_text("request", path.stem)
+        tmp = path.with_suffix(".tmp")
+        image.save(tmp, format="PNG", pnginfo=info)
+        os.replace(tmp, path)
+        return str(path)
+
+    def gif(self, frames: list[Any], duration_ms: int) -> str:
+        path = self._path(".gif")
+        tmp = path.with_suffix(".tmp")
+        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=duration_ms, loop=0,
+                       comment=path.stem.encode())
+        os.replace(tmp, path)
+        return str(path)
+
+
 def _decode_png(text: str) -> Any:
     from PIL import Image
 
@@ -102,55 +184,65 @@ def sketch_to_digit(value: Any) -> np.ndarray | None:
 
 
 class Playground:
-    """The page's functions: each calls the endpoint and returns what the page shows, never raising."""
+    """The page's functions: each calls the endpoint and returns what the page shows; any failure (a bad upload,
+    a refusal by the server, a server that is gone) raises ``gr.Error`` with a message that says what to fix."""
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
         self.info, self.models = served_models(self.run_dir)
         self.engine = self.info.get("engine", "torchserve")
-        self.client = Client.from_run_dir(self.run_dir)
+        self.client = Client.from_run_dir(self.run_dir)  # where to connect; each thread gets its own connection
+        self.files = ResultFiles(self.run_dir / "ui")
+        self._local = threading.local()
+
+    def connection(self) -> Client:
+        """This thread's client (an HTTP connection serves one request at a time; Gradio runs events in threads)."""
+        mine = getattr(self._local, "client", None)
+        if mine is None or getattr(self._local, "like", None) is not self.client:
+            c = self.client
+            mine = self._local.client = Client(c.host, c.port, c.token, c.engine)
+            self._local.like = c
+        return mine
 
     def by_name(self, name: str) -> ServedModel:
         return next(m for m in self.models if m.name == name)
 
     def call(self, model: ServedModel, payload: Any, content_type: str | None = None) -> tuple[Any, str]:
-        """(answer or None, a status line: latency, engine, runtime, or the server's own error message)."""
+        """(answer, a status line: latency, engine, runtime); raises with the server's own message on a refusal."""
         try:
-            code, body, seconds = self.client.predict(model.name, payload, content_type)
+            code, body, seconds = self.connection().predict(model.name, payload, content_type)
         except OSError as e:
-            return None, f"**The server did not answer** ({e.__class__.__name__}: {e}). Is it running? `zoo-serve status`"
+            raise fail(f"The server did not answer ({e.__class__.__name__}: {e}). Is it running? `zoo-serve status`") from None
         where = f"{self.engine}, {model.runtime or 'runtime ?'}"
         if code != 200:
             message = body.get("error") if isinstance(body, dict) else str(body)[:300]
-            return None, f"**HTTP {code}** from {where}: {message}"
+            raise fail(f"HTTP {code} from {where}: {message}")
         return body, f"{seconds * 1000:.1f} ms round trip ({where})"
 
     # -- image classifiers
+    def _image(self, sketch: Any, upload: Any) -> tuple[bytes, Any]:
+        """The request's image bytes and picture: an upload (checked before it is decoded), else the drawing."""
+        if upload is not None:
+            return read_upload(upload)
+        from PIL import Image
+
+        digit = sketch_to_digit(sketch) if sketch is not None else None
+        if digit is None:
+            raise fail("Draw a digit or upload an image first.")
+        return png_bytes(digit), Image.fromarray(digit)
+
     def classify(self, name: str, sketch: Any, upload: Any, top_k: int = 5) -> tuple[dict[str, float], Any, str]:
         model = self.by_name(name)
-        if upload is not None:
-            png = png_bytes(np.asarray(upload))
-        else:
-            digit = sketch_to_digit(sketch) if sketch is not None else None
-            if digit is None:
-                return {}, None, "Draw a digit or upload an image first."
-            png = png_bytes(digit)
-        answer, line = self.call(model, {"image": base64.b64encode(png).decode(), "top_k": int(top_k)})
-        if answer is None:
-            return {}, None, line
-        try:
-            seen = imaging.denormalize(imaging.preprocess(imaging.decode_image(png), model.preprocessing), model.preprocessing)
-            picture = (seen.transpose(1, 2, 0) * 255).astype(np.uint8).squeeze()
-        except imaging.BadImage:
-            picture = None
-        return {p["label"]: p["probability"] for p in answer["predictions"]}, picture, line
+        data, picture = self._image(sketch, upload)
+        answer, line = self.call(model, {"image": base64.b64encode(data).decode(), "top_k": int(top_k)})
+        seen = imaging.denormalize(imaging.preprocess(picture, model.preprocessing), model.preprocessing)
+        shown = self.files.png((seen.transpose(1, 2, 0) * 255).astype(np.uint8).squeeze())
+        return {p["label"]: p["probability"] for p in answer["predictions"]}, shown, line
 
     # -- generators
     def generate(self, name: str, n: int, seed: int) -> tuple[list[Any], str]:
         answer, line = self.call(self.by_name(name), {"n": int(n), "seed": int(seed)})
-        if answer is None:
-            return [], line
-        return [_decode_png(p) for p in answer.get("images_png", [])], line
+        return [self.files.png(_decode_png(p)) for p in answer.get("images_png", [])], line
 
     def walk(self, name: str, seed_a: int, seed_b: int, steps: int) -> tuple[list[Any], str]:
         """A straight walk between two latent points (drawn from the model's noise from two seeds), decoded by the
@@ -166,50 +258,39 @@ class Playground:
         a, b = point(seed_a), point(seed_b)
         path = [((1 - t) * a + t * b).round(6).tolist() for t in np.linspace(0, 1, int(steps))]
         answer, line = self.call(model, {"z": path})
-        if answer is None:
-            return [], line
-        return [_decode_png(p) for p in answer.get("images_png", [])], line
+        return [self.files.png(_decode_png(p)) for p in answer.get("images_png", [])], line
 
     # -- autoencoders
     def reconstruct(self, name: str, sketch: Any, upload: Any) -> tuple[Any, Any, str]:
         model = self.by_name(name)
-        image = np.asarray(upload) if upload is not None else sketch_to_digit(sketch) if sketch is not None else None
-        if image is None:
-            return None, None, "Draw a digit or upload an image first."
-        answer, line = self.call(model, {"image": base64.b64encode(png_bytes(image)).decode()})
-        if answer is None:
-            return None, None, line
-        return image, _decode_png(answer["reconstruction_png"]), line + f"; code {np.round(answer['code'], 3).tolist()}"
+        data, picture = self._image(sketch, upload)
+        answer, line = self.call(model, {"image": base64.b64encode(data).decode()})
+        return (self.files.png(picture), self.files.png(_decode_png(answer["reconstruction_png"])),
+                line + f"; code {np.round(answer['code'], 3).tolist()}")
 
     # -- text
     def tag(self, name: str, sentence: str) -> tuple[list[tuple[str, str]], str]:
         answer, line = self.call(self.by_name(name), {"sentence": sentence})
-        if answer is None:
-            return [], line
         return [(t["word"] + " ", t["tag"]) for t in answer["tags"]], line
 
-    def next_words(self, name: str, context: str, length: int = 8) -> tuple[dict[str, float], str, str]:
+    def next_words(self, name: str, context: str, length: int = 8, progress: Any = None) -> tuple[dict[str, float], str, str]:
         model = self.by_name(name)
         answer, line = self.call(model, {"context": context.split(), "top_k": 5})
-        if answer is None:
-            return {}, "", line
         words = context.split()
-        for _ in range(int(length)):  # a greedy continuation, one endpoint call a word
+        for i in range(int(length)):  # a greedy continuation, one endpoint call a word
+            if progress is not None:
+                progress((i, int(length)), desc="continuing")
             step, _ = self.call(model, {"context": words[-2:], "top_k": 1})
-            if step is None:
-                break
             words.append(step["predictions"][0]["word"])
         return {p["word"]: p["probability"] for p in answer["predictions"]}, " ".join(words), line
 
     # -- the Q-network
     def q_values(self, name: str, x: float, v: float, angle: float, omega: float) -> tuple[dict[str, float], str]:
         answer, line = self.call(self.by_name(name), {"state": [float(x), float(v), float(angle), float(omega)]})
-        if answer is None:
-            return {}, line
         labels = self.by_name(name).labels or ["left", "right"]
         return {f"{labels[i]} (Q={q:.3f})": float(i == answer["action"]) for i, q in enumerate(answer["q_values"])}, line
 
-    def play(self, name: str, seed: int = 0, max_steps: int = 200) -> tuple[Any, str]:
+    def play(self, name: str, seed: int = 0, max_steps: int = 200, progress: Any = None) -> tuple[Any, str]:
         """One greedy CartPole-v1 episode, every action chosen by the endpoint; an animated GIF of it."""
         import gymnasium as gym
         from PIL import Image
@@ -218,31 +299,28 @@ class Playground:
         state, _ = env.reset(seed=int(seed))
         frames, total, line = [], 0.0, ""
         t0 = time.perf_counter()
-        for _ in range(int(max_steps)):
-            frames.append(Image.fromarray(env.render()).resize((300, 200)))
-            answer, line = self.call(self.by_name(name), {"state": [float(s) for s in state]})
-            if answer is None:
-                env.close()
-                return None, line
-            state, reward, done, truncated, _ = env.step(int(answer["action"]))
-            total += float(reward)
-            if done or truncated:
-                break
-        env.close()
-        path = self.run_dir / "ui" / f"episode-{int(seed)}.gif"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        frames[0].save(path, save_all=True, append_images=frames[1:], duration=40, loop=0)
-        return str(path), f"return {total:.0f} in {len(frames)} steps, {time.perf_counter() - t0:.1f} s ({line})"
+        try:
+            for step in range(int(max_steps)):
+                if progress is not None:
+                    progress((step, int(max_steps)), desc="playing")
+                frames.append(Image.fromarray(env.render()).resize((300, 200)))
+                answer, line = self.call(self.by_name(name), {"state": [float(s) for s in state]})
+                state, reward, done, truncated, _ = env.step(int(answer["action"]))
+                total += float(reward)
+                if done or truncated:
+                    break
+        finally:
+            env.close()
+        path = self.files.gif(frames, 40)
+        return path, f"return {total:.0f} in {len(frames)} steps, {time.perf_counter() - t0:.1f} s ({line})"
 
     # -- any other tensors: a curve in, a curve out
     def tensors(self, name: str, request: str) -> tuple[Any, str]:
         try:
             payload = json.loads(request)
         except ValueError as e:
-            return None, f"**Not JSON**: {e}"
+            raise fail(f"Not JSON: {e}") from None
         answer, line = self.call(self.by_name(name), payload, "application/json")
-        if answer is None:
-            return None, line
         import matplotlib
 
         matplotlib.use("Agg")
@@ -291,21 +369,22 @@ def build(playground: Playground) -> Any:
                         sketch = gr.Sketchpad(label="draw a digit", type="numpy", canvas_size=(280, 280),
                                               brush=gr.Brush(default_size=20, colors=["#000000"], color_mode="fixed"),
                                               visible=gray, elem_id=f"sketch-{model.name}")
-                        upload = gr.Image(label="or upload an image", type="numpy", elem_id=f"upload-{model.name}")
+                        upload = gr.File(label="or upload an image (PNG, JPEG, ...)", type="filepath",
+                                         file_types=["image"], elem_id=f"upload-{model.name}")
                     button = gr.Button("Classify" if model.kind == "classify" else "Reconstruct", elem_id=f"run-{model.name}")
                     if model.kind == "classify":
                         top_k = gr.Slider(1, 10, value=5, step=1, label="top k")
                         with gr.Row():
                             labels = gr.Label(label="prediction", elem_id=f"label-{model.name}")
-                            seen = gr.Image(label="what the model saw", height=140)
+                            seen = gr.Image(label="what the model saw", height=140, type="filepath")
                         button.click(playground.classify, [name, sketch, upload, top_k], [labels, seen, status_line],
-                                     api_name=f"classify_{_api(model.name)}", queue=False)
+                                     api_name=f"classify_{_api(model.name)}", concurrency_limit=None)
                     else:
                         with gr.Row():
-                            original = gr.Image(label="input", height=140)
-                            rebuilt = gr.Image(label="reconstruction", height=140)
+                            original = gr.Image(label="input", height=140, type="filepath")
+                            rebuilt = gr.Image(label="reconstruction", height=140, type="filepath")
                         button.click(playground.reconstruct, [name, sketch, upload], [original, rebuilt, status_line],
-                                     api_name=f"reconstruct_{_api(model.name)}", queue=False)
+                                     api_name=f"reconstruct_{_api(model.name)}", concurrency_limit=None)
                 elif model.kind == "generate":
                     with gr.Row():
                         n = gr.Slider(1, 64, value=16, step=1, label="samples")
@@ -313,7 +392,7 @@ def build(playground: Playground) -> Any:
                     button = gr.Button("Sample", elem_id=f"run-{model.name}")
                     gallery = gr.Gallery(label="samples", columns=8, format="png", elem_id=f"gallery-{model.name}")
                     button.click(playground.generate, [name, n, seed], [gallery, status_line],
-                                 api_name=f"generate_{_api(model.name)}", queue=False)
+                                 api_name=f"generate_{_api(model.name)}", concurrency_limit=None)
                     with gr.Row():
                         seed_a = gr.Number(value=1, precision=0, label="walk from seed")
                         seed_b = gr.Number(value=2, precision=0, label="to seed")
@@ -321,12 +400,12 @@ def build(playground: Playground) -> Any:
                     walk = gr.Button("Walk between two latent points", elem_id=f"walk-{model.name}")
                     path = gr.Gallery(label="latent walk", columns=8, format="png", elem_id=f"walk-gallery-{model.name}")
                     walk.click(playground.walk, [name, seed_a, seed_b, steps], [path, status_line],
-                               api_name=f"walk_{_api(model.name)}", queue=False)
+                               api_name=f"walk_{_api(model.name)}", concurrency_limit=None)
                 elif model.kind == "tag":
                     sentence = gr.Textbox(value="The quick brown fox jumps over the lazy dog .", label="sentence")
                     button = gr.Button("Tag", elem_id=f"run-{model.name}")
                     tagged = gr.HighlightedText(label="parts of speech")
-                    button.click(playground.tag, [name, sentence], [tagged, status_line], api_name=f"tag_{_api(model.name)}", queue=False)
+                    button.click(playground.tag, [name, sentence], [tagged, status_line], api_name=f"tag_{_api(model.name)}", concurrency_limit=None)
                 elif model.kind == "next_words":
                     context = gr.Textbox(value="so gazed", label="context (the last two words count)")
                     length = gr.Slider(0, 30, value=8, step=1, label="words to continue")
@@ -334,8 +413,9 @@ def build(playground: Playground) -> Any:
                     with gr.Row():
                         nexts = gr.Label(label="next word")
                         continuation = gr.Textbox(label="greedy continuation")
-                    button.click(playground.next_words, [name, context, length], [nexts, continuation, status_line],
-                                 api_name=f"next_words_{_api(model.name)}", queue=False)
+                    button.click(_with_progress(playground.next_words), [name, context, length],
+                                 [nexts, continuation, status_line], api_name=f"next_words_{_api(model.name)}",
+                                 concurrency_limit=LONG_EVENTS, concurrency_id="long")
                 elif model.kind == "q_values":
                     with gr.Row():
                         state = [gr.Number(value=0.0, label=s) for s in ("cart position", "cart velocity", "pole angle",
@@ -343,18 +423,37 @@ def build(playground: Playground) -> Any:
                     button = gr.Button("Q-values", elem_id=f"run-{model.name}")
                     action = gr.Label(label="action")
                     button.click(playground.q_values, [name, *state], [action, status_line],
-                                 api_name=f"q_values_{_api(model.name)}", queue=False)
+                                 api_name=f"q_values_{_api(model.name)}", concurrency_limit=None)
                     episode_seed = gr.Number(value=0, precision=0, label="episode seed")
                     play = gr.Button("Play one greedy episode through the endpoint")
                     movie = gr.Image(label="episode", type="filepath")
-                    play.click(playground.play, [name, episode_seed], [movie, status_line], api_name=f"play_{_api(model.name)}", queue=False)
+                    play.click(_with_progress(playground.play), [name, episode_seed], [movie, status_line],
+                               api_name=f"play_{_api(model.name)}", concurrency_limit=LONG_EVENTS, concurrency_id="long")
                 else:
                     request = gr.Code(value=playground.example_request(model), language="json", label="request")
                     button = gr.Button("Run", elem_id=f"run-{model.name}")
                     curve = gr.Plot(label="outputs")
                     button.click(playground.tensors, [name, request], [curve, status_line],
-                                 api_name=f"tensors_{_api(model.name)}", queue=False)
+                                 api_name=f"tensors_{_api(model.name)}", concurrency_limit=None)
     return page
+
+
+#: Every event runs through Gradio's queue (only queued events show a ``gr.Error``'s message to the user): the
+#: one-call events with no limit of their own, those that call the endpoint many times (a CartPole episode: up to
+#: 200 calls) at most this many at once, showing their progress.
+LONG_EVENTS = 2
+
+
+def _with_progress(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` as a Gradio event function that reports its progress (Gradio injects ``gr.Progress``)."""
+    import gradio as gr
+
+    def event(*args: Any, progress: Any = gr.Progress()) -> Any:
+        return method(*args, progress=progress)
+
+    event.__name__ = event.__qualname__ = method.__name__  # not functools.wraps: Gradio must see this signature
+    event.__doc__ = method.__doc__
+    return event
 
 
 def _api(name: str) -> str:

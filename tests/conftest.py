@@ -80,6 +80,10 @@ def model_archives(tmp_path_factory) -> dict:
             name = f"{base}-{runtime}"
             build_archive(exports[base], runtime=runtime, part=part, name=name, store=store, log=lambda m: None)
             names.append(name)
+    # int8: the DCGAN generator, statically quantised on its own noise (no dataset needed)
+    build_archive(exports["dcgan"], runtime="onnx-int8", part="generator", name="dcgan-onnx-int8", store=store,
+                  log=lambda m: None)
+    names.append("dcgan-onnx-int8")
     return {"store": store, "exports": exports, "names": names}
 
 

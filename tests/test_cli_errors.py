@@ -87,7 +87,7 @@ def test_expected_failures_are_one_line_without_traceback(bad_files):
     (["--epochs", "-1"], "epochs must be a whole number >= 1"),
     (["--batch-size", "0"], "batch_size must be a whole number >= 1"),
     (["--lr", "nan"], "lr must be a finite number > 0"),
-    (["--set", "precision=fp8"], "precision must be one of fp32, bf16"),
+    (["--set", "precision=fp8"], "precision must be one of fp32, bf16, auto"),
     (["--set", "momentum=-1"], "momentum must be in [0, 1)"),
     (["--set", "label_smoothing=1.5"], "label_smoothing must be in [0, 1)"),
     (["--set", "betas=0.9"], "betas must be two numbers"),
@@ -110,3 +110,24 @@ def test_a_hyper_parameter_no_run_can_use_is_refused_before_training(args, says,
 def test_step_and_sample_counts_below_one_are_usage_errors(option, tmp_path):
     result = CliRunner().invoke(train_main, ["mnist-cnn-mnist", option, "0", "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "0 is not in the range x>=1" in result.output, result.output
+
+
+def test_every_console_script_answers_version_and_python_m_zoo_runs():
+    import configparser
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import zoo
+
+    config = configparser.ConfigParser()
+    config.read(Path(__file__).resolve().parent.parent / "setup.cfg")
+    scripts = [line.split("=")[0].strip() for line in config["options.entry_points"]["console_scripts"].splitlines()
+               if line.strip()]
+    assert len(scripts) == 7
+    for name in scripts:
+        exe = Path(sys.executable).parent / name
+        out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0 and out.stdout.strip().endswith(f"version {zoo.__version__}"), (name, out.stderr[-500:])
+    listed = subprocess.run([sys.executable, "-m", "zoo", "list"], capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and "resnet18" in listed.stdout

@@ -109,14 +109,60 @@ def test_check_reverifies_and_catches_tampering(mnist_export, tmp_path):
 
 
 def test_int8_quantization_reports_accuracy_size_and_speed(mnist_checkpoint, data_dir, tmp_path):
+    """Static QDQ on real training images; int8 accuracy on the whole test split beside fp32; batch 1 and 64."""
     result = CliRunner().invoke(export_cli, [str(mnist_checkpoint), "--format", "onnx", "--quantize", "int8",
                                              "--out", str(tmp_path), "--data-dir", str(data_dir), "--json"])
     assert result.exit_code == 0, result.output
     q = json.loads((tmp_path / "export.json").read_text())["parts"]["model"]["quantized"]
+    assert q["kind"] == "static" and "256 training samples" in q["method"]
     assert q["size_bytes"]["int8"] < q["size_bytes"]["fp32"]
-    assert q["real_data"]["samples"] == 2000
-    assert abs(q["real_data"]["int8_accuracy"] - q["real_data"]["fp32_accuracy"]) < 0.02
+    assert q["quality"]["samples"] == 10_000 and "whole test split" in q["quality"]["split"]
+    assert abs(q["quality"]["drop"]) < 0.01 and q["quality"]["argmax_agree"] > 0.98
+    assert set(q["latency_ms"]) == {"threads", "batch1", "batch64"} and q["latency_ms"]["batch64"]["int8_ms"] > 0
     assert (tmp_path / "model.int8.onnx").is_file()
+
+
+def test_int8_accuracy_drop_past_the_bound_is_refused_unless_allowed(mnist_checkpoint, data_dir, tmp_path, monkeypatch):
+    """With the bound set below any real drop, quantising is an error that names the figures and keeps no
+    int8 file; --allow-drop keeps it."""
+    import export.quantize as quantize
+
+    monkeypatch.setattr(quantize, "MAX_DROP", -1.0)
+    args = [str(mnist_checkpoint), "--format", "onnx", "--quantize", "int8", "--data-dir", str(data_dir),
+            "--calibration-samples", "64"]
+    refused = CliRunner().invoke(export_cli, args + ["--out", str(tmp_path / "a")])
+    assert refused.exit_code == 1 and "points below fp32" in refused.output and "--allow-drop" in refused.output
+    assert not (tmp_path / "a" / "model.int8.onnx").exists()
+    record = json.loads((tmp_path / "a" / "export.json").read_text())["parts"]["model"]["quantized"]
+    assert "refused" in record and record["measured"]["quality"]["samples"] == 10_000
+    kept = CliRunner().invoke(export_cli, args + ["--out", str(tmp_path / "b"), "--allow-drop"])
+    assert kept.exit_code == 0 and (tmp_path / "b" / "model.int8.onnx").is_file()
+
+
+def test_every_catalogue_part_is_quantised_or_refused_with_a_reason(tmp_path):
+    """Without a dataset: convolutional parts fed by data are refused (one line saying why), generators are
+    calibrated on their own noise, matrix-product parts get dynamic int8; never a traceback."""
+    from export.quantize import QuantizeError, quantize_export
+
+    seen = {}
+    for name in zoo.list_models():
+        if name in ("alexnet", "vgg16", "transfer-resnet18"):  # 224x224 ImageNet-size nets: minutes to export
+            continue
+        out = tmp_path / name
+        export(name, out, formats=["onnx"], log=lambda m: None, random_weights=True)
+        try:
+            record = quantize_export(out, data_dir=tmp_path / "no-data", log=lambda m: None, eval_samples=32,
+                                     timing=False, samples=8)
+        except QuantizeError as e:
+            assert "\n" not in str(e) and ("needs calibration inputs" in str(e) or "would not speed" in str(e)), str(e)
+            record = json.loads((out / "export.json").read_text())
+        for part, entry in record["parts"].items():
+            q = entry["quantized"]
+            seen[f"{name}/{part}"] = q.get("kind") or "refused"
+            if "file" in q:
+                assert (out / q["file"]).is_file() and q["quality"]["output_rel_error"] < 1.0, (name, part, q)
+    assert seen["dcgan/generator"] == "static" and seen["resnet/model"] == "refused"
+    assert seen["mnist-lstm/model"] == "dynamic" and seen["pos-tagger/model"] == "dynamic"
 
 
 def test_parity_failure_is_reported_and_exits_nonzero(tmp_path, monkeypatch):
@@ -168,3 +214,31 @@ def test_an_asked_opset_is_the_one_written_or_an_error(tmp_path):
     assert result.exit_code == 1 and "Error: opset 99 cannot be written for model" in result.output, result.output
     result = CliRunner().invoke(export_cli, ["lenet", "--format", "onnx", "--opset", "3", "--out", str(tmp_path / "c")])
     assert result.exit_code == 2 and "3 is not in the range x>=7" in result.output, result.output
+
+
+def test_int8_figures_recorded_on_a_card_are_shown_and_checked(data_dir, tmp_path, monkeypatch):
+    """`zoo weights int8 NAME --record` writes accuracy and speed-up to the card's registry file (here a local
+    copy of mnist-cnn.mnist's card, so the packaged registry is untouched), `zoo weights info` shows them, and
+    `--check` measures again and compares; a card saying otherwise fails the check."""
+    from export.cli import weights_int8_cmd
+    from zoo.cli import weights_info_cmd
+    from zoo.weights import REGISTRY_FILE, get_weights, registry_path, write_card
+
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    packaged = REGISTRY_FILE.read_bytes()
+    write_card("mnist-cnn.mnist", {k: v for k, v in get_weights("mnist-cnn.mnist").card.items() if k != "int8"},
+               registry_path(local=True))
+    args = ["mnist-cnn.mnist", "--data-dir", str(data_dir), "--no-timing"]
+    recorded = CliRunner().invoke(weights_int8_cmd, args + ["--record", "--json"])
+    assert recorded.exit_code == 0, recorded.output
+    part = get_weights("mnist-cnn.mnist").card["int8"]["parts"]["model"]
+    assert part["fp32_accuracy"] == pytest.approx(0.9802, abs=1e-4) and abs(part["drop"]) < 0.01 and part["kept"]
+    assert REGISTRY_FILE.read_bytes() == packaged
+    shown = CliRunner().invoke(weights_info_cmd, ["mnist-cnn.mnist"])
+    assert f"-> {part['int8_accuracy']:.4f} int8" in shown.output and "measured" in shown.output
+    assert CliRunner().invoke(weights_int8_cmd, args + ["--check"]).exit_code == 0
+    card = get_weights("mnist-cnn.mnist").card
+    card["int8"]["parts"]["model"]["int8_accuracy"] -= 0.05
+    write_card("mnist-cnn.mnist", card, registry_path(local=True))
+    wrong = CliRunner().invoke(weights_int8_cmd, args + ["--check"])
+    assert wrong.exit_code == 1 and "FAIL" in wrong.output

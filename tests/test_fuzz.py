@@ -27,10 +27,10 @@ from hypothesis import strategies as st
 from PIL import Image
 
 pytest.importorskip("ts.context", reason="TorchServe's Python package provides the request context")
-from ts.context import Context, RequestProcessor  # noqa: E402
+from ts.context import Context, RequestProcessor
 
-from handlers.engine_torchserve import handle  # noqa: E402
-from handlers.tasks import load_handler  # noqa: E402
+from handlers.engine_torchserve import handle
+from handlers.tasks import load_handler
 
 EXAMPLES = int(os.environ.get("ZOO_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=os.environ.get("ZOO_FUZZ") != "explore",

@@ -22,17 +22,18 @@ import pytest
 
 if importlib.util.find_spec("kserve") is None:
     pytest.skip("the KServe engine is the kserve extra: pip install '.[kserve]'", allow_module_level=True)
-import tritonclient.grpc as triton_grpc  # noqa: E402
-import tritonclient.http as triton_http  # noqa: E402
-from conftest import digit_png, hostile_corpus  # noqa: E402
-from tritonclient.utils import InferenceServerException  # noqa: E402
+import tritonclient.grpc as triton_grpc
+import tritonclient.http as triton_http
+from conftest import digit_png, hostile_corpus
+from tritonclient.utils import InferenceServerException
 
-from handlers.tasks import load_handler  # noqa: E402
-from serving.client import Client  # noqa: E402
-from serving.server import ServerConfig, free_port, start, status, stop  # noqa: E402
+from handlers.tasks import load_handler
+from serving.client import Client
+from serving.server import ServerConfig, free_port, start, status, stop
 
 #: One archive per request kind: image classifier (both runtimes), generator, tagger, language model, tensors.
-SERVED = ["classifier-onnx", "classifier-torchscript", "dcgan-onnx", "tagger-onnx", "ngram-onnx", "rnn-onnx"]
+SERVED = ["classifier-onnx", "classifier-torchscript", "dcgan-onnx", "dcgan-onnx-int8", "tagger-onnx", "ngram-onnx",
+          "rnn-onnx"]
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +92,25 @@ def test_metadata_is_truthful(kserve_served, via):
             assert got["datatype"] == {"float32": "FP32", "int64": "INT64"}[spec["dtype"]]
             assert [int(d) for d in got["shape"]] == [-1 if i in dynamic else d for i, d in enumerate(spec["shape"])]
         assert [o["name"] for o in meta["outputs"]] == [o["name"] for o in record["parts"]["model"]["outputs"]]
+        assert meta["platform"] == "onnxruntime_onnx"  # the runtime served, named as Triton names it
+    platforms = {name: client.get_model_metadata(name, headers=dict(auth), **({"as_json": True} if via == "grpc" else {}))
+                 ["platform"] for name in ("classifier-torchscript", "dcgan-onnx-int8")}
+    assert platforms == {"classifier-torchscript": "pytorch_libtorch", "dcgan-onnx-int8": "onnxruntime_onnx_int8"}
+
+
+@pytest.mark.parametrize("via", CLIENTS)
+def test_int8_generator_answers_as_in_process_int8_onnxruntime(kserve_served, via):
+    import onnxruntime as ort
+
+    module = triton_http if via == "http" else triton_grpc
+    client, auth, exports = kserve_served[via], kserve_served["auth"], kserve_served["exports"]
+    quantized = json.loads((exports["dcgan"] / "export.json").read_text())["parts"]["generator"]["quantized"]
+    session = ort.InferenceSession(str(exports["dcgan"] / quantized["file"]), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    noise = np.random.default_rng(3).uniform(-1, 1, (2, session.get_inputs()[0].shape[1])).astype(np.float32)
+    answer = client.infer("dcgan-onnx-int8", [_input(module, name, noise, "FP32")], headers=dict(auth))
+    out = answer.get_response(**({"as_json": True} if via == "grpc" else {}))["outputs"][0]["name"]
+    np.testing.assert_allclose(answer.as_numpy(out), session.run(None, {name: noise})[0], atol=1e-6)
 
 
 @pytest.mark.parametrize("via", CLIENTS)
@@ -151,7 +171,7 @@ def test_generator_and_text_fields(kserve_served, via):
     expected = json.loads(_core(kserve_served, "dcgan-onnx").answer([{"n": 2, "seed": 7}])[0].text)
     assert json.loads(answer.as_numpy("response")[0]) == expected and len(expected["images_png"]) == 2
 
-    sentence = np.array(["Everybody ate the xylophone".encode()], dtype=np.object_)
+    sentence = np.array([b"Everybody ate the xylophone"], dtype=np.object_)
     answer = client.infer("tagger-onnx", [_input(module, "sentence", sentence, "BYTES")], headers=dict(auth))
     tags = json.loads(answer.as_numpy("response")[0])["tags"]
     assert [t["word"] for t in tags] == ["Everybody", "ate", "the", "xylophone"]

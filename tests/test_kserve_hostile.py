@@ -18,17 +18,17 @@ import pytest
 
 if importlib.util.find_spec("kserve") is None:
     pytest.skip("the KServe engine is the kserve extra: pip install '.[kserve]'", allow_module_level=True)
-import grpc  # noqa: E402
-from conftest import digit_png  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from tritonclient.grpc import service_pb2, service_pb2_grpc  # noqa: E402
+import grpc
+from conftest import digit_png
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_fuzz import EXAMPLES
+from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from handlers.logfiles import BoundedFileHandler  # noqa: E402
-from handlers.v2_binary import DATATYPES  # noqa: E402
-from serving.client import Client  # noqa: E402
-from serving.server import ServerConfig, free_port, start, stop  # noqa: E402
-from test_fuzz import EXAMPLES  # noqa: E402
+from handlers.logfiles import BoundedFileHandler
+from handlers.v2_binary import DATATYPES
+from serving.client import Client
+from serving.server import ServerConfig, free_port, start, stop
 
 MODELS = ["classifier-onnx", "tagger-onnx", "rnn-onnx"]
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,

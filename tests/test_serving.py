@@ -138,6 +138,28 @@ def test_generators_are_seeded_and_match_in_process(served, base, uniform, runti
     assert again["images_png"] == body["images_png"]
 
 
+def test_int8_generator_answers_as_in_process_int8_onnxruntime(served):
+    """``--runtime onnx-int8`` serves the export's int8 model: the same pictures as that file run in process,
+    and ``describe`` names the runtime."""
+    import onnxruntime as ort
+
+    client, exp = served["client"], served["exports"]["dcgan"]
+    quantized = _record(exp)["parts"]["generator"]["quantized"]
+    assert quantized["kind"] == "static" and "noise" in quantized["method"]
+    session = ort.InferenceSession(str(exp / quantized["file"]), providers=["CPUExecutionProvider"])
+    code, body, _ = client.predict("dcgan-onnx-int8", {"n": 3, "seed": 42})
+    assert code == 200
+    dim = _record(exp)["parts"]["generator"]["inputs"][0]["shape"][1]
+    noise = np.random.default_rng(42).uniform(-1, 1, (3, dim)).astype(np.float32)
+    images = session.run(None, {session.get_inputs()[0].name: noise})[0]
+    for png, image in zip(body["images_png"], images):
+        got = np.asarray(Image.open(io.BytesIO(base64.b64decode(png))), dtype=np.float32) / 255
+        np.testing.assert_allclose(got, np.clip(image[0] * 0.5 + 0.5, 0, 1), atol=1 / 255 + 1e-6)
+    fp32 = _runtime(exp, "onnx", "generator")(noise)[0]
+    assert not np.array_equal(fp32, images) and np.abs(fp32 - images).mean() < 0.1  # int8 indeed, and close
+    assert client.describe("dcgan-onnx-int8")[1]["runtime"] == "onnx-int8"
+
+
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_language_model_and_tagger(served, runtime):
     client = served["client"]
@@ -161,6 +183,17 @@ def test_language_model_and_tagger(served, runtime):
     for j, w in enumerate(["everybody", "ate", "the", "xylophone"]):
         chars[0, j, : len(w)] = [meta["chars"].index(c) if c in meta["chars"] else 1 for c in w]
     logits = _runtime(exp, runtime, "model")(words, chars)[0][0]
+    assert [t["tag"] for t in body["tags"]] == [meta["tags"][i] for i in logits.argmax(-1)]
+
+    url = "https://example.org/" + "a" * 300  # one long word is tagged from the characters the model reads
+    code, body, _ = client.predict(f"tagger-{runtime}", {"sentence": f"see {url} now"})
+    assert code == 200 and [t["word"] for t in body["tags"]] == ["see", url, "now"]
+    assert "first 64 characters" in body["tags"][1]["note"] and "note" not in body["tags"][0]
+    ids = np.array([[meta["words"].index(w) if w in meta["words"] else 1 for w in ["see", url, "now"]]])
+    chars = np.zeros((1, 3, 64), np.int64)
+    for j, w in enumerate(["see", url[:64], "now"]):
+        chars[0, j, : len(w)] = [meta["chars"].index(c) if c in meta["chars"] else 1 for c in w]
+    logits = _runtime(exp, runtime, "model")(ids, chars)[0][0]
     assert [t["tag"] for t in body["tags"]] == [meta["tags"][i] for i in logits.argmax(-1)]
 
 
@@ -289,7 +322,7 @@ def test_server_files_stay_in_the_run_folder(served):
     props = (run_dir / "config.properties").read_text()
     assert "enable_model_api=false" in props and "127.0.0.1" in props and "0.0.0.0" not in props
     status = json.loads(CliRunner().invoke(serve_cli, ["status", "--run-dir", str(run_dir)]).stdout)
-    assert status["running"] and status["healthy"] and len(status["models"]) == 2 * len(MODELS)
+    assert status["running"] and status["healthy"] and len(status["models"]) == 2 * len(MODELS) + 1  # + dcgan-onnx-int8
 
 
 def test_logs_stay_small_and_metrics_are_served(served):
@@ -357,6 +390,10 @@ def test_cli_archive_start_predict_stop(tmp_path):
         request.write_text(json.dumps({"state": [0, 0, 0, 0]}))
         answer = runner.invoke(serve_cli, ["predict", "dqn", str(request), "--run-dir", str(run_dir)])
         assert answer.exit_code == 0 and "HTTP 200" in answer.output and "q_values" in answer.output
+        scripted = runner.invoke(serve_cli, ["predict", "dqn", str(request), "--run-dir", str(run_dir), "--json"])
+        row = json.loads(scripted.output)
+        assert scripted.exit_code == 0 and row["status"] == 200 and row["file"] == str(request)
+        assert len(row["answer"]["q_values"]) == 2 and row["latency_ms"] > 0
         again = runner.invoke(serve_cli, ["start", "--store", str(store), "--run-dir", str(run_dir), "--port", ports[0]])
         assert again.exit_code != 0 and "already running" in again.output
     finally:
@@ -384,11 +421,26 @@ def test_demo_trains_then_serves_with_train(tmp_path):
     assert not os.path.exists(tmp_path / "demo" / "serve" / "tmp" / ".model_server.pid")
 
 
-def test_demo_serves_the_shipped_weights_without_training(tmp_path, data_dir):
-    result = CliRunner().invoke(serve_cli, ["demo", "--data-dir", str(data_dir), "--out", str(tmp_path / "demo"),
-                                            "--requests", "100", "--port", str(free_port())])
+def test_demo_serves_the_shipped_weights_without_training(tmp_path, monkeypatch):
+    """A fresh machine (no dataset): the demo classifies the 500 real MNIST test digits shipped with the
+    package, at the card's accuracy (within 2 points)."""
+    import zoo
+
+    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
+    result = CliRunner().invoke(serve_cli, ["demo", "--out", str(tmp_path / "demo"), "--requests", "500",
+                                            "--port", str(free_port())])
     assert result.exit_code == 0, result.output
     assert "the shipped trained weights mnist-cnn.mnist" in result.output and "training" not in result.output
+    assert "500 MNIST test digits shipped with the package" in result.output
     assert not (tmp_path / "demo" / "train").exists()
     accuracy = float(result.output.split("accuracy ")[-1].split(",")[0])
-    assert accuracy >= 0.95  # real MNIST test digits; the card says 0.98 on all 10,000
+    assert abs(accuracy - zoo.get_weights("mnist-cnn.mnist").metrics["test_accuracy"]) <= 0.02
+
+
+def test_the_shipped_digits_are_the_first_mnist_test_digits(data_dir):
+    from serving.demo import demo_digits
+
+    shipped, shipped_labels, _ = demo_digits(None, 500)
+    real, real_labels, where = demo_digits(data_dir, 500)
+    assert shipped.dtype == np.uint8 and shipped.shape == (500, 28, 28) and "MNIST test" in where
+    assert np.array_equal(shipped, real) and np.array_equal(shipped_labels, real_labels)

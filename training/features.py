@@ -3,8 +3,9 @@ last linear layer makes of each test sample, embedded in two dimensions and colo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch

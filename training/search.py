@@ -15,12 +15,14 @@ import csv
 import itertools
 import json
 import math
+import os
 import shutil
 import time
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from zoo.errors import ZooError
 
@@ -162,7 +164,6 @@ def _convert(name: str, value: Any, profile: Profile, like: Any) -> Any:
 
 def _storage(url: str | None, out_dir: Path) -> Any:
     import optuna
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     if url is None:
@@ -173,13 +174,122 @@ def _storage(url: str | None, out_dir: Path) -> Any:
             path = Path(url.removeprefix("journal:")).expanduser()
             path.parent.mkdir(parents=True, exist_ok=True)
             return JournalStorage(JournalFileBackend(str(path)))
-        # a worker that dies leaves its trial RUNNING: its heartbeat stops, and the trial is failed and retried
-        return RDBStorage(url, heartbeat_interval=2, grace_period=6,
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+        return _rdb_storage(url)
     except (optuna.exceptions.StorageInternalError, ImportError, ValueError, OSError) as e:
         raise SearchError(f"cannot open the study storage {url}: {str(e).splitlines()[0][:200]}") from None
     except Exception as e:  # SQLAlchemy's own errors: a bad URL, a server that does not answer
         raise SearchError(f"cannot open the study storage {url} ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+
+
+def _rdb_storage(url: str, attempts: int = 10) -> Any:
+    """An RDB storage whose trials carry a heartbeat (a worker that dies leaves its trial RUNNING: the heartbeat
+    stops, and the trial is failed and retried). Opening it creates the tables where they are missing; another
+    process doing the same at that moment (a worker of another storage URL, a dashboard, a script's
+    ``optuna.load_study``) makes SQLite answer "table ... already exists" or "database is locked": those are
+    retried, as the tables are then made."""
+    import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(attempts):
+        try:
+            return RDBStorage(url, heartbeat_interval=2, grace_period=6,
+                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+        except (OperationalError, optuna.exceptions.StorageInternalError) as e:
+            transient = "already exists" in str(e) or "locked" in str(e)
+            if not transient or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _lock_path(url: str | None, out_dir: Path) -> Path | None:
+    """A lock file beside a study kept in a local file (SQLite, journal); None for a database server.
+
+    Not ``FILE.lock``: Optuna's journal storage takes that name for its own lock (a symlink it creates and
+    removes), and a file of ours there would make every worker wait for it forever."""
+    if url is None:
+        return out_dir / f"study.db{WORKERS_LOCK_SUFFIX}"
+    if url.startswith("journal:"):
+        return Path(url.removeprefix("journal:") + WORKERS_LOCK_SUFFIX).expanduser()
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///") + WORKERS_LOCK_SUFFIX).expanduser()
+    return None
+
+
+WORKERS_LOCK_SUFFIX = ".workers-lock"
+
+
+class StudyLock:
+    """An exclusive ``flock`` shared by every worker of a file-backed study: held while a worker creates the
+    storage's tables, and from its budget check until its next trial exists (so two workers never both take
+    the last trial). A no-op for a database server (there the in-trial budget check remains)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path, self._file = path, None
+
+    def acquire(self) -> None:
+        if self.path is not None and self._file is None:
+            import fcntl
+
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a")
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing drops the flock
+            self._file = None
+
+    def __enter__(self) -> StudyLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _worker_id() -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_dead_workers(study: Any, log: Callable[[str], None] = print) -> int:
+    """Mark FAIL the RUNNING trials of workers on this machine that no longer exist (a killed worker's trial
+    stays RUNNING forever in a journal file, which has no heartbeat); return how many."""
+    import socket
+
+    import optuna
+
+    host, n = socket.gethostname(), 0
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        worker = str(t.user_attrs.get("worker", ""))
+        where, _, pid = worker.rpartition(":")
+        if where == host and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            try:
+                study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+            except (ValueError, RuntimeError):  # another worker recovered it first
+                continue
+            n += 1
+            log(f"--- trial {t.number} of a worker that is gone ({worker}) marked failed; it will be run again")
+    return n
+
+
+def _trial_seed(seed: int, number: int) -> int:
+    """The sampler's seed for trial ``number``: reproducible for one worker, distinct across the workers of a
+    shared study (each trial number is handed out once by the storage)."""
+    return (seed * 1_000_003 + number * 7_919) % 2**32
 
 
 def _sampler(name: str, dims: Sequence[Dimension], seed: int) -> Any:
@@ -211,7 +321,7 @@ def open_study(recipe: str, metric: str, direction: str, dims: Sequence[Dimensio
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     name = study_name or recipe
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), StudyLock(_lock_path(storage, out_dir)):  # workers started together: one makes the tables
         warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat's retry callback
         study = optuna.create_study(study_name=name, storage=_storage(storage, out_dir), load_if_exists=True,
                                     direction="maximize" if direction == "max" else "minimize",
@@ -266,11 +376,15 @@ def search(base: TrainConfig, specs: Sequence[str], trials: int, out_dir: Path, 
 
     def objective(trial: Any) -> float:
         nonlocal data
+        lock.release()  # this trial exists: other workers may take the next
+        trial.set_user_attr("worker", _worker_id())
         earlier = [t for t in study.get_trials(deepcopy=False, states=(*done_states, optuna.trial.TrialState.RUNNING))
                    if t.number < trial.number]
-        if len(earlier) >= trials:
+        if len(earlier) >= trials:  # only on a database server, where workers share no lock
             over_budget.append(trial.number)
             raise OverBudget(f"the study has its {trials} trials")
+        if not grid:  # per-trial seed: identical commands on one study still propose distinct points
+            study.sampler = _sampler(sampler, dims, _trial_seed(base.seed, trial.number))
         params = {d.name: d.suggest(trial) for d in dims}
         if grid and any(t.params == params for t in earlier):  # two workers enqueued the same grid point
             raise OverBudget(f"a duplicate of an earlier trial ({params})")
@@ -316,20 +430,33 @@ def search(base: TrainConfig, specs: Sequence[str], trials: int, out_dir: Path, 
     def finished() -> int:
         return len(study.get_trials(deepcopy=False, states=done_states))
 
+    def taken() -> int:  # finished or being run by some worker
+        return len(study.get_trials(deepcopy=False, states=(*done_states, optuna.trial.TrialState.RUNNING)))
+
     started = time.perf_counter()
+    lock = StudyLock(_lock_path(storage, out_dir))
     over_budget: list[int] = []  # set when another worker got the last trials
     failures: list[str] = []  # this worker's failed trials since its last finished one
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
         while not over_budget:
-            if grid:  # every grid point was enqueued: run until none waits
-                if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
-                    break
-            elif finished() >= trials:
-                break
-            elif len(failures) > trials:  # a search whose every trial fails would never end
-                raise SearchError(f"{len(failures)} trials failed in a row, the last with: {failures[-1]}")
-            study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
+            lock.acquire()
+            try:
+                fail_dead_workers(study, log)
+                if grid:  # every grid point was enqueued: run until none waits
+                    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
+                        break
+                elif taken() >= trials:
+                    if finished() >= trials:
+                        break
+                    lock.release()  # the last trials are running elsewhere: wait for them (a dead one is retried)
+                    time.sleep(1.0)
+                    continue
+                elif len(failures) > trials:  # a search whose every trial fails would never end
+                    raise SearchError(f"{len(failures)} trials failed in a row, the last with: {failures[-1]}")
+                study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
+            finally:
+                lock.release()
     return summarize(study, out_dir, metric, mode, grid, keep_all, time.perf_counter() - started, log)
 
 

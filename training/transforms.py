@@ -6,7 +6,8 @@ a small tensor copied from host memory to the GPU every batch makes the host wai
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -78,7 +79,7 @@ class ImageTransform:
     def __call__(self, batch: Tensors, g: torch.Generator | None = None) -> Tensors:
         return {**batch, "x": self.images(batch["x"], g)}
 
-    def eval(self) -> "ImageTransform":
+    def eval(self) -> ImageTransform:
         """The same transform without augmentation."""
         return ImageTransform(self.mean.flatten().tolist(), self.std.flatten().tolist(), size=self.size,
                               channels_last=self.channels_last)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import difflib
 import inspect
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -60,7 +61,7 @@ class TensorSpec:
     dynamic: Mapping[int, str] = field(default_factory=lambda: {0: "batch"})
     high: Dim = 2
 
-    def resolve(self, kwargs: Mapping[str, Any]) -> "TensorSpec":
+    def resolve(self, kwargs: Mapping[str, Any]) -> TensorSpec:
         """Return a copy with every keyword reference replaced by its value."""
 
         def value(d: Dim) -> int:
@@ -113,7 +114,7 @@ class Part:
     outputs: tuple[TensorSpec, ...]
     module: str = ""
 
-    def resolve(self, kwargs: Mapping[str, Any]) -> "Part":
+    def resolve(self, kwargs: Mapping[str, Any]) -> Part:
         return replace(
             self,
             inputs=tuple(t.resolve(kwargs) for t in self.inputs),
@@ -181,7 +182,7 @@ class ModelSpec:
             if p.default is not inspect.Parameter.empty
         }
 
-    def resolved(self, **kwargs: Any) -> "ModelSpec":
+    def resolved(self, **kwargs: Any) -> ModelSpec:
         """The spec with shapes filled in for a build with these keyword arguments."""
         merged = {**self.default_kwargs, **kwargs}
         return replace(self, parts=tuple(p.resolve(merged) for p in self.parts))

@@ -125,6 +125,7 @@ def weights_group() -> None:
     zoo weights info lenet.mnist      the whole card (--json for scripts)
     zoo weights verify                recompute every card's metric on its evaluation split
     zoo weights build resnet.cifar10  train with the card's recipe and settings, measure, write the card
+    zoo weights int8 resnet.cifar10   int8 accuracy and speed-up on this machine (--record: on the card)
     """
 
 
@@ -180,6 +181,24 @@ def weights_info_cmd(name: str, as_json: bool) -> None:
     click.echo(_card_text(w))
 
 
+def int8_lines(entry: dict) -> list[str]:
+    """A card's int8 figures (``zoo weights int8 NAME --record``): accuracy beside fp32's, ORT speed-up."""
+    if "refused" in entry:
+        return [f"  int8: refused: {entry['refused']}"]
+    lines = []
+    for part, p in (entry.get("parts") or {}).items():
+        if "refused" in p:
+            lines.append(f"  int8 {part}: refused: {p['refused']}")
+            continue
+        quality = (f"accuracy {p['fp32_accuracy']:.4f} fp32 -> {p['int8_accuracy']:.4f} int8" if "int8_accuracy" in p
+                   else f"output relative error {p.get('output_rel_error', float('nan')):.4f}")
+        fast = ", ".join(f"{b.replace('batch', 'batch ')} {s:.2f}x" for b, s in p.get("speedup", {}).items())
+        lines.append(f"  int8 {part}: {quality}; ORT speed-up {fast or '-'}"
+                     + ("" if p.get("kept", True) else " (more than 1 point lost: zoo-export keeps fp32)"))
+    lines.append(f"    measured {str(entry.get('measured', '?'))[:10]} on {entry.get('machine')}")
+    return lines
+
+
 def _card_text(w: Weights) -> str:
     c = w.card
     lines = [f"{w.name}  ({w.model}, {c.get('task')}{', default' if c.get('default') else ''})"]
@@ -211,5 +230,7 @@ def _card_text(w: Weights) -> str:
         lines.append(f"  labels: {', '.join(labels[:12])}{' ...' if len(labels) > 12 else ''}")
     if c.get("notes"):
         lines.append(f"  notes: {c['notes']}")
+    if c.get("int8"):
+        lines.extend(int8_lines(c["int8"]))
     lines.append(f"  load: zoo.get_model({w.model!r}, weights={w.tag!r})")
     return "\n".join(lines)

@@ -10,8 +10,9 @@ cut and transformed by :class:`BatchLoader` on the training device, not per samp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .base import DataBundle, DataNotFoundError, Tensors, cache_dir, default_data_dir
 from .batching import BatchLoader, epoch_generator

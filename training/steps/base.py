@@ -8,14 +8,16 @@ precision, epochs, progress, checkpoints, metrics, resume, DDP.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from ..data import BatchLoader, DataBundle
+from ..precision import autocast
 from ..recipes import OPTIMIZERS, SCHEDULERS, Profile, Recipe
 
 if TYPE_CHECKING:
@@ -37,11 +39,10 @@ class Context:
     rank: int = 0
     world: int = 1
     extra_state: dict[str, Any] = field(default_factory=dict)
+    precision: str = "fp32"  # the resolved profile precision: fp32 | bf16
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        if self.profile.precision == "bf16" and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return autocast(self.precision, self.device)
 
 
 @contextlib.contextmanager
@@ -55,7 +56,7 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
-def build_optimizer(params: Any, p: Profile) -> "Optimizer":
+def build_optimizer(params: Any, p: Profile) -> Optimizer:
     params = [q for q in params if q.requires_grad]
     if p.optimizer == "adam":
         return torch.optim.Adam(params, lr=p.lr, betas=p.betas, weight_decay=p.weight_decay)
@@ -68,7 +69,7 @@ def build_optimizer(params: Any, p: Profile) -> "Optimizer":
     raise ValueError(f"unknown optimizer {p.optimizer!r} ({', '.join(OPTIMIZERS)})")
 
 
-def build_scheduler(optimizer: "Optimizer", p: Profile, total_steps: int) -> Any:
+def build_scheduler(optimizer: Optimizer, p: Profile, total_steps: int) -> Any:
     if p.scheduler is None:
         return None
     if p.scheduler == "onecycle":
@@ -126,7 +127,7 @@ class Step:
         return len(next(iter(batch.values())))
 
     # -- optimisation
-    def configure_optimizers(self) -> dict[str, "Optimizer"]:
+    def configure_optimizers(self) -> dict[str, Optimizer]:
         return {"model": build_optimizer(self.ctx.raw_model.parameters(), self.ctx.profile)}
 
     def update(self, loss: torch.Tensor, name: str = "model", retain_graph: bool = False) -> None:

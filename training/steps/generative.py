@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -129,7 +130,7 @@ class GANStep(Step):
     def transform(self, train: bool) -> Any:
         return _image_transform(self.ctx, train)
 
-    def configure_optimizers(self) -> dict[str, "Optimizer"]:
+    def configure_optimizers(self) -> dict[str, Optimizer]:
         m = self.ctx.raw_model
         return {"discriminator": build_optimizer(m.discriminator.parameters(), self.ctx.profile),
                 "generator": build_optimizer(m.generator.parameters(), self.ctx.profile)}
@@ -212,7 +213,7 @@ class CurveGANStep(Step):
     def steps_per_epoch(self) -> int:
         return int(self.ctx.profile.extra.get("steps_per_epoch", 1000))
 
-    def configure_optimizers(self) -> dict[str, "Optimizer"]:
+    def configure_optimizers(self) -> dict[str, Optimizer]:
         m = self.ctx.raw_model
         return {"generator": build_optimizer(m.generator.parameters(), self.ctx.profile),
                 "discriminator": build_optimizer(m.discriminator.parameters(), self.ctx.profile)}

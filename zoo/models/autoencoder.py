@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
 from .._api import Part, TensorSpec, register_model
 from ._common import MNIST_HALF, MNIST_TO_TENSOR, image_in, vector
 
-_ACTIVATIONS = {"tanh": nn.Tanh, "relu": lambda: nn.ReLU(True), "sigmoid": nn.Sigmoid}
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"tanh": nn.Tanh, "relu": lambda: nn.ReLU(True), "sigmoid": nn.Sigmoid}
 
 
 def _mlp(sizes: list[int], activation: str, last: str | None) -> nn.Sequential:

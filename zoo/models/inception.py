@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -14,7 +16,7 @@ from ._common import CIFAR_HALF, classifier_part
 class BasicConv2d(nn.Module):
     """Conv (no bias) → BatchNorm (eps 0.001) → ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, **kwargs: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, **kwargs: Any) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, bias=False, **kwargs)
         self.bn = nn.BatchNorm2d(out_channels, eps=0.001)
