@@ -28,7 +28,6 @@ import base64
 import io
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -43,6 +42,7 @@ from handlers import imaging
 from serving.archive import build_archive, find_tool
 from serving.client import read_token
 from serving.server import ServerConfig, free_port, start, stop
+from training.machine import cpu_description
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TRIVIAL_HANDLER = '''
@@ -78,14 +78,14 @@ def wrk(url: str, body: bytes, token: str, clients: int, seconds: int, tmp: Path
     body_file.write_bytes(body)
     script = tmp / "post.lua"
     script.write_text(
-        'local f = io.open("%s", "rb"); local body = f:read("*all"); f:close()\n'
+        f'local f = io.open("{body_file}", "rb"); local body = f:read("*all"); f:close()\n'
         'wrk.method = "POST"; wrk.body = body\n'
-        'wrk.headers["Content-Type"] = "%s"\n'
-        'wrk.headers["Authorization"] = "Bearer %s"\n'
+        f'wrk.headers["Content-Type"] = "{content_type}"\n'
+        f'wrk.headers["Authorization"] = "Bearer {token}"\n'
         'done = function(summary, latency, requests)\n'
-        '  io.write(string.format("ZOO %%d %%d %%d %%d %%d %%d\\n", summary.requests, summary.duration,\n'
+        '  io.write(string.format("ZOO %d %d %d %d %d %d\\n", summary.requests, summary.duration,\n'
         '    latency:percentile(50), latency:percentile(99), summary.errors.status, summary.errors.timeout + summary.errors.connect + summary.errors.read + summary.errors.write))\n'
-        'end\n' % (body_file, content_type, token))
+        'end\n')
     threads = min(clients, 2)
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "-s", str(script), url],
                          capture_output=True, text=True, check=True).stdout
@@ -210,7 +210,7 @@ def soak(args: argparse.Namespace) -> None:
                                "errors": sum(r["errors"] for r in rows),
                                "rss_growth_after_minute_1": round((max(r["rss_mb"] for r in rows) - base) / base, 4),
                                "log_bytes_per_minute": round(per_minute), "log_mb_per_day": round(per_minute * 1440 / 1e6, 1)}
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
+    machine = cpu_description()
     print(f"\nsoak: {args.soak} min at {args.soak_clients} clients, {model}, {args.workers} workers, wrk; {machine}")
     print(f"{'engine':<11} {'minute':>6} {'requests':>9} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7} {'log bytes':>10}")
     for engine, result in results.items():
@@ -238,6 +238,10 @@ def main() -> None:
     parser.add_argument("--engines", nargs="*", default=["torchserve", "kserve"], choices=["torchserve", "kserve"])
     parser.add_argument("--no-verbose-reference", dest="verbose_reference", action="store_false",
                         help="skip the reference runs under TorchServe's own (verbose) logging")
+    parser.add_argument("--trained", action="store_true", help="serve the models' trained weights (default: random)")
+    parser.add_argument("--int8", action="store_true", help="also serve each model's int8 ONNX model as MODEL-int8 "
+                        "(calibrated on its training images: needs --data-dir or ZOO_DATA_DIR)")
+    parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--soak", type=int, metavar="MINUTES",
                         help="soak mode: this many minutes at --soak-clients on each of --engines (trained mnist-cnn "
@@ -260,22 +264,28 @@ def main() -> None:
                 bodies[model] = png((28, 28))
                 continue
             exports[model] = tmp / "exports" / model
-            export(model, exports[model], formats=["onnx"], log=lambda m: None, random_weights=True)
-            build_archive(exports[model], runtime="onnx", store=store, log=lambda m: None)
+            export(model, exports[model], formats=["onnx"], log=lambda m: None, random_weights=not args.trained)
+            build_archive(exports[model], runtime="onnx", store=store, name=model, log=lambda m: None)
             spec_shape = json.loads((exports[model] / "export.json").read_text())["parts"]["model"]["inputs"][0]["shape"]
             c, h, w = spec_shape[1:]
             bodies[model] = png((h, w) if c == 1 else (h, w, c))
+            if args.int8:  # the same export's int8 model (static QDQ, calibrated on training images)
+                build_archive(exports[model], runtime="onnx-int8", store=store, name=f"{model}-int8",
+                              data_dir=args.data_dir, log=lambda m: None)
+                bodies[f"{model}-int8"] = bodies[model]
+        served = list(bodies)
         for model in exports:
             r = in_process(exports[model], bodies[model], min(args.duration, 5))
             rows.append({"model": model, "setup": "in-process decode+ORT (no HTTP)", "clients": 1, **r})
             print(rows[-1], flush=True)
         setups: list[tuple[str, int, bool, list[str]]] = []
         if "torchserve" in args.engines:
-            setups += [("torchserve", 1, False, args.models), ("torchserve", args.batch_size, False, args.models)]
-            if args.verbose_reference:  # TorchServe's own logging and log-line metrics, for comparison
-                setups.append(("torchserve", 1, True, [m for m in args.models if m in ("trivial", "mnist-cnn")]))
+            setups += [("torchserve", 1, False, served), ("torchserve", args.batch_size, False, served)]
+            reference = [m for m in served if m in ("trivial", "mnist-cnn")]
+            if args.verbose_reference and reference:  # TorchServe's own logging and log-line metrics, for comparison
+                setups.append(("torchserve", 1, True, reference))
         if "kserve" in args.engines:
-            setups.append(("kserve", 1, False, [m for m in args.models if m != "trivial"]))
+            setups.append(("kserve", 1, False, [m for m in served if m != "trivial"]))
         for engine, batch, verbose, models in setups:
             cfg = ServerConfig(run_dir=tmp / f"run-{engine}{batch}{verbose}", engine=engine, store=store, models=models,
                                port=free_port(), grpc_port=free_port(), management_port=free_port(),
@@ -300,12 +310,12 @@ def main() -> None:
     for r in rows:
         if (r["setup"], r["clients"]) in floor and r["model"] != "trivial":
             r["vs_floor"] = r["rps"] / floor[(r["setup"], r["clients"])]
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
+    machine = cpu_description()
     print(f"\nserving on {machine}; {args.workers} workers; load from {'wrk' if use_wrk else 'asyncio'} on the same machine")
-    print(f"{'model':<10} {'setup':<44} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs floor':>8}")
+    print(f"{'model':<12} {'setup':<44} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs floor':>8}")
     for r in rows:
         vs = f"{r['vs_floor']:.0%}" if "vs_floor" in r else ""
-        print(f"{r['model']:<10} {r['setup']:<44} {r['clients']:>7} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {vs:>8}")
+        print(f"{r['model']:<12} {r['setup']:<44} {r['clients']:>7} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {vs:>8}")
     out = args.out or RESULTS / "serving-cpu.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": machine, "workers": args.workers, "duration_s": args.duration,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -80,19 +79,63 @@ def seed_loop(recipe: str, data_dir: Path, device: torch.device, steps: int, war
     return {"images_per_s": seen / elapsed, "steps": steps, "batch_size": batch, "seconds": elapsed}
 
 
-def our_loop(recipe: str, data_dir: Path, device: torch.device, steps: int, warmup: int, profile: str) -> dict:
+def our_loop(recipe: str, data_dir: Path, device: torch.device, steps: int, warmup: int, profile: str | None,
+             overrides: dict | None = None, compile_: bool = False) -> dict:
     """Our engine on the same recipe, timed between step ``warmup`` and step ``warmup + steps``
     (from the run's per-step log, which records the elapsed time every ``warmup`` steps)."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(TrainConfig(recipe=recipe, profile=profile, data_dir=data_dir, device=str(device), quiet=True,
-                                      eval_samples=16, out=Path(tmp), max_steps=warmup + steps,
-                                      overrides={"extra": {"log_every": warmup}}))
+                                      eval_samples=16, out=Path(tmp), max_steps=warmup + steps, compile=compile_,
+                                      overrides={**(overrides or {}), "extra": {"log_every": warmup}}))
         trainer.fit()
         log = {r["step"]: r for r in map(json.loads, (Path(tmp) / "steps.jsonl").read_text().splitlines())}
     seconds = log[warmup + steps]["elapsed_s"] - log[warmup]["elapsed_s"]
-    return {"images_per_s": steps * trainer.profile.batch_size / seconds, "steps": steps, "profile": profile}
+    return {"images_per_s": steps * trainer.profile.batch_size / seconds, "steps": steps, "profile": profile,
+            "batch_size": trainer.profile.batch_size, "precision": trainer.precision,
+            "first_steps_s": log[warmup]["elapsed_s"]}
+
+
+#: One recipe per image model for the precision table (its batch size is the recipe's own).
+PRECISION_RECIPES = ["lenet-mnist", "lenet-s3-mnist", "mnist-cnn-mnist", "mnist-cnn-bn-mnist", "mnist-cnn-wide-mnist",
+                     "fashion-net-fashion-mnist", "mlp-bn-mnist", "mnist-lstm-mnist", "simple-cnn-cifar10",
+                     "resnet-cifar10", "resnet18-cifar10", "inception-cifar10", "vgg16-cifar10", "alexnet-cifar10",
+                     "transfer-cats-dogs", "dcgan-mnist", "gan-mnist", "autoencoder-mnist", "conv-autoencoder-mnist",
+                     "vae-mnist"]
+#: (label, overrides): fp32 as the recipes had it, bf16 autocast, bf16 autocast + channels_last.
+PRECISIONS = [("fp32", {"precision": "fp32", "channels_last": False}),
+              ("bf16", {"precision": "bf16", "channels_last": False}),
+              ("bf16+cl", {"precision": "bf16", "channels_last": True})]
+
+
+def precision_rows(recipes: list[str], data_dir: Path, device: torch.device, steps: int, warmup: int,
+                   batch_size: int | None) -> list[dict]:
+    """Engine throughput of each recipe in fp32, bf16 and bf16 + channels_last (same batch, same steps)."""
+    rows = []
+    for recipe in recipes:
+        row: dict = {"recipe": recipe}
+        for label, overrides in PRECISIONS:
+            extra = {**overrides, **({"batch_size": batch_size} if batch_size else {})}
+            r = our_loop(recipe, data_dir, device, steps, warmup, None, extra)
+            row[label] = round(r["images_per_s"], 1)
+            row["batch_size"] = r["batch_size"]
+        row["bf16_speedup"] = round(max(row["bf16"], row["bf16+cl"]) / row["fp32"], 2)
+        print(row, flush=True)
+        rows.append(row)
+    return rows
+
+
+def compile_row(recipe: str, profile: str, data_dir: Path, device: torch.device, steps: int, warmup: int) -> dict:
+    """Eager vs ``torch.compile`` over ``warmup + steps`` steps, compile time included."""
+    eager = our_loop(recipe, data_dir, device, steps, warmup, profile)
+    compiled = our_loop(recipe, data_dir, device, steps, warmup, profile, compile_=True)
+    total = {k: r["first_steps_s"] + steps * r["batch_size"] / r["images_per_s"] for k, r in
+             (("eager", eager), ("compiled", compiled))}
+    return {"recipe": recipe, "profile": profile, "precision": eager["precision"], "steps": warmup + steps,
+            "eager_images_per_s": round(eager["images_per_s"], 1), "compiled_images_per_s": round(compiled["images_per_s"], 1),
+            "eager_total_s": round(total["eager"], 1), "compiled_total_s": round(total["compiled"], 1),
+            "speedup_including_compile": round(total["eager"] / total["compiled"], 2)}
 
 
 def time_to_accuracy(data_dir: Path, device: torch.device, profile: str, epochs: int | None = None,
@@ -133,7 +176,9 @@ def _tta_line(run: dict) -> str:
 def machine(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    from training.machine import cpu_name
+
+    return f"{cpu_name()}, {torch.get_num_threads()} threads"
 
 
 def main() -> None:
@@ -151,6 +196,13 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the model in --time-to-accuracy runs")
     parser.add_argument("--no-throughput", dest="throughput", action="store_false",
                         help="skip the seed-loop vs engine throughput rows")
+    parser.add_argument("--precision", action="store_true",
+                        help="the fp32 / bf16 / bf16+channels_last table over every image model's recipe")
+    parser.add_argument("--precision-recipes", nargs="*", default=None, help="default: one recipe per image model")
+    parser.add_argument("--precision-steps", type=int, default=20)
+    parser.add_argument("--precision-batch", type=int, default=None, help="batch size for the table (default: each recipe's)")
+    parser.add_argument("--compile-check", action="store_true",
+                        help="eager vs torch.compile (compile time included) for resnet-cifar10 --profile cpu")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default benchmarks/results/train_speed-<device>.json)")
     args = parser.parse_args()
 
@@ -185,6 +237,15 @@ def main() -> None:
         print(*rows[measured:], sep="\n", flush=True)
         save()
     save()
+    if args.precision:
+        result["precision"] = precision_rows(args.precision_recipes or PRECISION_RECIPES, data_dir, device,
+                                             args.precision_steps, 5, args.precision_batch)
+        save()
+    if args.compile_check:
+        result["compile"] = compile_row("resnet-cifar10", "cpu" if device.type == "cpu" else "fast", data_dir, device,
+                                        100, 20)
+        print(result["compile"], flush=True)
+        save()
     if args.time_to_accuracy:
         result["time_to_accuracy"] = []
         for epochs in args.tta_epochs or [None]:
@@ -198,6 +259,11 @@ def main() -> None:
     for r in rows:
         print(f"{r['recipe']:<18} {r['loop']:<32} {r['batch_size']:>5} {r['steps']:>5} "
               f"{r['seed_images_per_s']:>11,.0f} {r['ours_images_per_s']:>11,.0f} {r['speedup']:>5.2f}x")
+    if result.get("precision"):
+        print(f"\n{'recipe':<28} {'batch':>5} {'fp32':>8} {'bf16':>8} {'bf16+cl':>8} {'best/fp32':>9}  (images/s)")
+        for r in result["precision"]:
+            print(f"{r['recipe']:<28} {r['batch_size']:>5} {r['fp32']:>8,.1f} {r['bf16']:>8,.1f} {r['bf16+cl']:>8,.1f} "
+                  f"{r['bf16_speedup']:>8.2f}x")
     for run in result.get("time_to_accuracy", []):
         print(_tta_line(run))
     print(f"\nwritten {out}")

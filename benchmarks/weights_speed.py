@@ -45,7 +45,7 @@ print(json.dumps({"import_s": t1 - t0, "cold_s": t2 - t1, "warm_s": statistics.m
 def machine() -> dict:
     import torch
 
-    from training.weights import device_name
+    from training.machine import device_name
 
     return {"cpu": device_name("cpu"), "cores": os.cpu_count(), "torch": torch.__version__,
             "python": platform.python_version()}

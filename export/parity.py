@@ -9,8 +9,9 @@ agree on the argmax of every sample). The cases and eager outputs are saved besi
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -106,30 +107,43 @@ def draws_from_data(part: zoo.Part) -> bool:
     return {t.name for t in part.inputs} <= DATA_INPUTS
 
 
-def source_dataset(src: "Source", data_dir: Path | None) -> tuple[Any, str]:
+def source_dataset(src: Source, data_dir: Path | None) -> tuple[Any, str]:
     """The source checkpoint's dataset (a ``DataBundle``), or (None, why not)."""
     if src.checkpoint is None:
         return None, "registry source (no dataset)"
+    return recipe_dataset(src.checkpoint["recipe"], src.checkpoint["dataset"], data_dir)
+
+
+def recipe_dataset(recipe: str, dataset: str, data_dir: Path | None) -> tuple[Any, str]:
+    """``dataset`` loaded with ``recipe``'s dataset options (a ``DataBundle``, its name), or (None, why not)."""
     from training.data import DataNotFoundError, load_dataset
     from training.recipes import get_recipe
 
     try:
-        recipe = get_recipe(src.checkpoint["recipe"])
-        bundle = load_dataset(src.checkpoint["dataset"], data_dir, **recipe.dataset_options)
+        bundle = load_dataset(dataset, data_dir, **get_recipe(recipe).dataset_options)
     except (DataNotFoundError, ValueError) as e:
         return None, f"dataset not at hand ({str(e).splitlines()[0]})"
-    return bundle, src.checkpoint["dataset"]
+    return bundle, dataset
+
+
+def draw(tensors: dict[str, torch.Tensor], limit: int | None) -> dict[str, torch.Tensor]:
+    """At most ``limit`` samples of a split: a seeded random draw across the whole split (every class of a
+    class-ordered folder in it), never its first ``limit``; the whole split when ``limit`` is None or larger."""
+    from training.engine import random_subset
+
+    return random_subset(tensors, limit, seed=0) if limit else tensors
 
 
 def inputs_from(part: zoo.Part, tensors: dict[str, torch.Tensor], preprocessing: dict[str, Any] | None,
                 limit: int | None) -> tuple[torch.Tensor, ...] | None:
-    """Model inputs for ``part`` built from dataset tensors (preprocessed as in training), or None."""
+    """Model inputs for ``part`` built from dataset tensors (preprocessed as in training), or None; ``limit``
+    samples are a seeded draw across the split (:func:`draw`)."""
     from training.transforms import ImageTransform
 
     if not draws_from_data(part):
         return None
+    tensors = draw(tensors, limit)
     n = len(next(iter(tensors.values())))
-    n = min(n, limit) if limit else n
     out: list[torch.Tensor] = []
     for t in part.inputs:
         if t.name == "image":
@@ -145,7 +159,7 @@ def inputs_from(part: zoo.Part, tensors: dict[str, torch.Tensor], preprocessing:
     return tuple(out)
 
 
-def real_inputs(part: zoo.Part, src: "Source", data_dir: Path | None, limit: int | None) -> tuple[tuple[torch.Tensor, ...] | None, str]:
+def real_inputs(part: zoo.Part, src: Source, data_dir: Path | None, limit: int | None) -> tuple[tuple[torch.Tensor, ...] | None, str]:
     """Test-split inputs for this part from the source's dataset, or (None, why not)."""
     if not draws_from_data(part):
         return None, f"inputs {[t.name for t in part.inputs]} are not drawn from data"
@@ -155,10 +169,12 @@ def real_inputs(part: zoo.Part, src: "Source", data_dir: Path | None, limit: int
     split = "test" if bundle.test is not None else "train"
     inputs = inputs_from(part, bundle.test if bundle.test is not None else bundle.train, src.preprocessing, limit)
     assert inputs is not None
-    return inputs, f"{inputs[0].shape[0]} samples from the {split} split of {why}"
+    drawn = " (a seeded draw across the split)" if limit and inputs[0].shape[0] == limit else ""
+    return inputs, f"{inputs[0].shape[0]} samples from the {split} split of {why}{drawn}"
 
 
-def _chunks(inputs: Sequence[torch.Tensor], size: int) -> list[list[np.ndarray]]:
+def chunks(inputs: Sequence[torch.Tensor], size: int) -> list[list[np.ndarray]]:
+    """The inputs as NumPy, ``size`` samples per chunk (one chunk when an input's batch is not on axis 0)."""
     n = inputs[0].shape[0]
     batch_axis_0 = all(t.shape[0] == n for t in inputs)
     if not batch_axis_0:  # e.g. (x, h0) with the batch on axis 1 of h0: one chunk
@@ -166,7 +182,7 @@ def _chunks(inputs: Sequence[torch.Tensor], size: int) -> list[list[np.ndarray]]
     return [[t[i : i + size].numpy() for t in inputs] for i in range(0, n, size)]
 
 
-def check_part(module: nn.Module, part: zoo.Part, out_dir: Path, artifacts: dict[str, Any], src: "Source",
+def check_part(module: nn.Module, part: zoo.Part, out_dir: Path, artifacts: dict[str, Any], src: Source,
                real_samples: int | None, data_dir: Path | None) -> dict[str, Any]:
     """Run every case through eager and every artifact; save the cases for ``--check``."""
     run = runners(out_dir, artifacts)
@@ -202,14 +218,14 @@ def check_part(module: nn.Module, part: zoo.Part, out_dir: Path, artifacts: dict
     if inputs is not None:
         classify = src.task in ("image-classification", "language-model") and part.name == "model"
         case = {"samples": int(inputs[0].shape[0]) if inputs[0].dim() else 1}
-        chunks = _chunks(inputs, 500)
+        pieces = chunks(inputs, 500)
 
         def joined(results: list[list[np.ndarray]]) -> list[np.ndarray]:
             return [np.concatenate([r[i] for r in results]) for i in range(len(results[0]))]
 
-        reference = joined([eager(c) for c in chunks])
+        reference = joined([eager(c) for c in pieces])
         for runtime, call in run.items():
-            got = joined([call(c) for c in chunks])
+            got = joined([call(c) for c in pieces])
             entry = compare(reference, got, output_names)
             if classify:
                 agree = int((reference[0].argmax(-1) == got[0].argmax(-1)).sum())

@@ -90,8 +90,8 @@ def test_pos_tagger_toy_tags_the_seed_sentence(tmp_path):
 
 
 def test_fast_cifar_profile_and_compile_run_on_cpu(data_dir, tmp_path):
-    """The GPU-oriented pieces still work on a CPU: the fast profile (bf16 autocast is CUDA-only and
-    skipped, channels_last and one-cycle apply) and torch.compile; checkpoints hold plain state_dict keys."""
+    """The GPU-oriented pieces still work on a CPU: the fast profile (bf16 autocast where the CPU has it,
+    channels_last and one-cycle) and torch.compile; checkpoints hold plain state_dict keys."""
     fast = Trainer(TrainConfig(recipe="resnet-cifar10", profile="fast", data_dir=data_dir, device="cpu",
                                out=tmp_path / "fast", max_steps=2, eval_samples=64, quiet=True,
                                overrides={"batch_size": 16})).fit()
@@ -332,3 +332,28 @@ def test_zoo_dream_amplifies_the_chosen_layer(digit_checkpoint, tmp_path):
                          ([str(tmp_path / "digit.png"), str(tmp_path / "digit.png")], "checkpoint")):
         failed = CliRunner().invoke(dream_main, bad)
         assert failed.exit_code == 1 and message in failed.output and "Traceback" not in failed.output, failed.output
+
+
+def test_a_used_run_folder_is_refused_unless_overwritten_and_a_run_records_where_it_ran(tmp_path):
+    """A second run into a folder that holds one would mix their histories (metrics.jsonl appended): refused
+    before any training, naming --resume, a fresh folder and --overwrite; --overwrite replaces the old run's
+    files (one history left). The run records its machine, library versions and commit."""
+    args = ["classifier-gaussians", "--epochs", "3", "--device", "cpu", "--quiet", "--out", str(tmp_path / "run")]
+    first = CliRunner().invoke(train_main, args)
+    assert first.exit_code == 0, first.output
+    history = (tmp_path / "run" / "metrics.jsonl").read_text()
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    again = CliRunner().invoke(train_main, [*args[:2], "5", *args[3:]])
+    assert again.exit_code == 1 and "already holds a run" in again.output, again.output
+    assert "--resume" in again.output and "fresh --out folder" in again.output and "--overwrite" in again.output
+    assert (tmp_path / "run" / "metrics.jsonl").read_text() == history  # untouched
+    replaced = CliRunner().invoke(train_main, [*args[:2], "5", *args[3:], "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4, 5]  # one run's history, not two
+    assert (tmp_path / "run" / "notes.txt").read_text() == "mine"  # --overwrite removes the run's files only
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["device_name"].startswith(f"{config['device_name'].split(',')[0]},") and "torch threads" in config["device_name"]
+    assert config["versions"]["torch"] == torch.__version__ and config["commit"]
+    fresh = CliRunner().invoke(train_main, [*args[:2], "1", "--device", "cpu", "--quiet", "--out", str(tmp_path / "new")])
+    assert fresh.exit_code == 0, fresh.output

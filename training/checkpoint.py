@@ -20,6 +20,7 @@ import torch
 
 import zoo
 from zoo.errors import ZooError
+from zoo.weights import is_weights_source
 
 if TYPE_CHECKING:
     from zoo.weights import Weights
@@ -42,6 +43,8 @@ def library_versions() -> dict[str, str]:
         "numpy": np.__version__,
         "python": platform.python_version(),
     }
+    if torch.version.cuda:  # the CUDA the build of torch was made for (a CPU build has none)
+        versions["cuda"] = torch.version.cuda
     return {k: str(v) for k, v in versions.items()}  # TorchVersion is a str subclass weights_only refuses
 
 
@@ -84,8 +87,10 @@ def build_checkpoint(
     metrics: dict[str, Any],
     dataset: str,
     train_state: dict[str, Any] | None = None,
+    precision: str | None = None,
 ) -> dict[str, Any]:
-    """Assemble a checkpoint dict (``train_state`` carries what ``--resume`` needs)."""
+    """Assemble a checkpoint dict (``train_state`` carries what ``--resume`` needs; ``precision`` is the format
+    the run computed in, fp32 or bf16 autocast: the weights themselves are always fp32)."""
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -98,6 +103,7 @@ def build_checkpoint(
         "profile": profile,
         "dataset": dataset,
         "hyperparameters": hyperparameters,
+        "precision": precision,
         "metrics": metrics,
         "versions": library_versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -122,7 +128,7 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
-def checkpoint_from_weights(weights: "str | Weights") -> dict[str, Any]:
+def checkpoint_from_weights(weights: str | Weights) -> dict[str, Any]:
     """A checkpoint dict (no training state) from trained weights of the registry (``lenet.mnist``): what every
     tool that takes a checkpoint needs, so that each also takes a weights name."""
     from zoo.weights import Weights, get_weights
@@ -138,26 +144,22 @@ def checkpoint_from_weights(weights: "str | Weights") -> dict[str, Any]:
     ) | {"weights": {"name": w.name, "sha256": w.sha256, "card": dict(w.card)}}
 
 
-def is_weights_source(source: str | Path) -> bool:
-    """A SOURCE that reads as a weights name (``MODEL.TAG``) rather than a file: no such path exists, no folder
-    separator, no checkpoint suffix. Unknown names then get the registry's close-match suggestions."""
-    text = str(source)
-    return ("." in text and not Path(text).exists() and not any(sep in text for sep in ("/", "\\"))
-            and text.rsplit(".", 1)[1].lower() not in FILE_SUFFIXES)
-
-
-#: What a missing file is named like (``best.pt``), as opposed to a weights tag (``lenet.mnist``).
-FILE_SUFFIXES = {"pt", "pth", "pt2", "ckpt", "bin", "safetensors", "onnx", "json", "mar", "zip", "tar", "gz"}
-
-
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load and validate a checkpoint (``weights_only=True``); clear errors for bad files.
 
-    ``path`` may be a run folder, in which case its ``checkpoints/last.pt`` is used, or the name of
-    trained weights in the registry (``mnist-cnn.mnist``).
+    ``path`` may be a run folder, in which case its ``checkpoints/last.pt`` is used, the name of trained
+    weights in the registry (``mnist-cnn.mnist``), or a bare model name (``resnet18``: its default weights).
     """
     if is_weights_source(path):
         return checkpoint_from_weights(str(path))
+    if str(path) in zoo.list_models() and not Path(path).exists():
+        from zoo.weights import WeightsError, default_weights
+
+        trained = default_weights(str(path))
+        if trained is None or not trained.built:
+            how = trained.how_to_build() if trained is not None else "train it with zoo-train"
+            raise WeightsError(f"{path} has no trained weights here; {how}")
+        return checkpoint_from_weights(trained)
     path = Path(path)
     if path.is_dir():
         candidate = path / "checkpoints" / "last.pt"

@@ -75,6 +75,7 @@ def _print_recipes(as_json: bool) -> None:
 
 
 @click.command(cls=ZooCommand, context_settings=CONTEXT)
+@click.version_option(package_name="torch-model-zoo")
 @click.argument("recipe", required=False)
 @click.option("--list", "list_", is_flag=True, help="List the recipes and exit.")
 @click.option("--profile",
@@ -94,10 +95,16 @@ def _print_recipes(as_json: bool) -> None:
 @click.option("--device", default="auto", show_default=True, help="auto (cuda > mps > cpu), cpu, cuda, cuda:N.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder (default runs/<recipe>/<time>/).")
 @click.option("--resume", type=click.Path(path_type=Path), help="Continue from a checkpoint (or a run folder).")
+@click.option("--overwrite", is_flag=True,
+              help="Train into an --out folder that already holds a run, replacing that run's files (without it, "
+                   "such a folder is refused: two runs' histories would mix).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (data order, init, augmentation).")
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimiser steps (smoke runs).")
 @click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, help="Also checkpoint every N steps (default: at each evaluation, i.e. each epoch for most recipes).")
 @click.option("--eval-samples", type=click.IntRange(min=1), help="Evaluate on a fixed random subset of N test samples (quick smoke runs).")
+@click.option("--holdout", type=click.IntRange(min=1),
+              help="Evaluate on N samples held out of the train split instead of the test split (to choose "
+                   "hyper-parameters without looking at the test split).")
 @click.option("--eval-first", is_flag=True, help="Also evaluate the untrained model (reported as \"initial\").")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
 @click.option("--tensorboard", is_flag=True, help="Write TensorBoard logs (scalars, histograms, images, graph).")
@@ -124,8 +131,9 @@ def _print_recipes(as_json: bool) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_main(recipe: str | None, list_: bool, profile: str | None, epochs: int | None, batch_size: int | None,
                lr: float | None, sets: tuple[str, ...], model_args: tuple[str, ...], dataset: str | None,
-               data_dir: Path | None, download: bool, device: str, out: Path | None, resume: Path | None, seed: int,
-               max_steps: int | None, checkpoint_every: int, eval_samples: int | None, eval_first: bool, compile_: bool, tensorboard: bool, sweep: tuple[str, ...],
+               data_dir: Path | None, download: bool, device: str, out: Path | None, resume: Path | None,
+               overwrite: bool, seed: int,
+               max_steps: int | None, checkpoint_every: int, eval_samples: int | None, holdout: int | None, eval_first: bool, compile_: bool, tensorboard: bool, sweep: tuple[str, ...],
                search: tuple[str, ...], trials: int, sampler: str, pruner: str, storage: str | None,
                study_name: str | None, keep_all: bool, set_file: Path | None, as_json: bool, quiet: bool) -> None:
     """Train RECIPE (e.g. resnet-cifar10) and write checkpoints, metrics and plots to a run folder.
@@ -169,7 +177,7 @@ def train_main(recipe: str | None, list_: bool, profile: str | None, epochs: int
             recipe=name, profile=profile, overrides=overrides, model_kwargs=model_kwargs, dataset=dataset,
             data_dir=data_dir, download=download, device=device, out=out, seed=seed, max_steps=max_steps,
             compile=compile_, tensorboard=tensorboard, resume=resume, checkpoint_every=checkpoint_every, eval_samples=eval_samples,
-            eval_first=eval_first,
+            eval_first=eval_first, holdout=holdout, overwrite=overwrite,
             quiet=quiet,
         )
         if sweep or search:
@@ -198,6 +206,7 @@ def train_main(recipe: str | None, list_: bool, profile: str | None, epochs: int
 
 
 @click.command(cls=ZooCommand, context_settings=CONTEXT)
+@click.version_option(package_name="torch-model-zoo")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Dataset folder (default $ZOO_DATA_DIR, else ./data).")
 @click.option("--dataset", help="Evaluate on another compatible dataset than the one trained on.")
@@ -236,6 +245,7 @@ def eval_main(checkpoint: Path, data_dir: Path | None, dataset: str | None, devi
 
 
 @click.command(cls=ZooCommand, context_settings=CONTEXT)
+@click.version_option(package_name="torch-model-zoo")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True, help="How many labels to show per image.")
@@ -285,6 +295,7 @@ def predict_main(checkpoint: Path, files: tuple[Path, ...], top_k: int, invert: 
 
 
 @click.command(cls=ZooCommand, context_settings=CONTEXT)
+@click.version_option(package_name="torch-model-zoo")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.argument("image", type=click.Path(path_type=Path))
 @click.option("--layer", help="The layer to amplify (default: a convolution two thirds of the way in; see --list-layers).")
@@ -381,15 +392,25 @@ def dream_main(checkpoint: Path, image: Path, layer: str | None, list_layers: bo
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder for the training (default $ZOO_HOME/builds/NAME/<time>).")
 @click.option("--ship", is_flag=True, help="Maintainers: write the file into the package (zoo/weights/files) and its "
               "card into the packaged registry, instead of $ZOO_HOME.")
+@click.option("--trained-on", metavar="DEVICE",
+              help="With --run: the machine that trained it (e.g. \"NVIDIA H200\"), for runs that do not record it "
+                   "(made before runs did). Never guessed from the machine that builds.")
+@click.option("--trained-commit", metavar="SHA", help="With --run: the project commit it was trained at, for runs that "
+              "do not record it.")
+@click.option("--notes", help="A sentence to add to the card's notes (where it was trained and measured is written anyway).")
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
 def weights_build_cmd(name: str, data_dir: Path | None, device: str, run: Path | None, out: Path | None, ship: bool,
-                      as_json: bool) -> None:
-    """Train weights NAME with its card's recipe and settings (what `zoo-train` runs), store the final weights as
-    safetensors (fp16 where the metric holds within 0.1 point), measure them on the evaluation split, write the card."""
+                      trained_on: str | None, trained_commit: str | None, notes: str | None, as_json: bool) -> None:
+    """Train weights NAME with its card's recipe and settings (what `zoo-train` runs), or take a finished run (--run:
+    its profile and hyper-parameters become the card's), store the final weights as safetensors (fp16 where the
+    metric holds within 0.1 point), measure them on the evaluation split, write the card."""
     from .weights import build
 
+    if run is None and (trained_on or trained_commit):
+        raise click.UsageError("--trained-on and --trained-commit describe a finished run: give --run too")
     card = build(name, data_dir=data_dir, device=device, run=run, out=out, ship=ship,
-                 log=lambda m: click.echo(m, err=True))
+                 log=lambda m: click.echo(m, err=True), trained_on=trained_on, trained_commit=trained_commit,
+                 notes=notes)
     click.echo(json.dumps(card, indent=2) if as_json else f"built {name}: {card['file']['name']} "
                f"({card['file']['size']:,} bytes, {card['file']['dtype']})")
 
@@ -398,10 +419,13 @@ def weights_build_cmd(name: str, data_dir: Path | None, device: str, run: Path |
 @click.argument("names", nargs=-1)
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Dataset folder (default $ZOO_DATA_DIR, else ./data).")
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--full", is_flag=True, help="Measure on the whole evaluation split, also where the card has a fixed "
+              "verify subset (the big CIFAR-10 networks: 2,000 test images by default, minutes on a CPU in full).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def weights_verify_cmd(names: tuple[str, ...], data_dir: Path | None, device: str, as_json: bool) -> None:
-    """Recompute each card's metrics (default: every built weights) on its evaluation split and print card vs
-    measured; exits 1 when one is outside its tolerance."""
+def weights_verify_cmd(names: tuple[str, ...], data_dir: Path | None, device: str, full: bool, as_json: bool) -> None:
+    """Recompute each card's metrics (default: every built weights) and print card vs measured; exits 1 when one is
+    outside its tolerance. Cards with a verify subset are measured on it (its figure is on the card beside the
+    whole split's) unless --full."""
     from zoo.weights import get_weights, list_weights
 
     from .weights import format_value, verify
@@ -413,9 +437,10 @@ def weights_verify_cmd(names: tuple[str, ...], data_dir: Path | None, device: st
             return
         status = {True: "ok", False: "FAIL", None: row.get("note", "not built")}[row["ok"]]
         click.echo(f"{row['name']:<28} {row['metric']:<18} card {format_value(row['card']):>10}  "
-                   f"measured {format_value(row['measured']):>10}  {status}")
+                   f"measured {format_value(row['measured']):>10}  {status}"
+                   + (f"  ({row['split']})" if row.get("split", "").startswith("verify") else ""))
 
-    rows = verify(chosen, data_dir, device, log=show)
+    rows = verify(chosen, data_dir, device, log=show, full=full)
     failed = [r["name"] for r in rows if r["ok"] is False]
     if as_json:
         click.echo(json.dumps(rows, indent=2))

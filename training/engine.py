@@ -9,13 +9,15 @@ import json
 import math
 import os
 import random
+import shutil
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,13 +28,17 @@ import zoo
 from . import plots
 from .checkpoint import (
     build_checkpoint,
+    library_versions,
     load_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
 from .data import DataBundle, load_dataset
+from .machine import device_name, project_commit
+from .precision import resolve_precision
 from .recipes import Profile, Recipe, get_recipe
+from .small_convs import route_small_convs
 from .steps import Context, Step, eval_mode, get_step
 
 
@@ -76,8 +82,10 @@ class TrainConfig:
     resume: Path | None = None
     checkpoint_every: int = 0
     eval_samples: int | None = None  # evaluate on a fixed random subset of N test samples (smoke runs)
+    holdout: int | None = None  # evaluate on N samples held out of the train split, not on the test split
     eval_first: bool = False  # also evaluate the untrained model (the "initial" metrics: what learning is measured against)
     quiet: bool = False
+    overwrite: bool = False  # train into an ``out`` folder that holds an earlier run, replacing that run's files
     data: DataBundle | None = None  # a preloaded bundle (sweeps reuse one)
     on_eval: Callable[[dict[str, Any]], None] | None = None  # called with each evaluation's record (search pruning)
 
@@ -114,7 +122,25 @@ def random_subset(tensors: dict[str, torch.Tensor], n: int, seed: int = 0) -> di
     if n >= total:
         return tensors
     index = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    return take_samples(tensors, index, total)
+
+
+def take_samples(tensors: dict[str, torch.Tensor], index: torch.Tensor, total: int) -> dict[str, torch.Tensor]:
+    """Samples ``index`` of a split of ``total`` samples; tensors without a sample axis of that length pass through."""
     return {k: (v[index] if v.dim() > 0 and v.shape[0] == total else v) for k, v in tensors.items()}
+
+
+def holdout_split(data: DataBundle, n: int, seed: int = 0) -> DataBundle:
+    """``data`` with a fixed random ``n`` train samples moved out as the evaluation split (the test split is
+    left untouched, for choosing hyper-parameters without looking at it)."""
+    train = data.train
+    total = len(next(iter(v for v in train.values() if v.dim() > 0)))
+    if not 0 < n < total:
+        raise ValueError(f"holdout must be between 1 and {total - 1} (the train split has {total} samples; got {n})")
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(10_007 + seed))
+    held, kept = order[:n].sort().values, order[n:].sort().values
+    return replace(data, train=take_samples(train, kept, total), test=take_samples(train, held, total),
+                   description=f"{data.description} (evaluated on {n} samples held out of train)")
 
 
 class Trainer:
@@ -161,8 +187,10 @@ class Trainer:
             cfg.recipe = ckpt["recipe"]
             cfg.profile = ckpt["profile"]
             cfg.seed = ckpt["train_state"]["seed"]
+            cfg.holdout = cfg.holdout or ckpt["train_state"].get("holdout")
             cfg.dataset = cfg.dataset or ckpt["dataset"]
         self.recipe: Recipe = get_recipe(cfg.recipe)
+        self.out_dir = self._run_folder()
         cfg.profile = cfg.profile or self.recipe.default
         base = self.recipe.profile(cfg.profile)
         if self.resume_state is not None:
@@ -176,12 +204,15 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
+        self.precision, self.precision_reason = resolve_precision(self.profile.precision, self.device)
         seed_everything(cfg.seed)
 
         dataset = cfg.dataset or self.recipe.dataset
         self.recipe.check_dataset(dataset)
         self.data: DataBundle = cfg.data or load_dataset(dataset, cfg.data_dir, cfg.download, **self.recipe.dataset_options)
         self.dataset = dataset
+        if cfg.holdout:
+            self.data = holdout_split(self.data, cfg.holdout, cfg.seed)
         if cfg.eval_samples and self.data.test is not None:
             self.data = replace(self.data, test=random_subset(self.data.test, cfg.eval_samples))
 
@@ -192,6 +223,8 @@ class Trainer:
         model = zoo.get_model(self.recipe.model, **self.model_kwargs).to(self.device)
         if self.profile.channels_last:
             model = model.to(memory_format=torch.channels_last)
+        if self.precision == "bf16" and self.device.type == "cpu":
+            route_small_convs(model)  # 2.2x for the seed ResNet here (see training.small_convs)
         self.raw_model: nn.Module = model
         self.spec = spec
         self.preprocessing = dict(self.recipe.preprocessing or spec.preprocessing or {}) or None
@@ -209,18 +242,38 @@ class Trainer:
         self.ctx = Context(
             recipe=self.recipe, profile=self.profile, data=self.data, model=forward_model, raw_model=model,
             device=self.device, seed=cfg.seed, preprocessing=self.preprocessing, rank=self.rank, world=self.world,
+            precision=self.precision,
         )
         self.step: Step = step_cls(self.ctx)
 
-        if cfg.out is not None:
-            self.out_dir = Path(cfg.out)
-        elif cfg.resume is not None:
-            resume = Path(cfg.resume).resolve()
-            self.out_dir = resume.parent.parent if resume.is_file() else resume
-        else:
-            self.out_dir = Path("runs") / self.recipe.name / datetime.now().strftime("%Y%m%d-%H%M%S")
         if self.rank == 0:
             (self.out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+
+    def _run_folder(self) -> Path:
+        """Where this run writes; a folder that already holds another run is refused (or, with ``overwrite``,
+        emptied of that run's files) so that two runs' histories are never mixed."""
+        cfg = self.cfg
+        if cfg.out is not None:
+            out = Path(cfg.out)
+        elif cfg.resume is not None:
+            resume = Path(cfg.resume).resolve()
+            return resume.parent.parent if resume.is_file() else resume
+        else:
+            return Path("runs") / self.recipe.name / datetime.now().strftime("%Y%m%d-%H%M%S")
+        if cfg.resume is not None or self.rank != 0:
+            return out
+        found = [name for name in RUN_MARKERS if (out / name).exists()]
+        if found and not cfg.overwrite:
+            raise RunFolderInUse(
+                f"{out} already holds a run ({', '.join(found)}); training into it would mix two runs. Continue that "
+                f"run with `zoo-train --resume {out}`, choose a fresh --out folder, or give --overwrite to replace it")
+        if found:
+            for path in (out / name for name in RUN_FILES):
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.exists():
+                    path.unlink()
+        return out
 
     # ------------------------------------------------------------------ checkpoints
     def _train_state(self, epoch: int, batch: int, meter: _Meter) -> dict[str, Any]:
@@ -229,6 +282,7 @@ class Trainer:
             "batch": batch,
             "global_step": self.global_step,
             "seed": self.cfg.seed,
+            "holdout": self.cfg.holdout,
             "optimizers": {k: o.state_dict() for k, o in self.step.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in self.step.schedulers.items() if s is not None},
             "step": self.step.state_dict(),
@@ -245,6 +299,7 @@ class Trainer:
             task=self.spec.task, preprocessing=self.preprocessing, labels=self.labels, meta=self.data.meta,
             recipe=self.recipe.name, profile=self.cfg.profile, hyperparameters=self.profile.to_dict(),
             metrics=metrics, dataset=self.dataset, train_state=self._train_state(epoch, batch, meter),
+            precision=self.precision,
         )
 
     def save(self, epoch: int, batch: int, meter: _Meter, metrics: dict[str, Any], best: bool = False) -> None:
@@ -317,7 +372,7 @@ class Trainer:
         if self.rank == 0:
             self._write_config()
             self.log(f"{self.recipe.name} [{cfg.profile}] {self.recipe.model} on {self.data.description}; "
-                     f"device {self.device}; {profile.epochs} epochs x {steps_per_epoch} steps; out {self.out_dir}")
+                     f"device {self.device}, {self.precision} ({self.precision_reason}); {profile.epochs} epochs x {steps_per_epoch} steps; out {self.out_dir}")
         steps_log = open(self.out_dir / "steps.jsonl", "a") if self.rank == 0 and "log_every" in profile.extra else None
         total = profile.epochs * steps_per_epoch
         if cfg.max_steps is not None:
@@ -408,17 +463,21 @@ class Trainer:
         config = {
             "recipe": self.recipe.name, "profile": self.cfg.profile, "model": self.recipe.model,
             "model_kwargs": self.model_kwargs, "dataset": self.dataset, "data": self.data.description,
-            "hyperparameters": self.profile.to_dict(), "device": str(self.device), "seed": self.cfg.seed,
+            "hyperparameters": self.profile.to_dict(), "device": str(self.device), "precision": self.precision,
+            "precision_reason": self.precision_reason, "seed": self.cfg.seed,
             "world_size": self.world, "torch_threads": torch.get_num_threads(), "compile": self.cfg.compile,
-            "max_steps": self.cfg.max_steps,
+            "max_steps": self.cfg.max_steps, "holdout": self.cfg.holdout,
             "command": sys.argv,
+            # where it ran, so that a card built elsewhere from this run names this machine, not its own
+            "device_name": device_name(str(self.device), torch.get_num_threads()),
+            "versions": library_versions(), "commit": project_commit(),
         }
         (self.out_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
 
     def _finish(self, final: dict[str, Any], stopped: bool) -> dict[str, Any]:
         summary: dict[str, Any] = {
             "recipe": self.recipe.name, "profile": self.cfg.profile, "model": self.recipe.model,
-            "dataset": self.dataset, "device": str(self.device), "epochs": self.profile.epochs,
+            "dataset": self.dataset, "device": str(self.device), "precision": self.precision, "epochs": self.profile.epochs,
             "global_step": self.global_step, "stopped_early": stopped, "wall_time_s": round(self.elapsed(), 2),
             "out_dir": str(self.out_dir), "checkpoint": str(self.out_dir / "checkpoints" / "last.pt"),
             "best_checkpoint": str(self.out_dir / "checkpoints" / "best.pt"),
@@ -469,6 +528,17 @@ class Trainer:
             if p.grad is not None:
                 writer.add_histogram(f"grads/{name}", p.grad.detach().float().cpu(), step)
         writer.flush()
+
+
+#: A folder holding any of these holds a run.
+RUN_MARKERS = ("config.json", "metrics.jsonl", "metrics.json", "checkpoints/last.pt")
+#: What a run writes at the top of its folder (``--overwrite`` removes these, and nothing else).
+RUN_FILES = ("config.json", "metrics.json", "metrics.jsonl", "train.log", "checkpoints", "tensorboard", "curves.png",
+             "confusion_matrix.png", "samples.png", "reconstructions.png", "eval")
+
+
+class RunFolderInUse(RuntimeError):
+    """``--out`` names a folder that already holds a run; the message says how to resume or replace it."""
 
 
 def train(recipe: str, **kwargs: Any) -> dict[str, Any]:

@@ -3,18 +3,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .checkpoint import model_from_checkpoint
 from .data import load_dataset
-from .engine import resolve_device
+from .engine import random_subset, resolve_device
 from .recipes import get_recipe
 
 
 def evaluate_checkpoint(ckpt: dict[str, Any], data_dir: Path | None = None, dataset: str | None = None,
-                        device: str = "auto", out: Path | None = None, tsne_samples: int = 0) -> dict[str, Any]:
-    """The recipe step's final evaluation of ``ckpt``; with ``out``, its plots (and t-SNE) too."""
+                        device: str = "auto", out: Path | None = None, tsne_samples: int = 0,
+                        eval_samples: int | None = None) -> dict[str, Any]:
+    """The recipe step's final evaluation of ``ckpt``; with ``out``, its plots (and t-SNE) too; with
+    ``eval_samples``, on a fixed seeded draw of that many test samples (every class in it) instead of all."""
     from .steps import Context, get_step
 
     rec = get_recipe(ckpt["recipe"])
@@ -22,6 +25,8 @@ def evaluate_checkpoint(ckpt: dict[str, Any], data_dir: Path | None = None, data
     if dataset is not None:
         rec.check_dataset(dataset)
     data = load_dataset(dataset or ckpt["dataset"], data_dir, **rec.dataset_options)
+    if eval_samples and data.test is not None:
+        data = replace(data, test=random_subset(data.test, eval_samples))
     dev = resolve_device(device)
     model = model_from_checkpoint(ckpt).to(dev)
     ctx = Context(recipe=rec, profile=profile, data=data, model=model, raw_model=model, device=dev, seed=0,

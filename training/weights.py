@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import platform
-import subprocess
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 
@@ -39,6 +37,7 @@ from .checkpoint import library_versions, load_checkpoint
 from .data import DataNotFoundError
 from .engine import TrainConfig, Trainer
 from .evaluate import evaluate_checkpoint
+from .machine import device_name
 from .recipes import get_recipe
 from .steps import get_step
 
@@ -71,35 +70,13 @@ FP16_ACCURACY_TOLERANCE = 1e-3
 FP16_RELATIVE_TOLERANCE = 1e-3
 #: ``verify`` passes when |measured - card| <= atol + rtol * |card| (per card: ``verify_tolerance``).
 DEFAULT_TOLERANCE = {"atol": 2e-3, "rtol": 2e-3}
-MAX_FILE_BYTES = 10 * 2**20
-
-
-def project_commit() -> str:
-    """The project's git commit (with ``-dirty`` for uncommitted changes), or ``unknown`` outside a checkout."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True,
-                             timeout=10).stdout.strip()
-        # the registry and files a build writes do not make the code that trained them dirty
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!zoo/weights"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (sha + ("-dirty" if dirty else "")) if sha else "unknown"
-
-
-def device_name(device: str, threads: int | None = None) -> str:
-    if device.startswith("cuda") and torch.cuda.is_available():
-        return torch.cuda.get_device_name(torch.device(device))
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {threads or torch.get_num_threads()} torch threads"
+#: ``zoo weights verify`` (and so CI) measures classifiers with larger test splits on a fixed draw of this many
+#: samples, whose figure the card carries beside the whole split's (``--full`` measures the whole split).
+VERIFY_SUBSET = 2000
+SUBSET_DRAW = "a seeded random draw (seed 0) across the whole test split, every class in it (training.engine.random_subset)"
+#: What the package may carry: 24 MiB a file (an 11 M-parameter network in fp16 is 22 MB), 96 MiB in all.
+MAX_FILE_BYTES = 24 * 2**20
+MAX_TOTAL_BYTES = 96 * 2**20
 
 
 def train_command(card: dict[str, Any]) -> str:
@@ -137,27 +114,66 @@ def headline_of(recipe: str) -> tuple[str, str]:
 # --------------------------------------------------------------------------- build
 
 
-def _config_matches(run: Path, card: dict[str, Any]) -> None:
-    """A finished zoo-train run may stand for a build only if it ran the card's settings."""
+def read_run(run: Path) -> dict[str, Any]:
+    """A finished zoo-train run's ``config.json``; WeightsError when ``run`` is not one."""
     try:
         config = json.loads((run / "config.json").read_text())
     except (OSError, json.JSONDecodeError):
         raise WeightsError(f"{run} is not a zoo-train run folder (no readable config.json)") from None
+    if not (run / "metrics.json").is_file() or not (run / "checkpoints" / "last.pt").is_file():
+        raise WeightsError(f"{run} holds no finished run (metrics.json and checkpoints/last.pt); let it finish "
+                           f"(`zoo-train --resume {run / 'checkpoints' / 'last.pt'}`)")
+    return config
+
+
+def take_run_settings(run: Path, config: dict[str, Any], card: dict[str, Any]) -> None:
+    """Set the card's training settings from a finished run: the run is the truth.
+
+    The run must train the card's weights (its recipe, dataset and model arguments) on the whole train split to
+    the end of its profile. Its profile, seed and hyper-parameters are taken as they are; where the hyper-parameters
+    differ from what the profile says today (a default changed since, or ``--set`` was given), the differences
+    become the card's overrides, so that the card's command reproduces the run.
+    """
     t = card["training"]
     rec = get_recipe(t["recipe"])
-    profile = rec.profile(t["profile"]).with_overrides(**(t.get("overrides") or {})).to_dict()
-    expected = {"recipe": t["recipe"], "profile": t["profile"], "seed": t.get("seed", 0),
-                "hyperparameters": json.loads(json.dumps(profile)),
-                "model_kwargs": {**rec.model_kwargs, **(t.get("model_args") or {})},
-                "dataset": t.get("dataset") or rec.dataset}
+    expected = {"recipe": t["recipe"], "dataset": t.get("dataset") or rec.dataset,
+                "model_kwargs": {**rec.model_kwargs, **(t.get("model_args") or {})}}
     got = {k: config.get(k) for k in expected}
     got["model_kwargs"] = {k: v for k, v in (config.get("model_kwargs") or {}).items() if k in expected["model_kwargs"]}
-    differ = [k for k in expected if got[k] != expected[k]]
+    differ = [f"{k} {got[k]!r}, the card's {expected[k]!r}" for k in expected if got[k] != expected[k]]
     if differ:
-        raise WeightsError(f"{run} was not trained with {card['name']}'s settings ({', '.join(differ)} differ); "
-                           f"train it with `{train_command(card)}`")
+        raise WeightsError(f"{run} did not train {card['name']} ({'; '.join(differ)}); train it with "
+                           f"`{train_command(card)}`")
     if config.get("max_steps"):
         raise WeightsError(f"{run} stopped at --max-steps {config['max_steps']}; a build runs the whole profile")
+    if config.get("holdout"):
+        raise WeightsError(f"{run} trained on part of the train split (--holdout {config['holdout']}); a build trains "
+                           "on all of it")
+    profile = str(config.get("profile") or rec.default)
+    try:
+        defined = rec.profile(profile).to_dict()
+    except (KeyError, ValueError):
+        raise WeightsError(f"{run} used profile {profile!r}, which {rec.name} no longer has") from None
+    ran = dict(config.get("hyperparameters") or {})
+    overrides = {k: v for k, v in ran.items() if k != "notes" and k in defined
+                 and json.dumps(v, sort_keys=True) != json.dumps(defined[k], sort_keys=True)}
+    t.update({"profile": profile, "seed": int(config.get("seed", 0)), "overrides": overrides})
+
+
+def run_provenance(config: dict[str, Any], trained_on: str | None, trained_commit: str | None) -> dict[str, str]:
+    """Where and from which commit a run was trained: what the run recorded, else what the builder was told.
+
+    Never the building machine: a run that predates recorded provenance needs ``--trained-on``."""
+    recorded_device, recorded_commit = config.get("device_name"), config.get("commit")
+    for what, recorded, told in (("device", recorded_device, trained_on), ("commit", recorded_commit, trained_commit)):
+        if recorded and told and told != recorded:
+            raise WeightsError(f"the run records its {what} as {recorded!r}; --trained-{'on' if what == 'device' else 'commit'} "
+                               f"{told!r} contradicts it (leave the option out)")
+    device = recorded_device or trained_on
+    if not device:
+        raise WeightsError("the run does not record the machine it was trained on (it predates runs that do); "
+                           "say where it was trained with --trained-on, e.g. --trained-on \"NVIDIA H200\"")
+    return {"device_name": str(device), "commit": str(recorded_commit or trained_commit or "unknown (not recorded by the run)")}
 
 
 def _holds(metric: str, reference: float, candidate: float) -> bool:
@@ -167,8 +183,12 @@ def _holds(metric: str, reference: float, candidate: float) -> bool:
 
 
 def build(name: str, data_dir: Path | None = None, device: str = "cpu", run: Path | None = None, out: Path | None = None,
-          ship: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train (or take ``run``), store, measure and card the weights ``name``; return the card."""
+          ship: bool = False, log: Callable[[str], None] = print, trained_on: str | None = None,
+          trained_commit: str | None = None, notes: str | None = None) -> dict[str, Any]:
+    """Train (or take ``run``), store, measure and card the weights ``name``; return the card.
+
+    ``trained_on``/``trained_commit`` name the machine and commit of a run that does not record them (runs made
+    before they did); ``notes`` adds a sentence to the card's notes."""
     base = get_weights(name)
     card: dict[str, Any] = json.loads(json.dumps(dict(base.card)))
     card["name"] = name
@@ -180,10 +200,10 @@ def build(name: str, data_dir: Path | None = None, device: str = "cpu", run: Pat
         Trainer(TrainConfig(recipe=t["recipe"], profile=t["profile"], overrides=dict(t.get("overrides") or {}),
                             model_kwargs=dict(t.get("model_args") or {}), dataset=t.get("dataset"), data_dir=data_dir,
                             device=device, out=run, seed=int(t.get("seed", 0)))).fit()
-    else:
-        _config_matches(run, card)
+    config = read_run(run)
+    take_run_settings(run, config, card)
+    where = run_provenance(config, trained_on, trained_commit)
     summary = json.loads((run / "metrics.json").read_text())
-    config = json.loads((run / "config.json").read_text())
     ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
     metric, mode = headline_of(t["recipe"])
 
@@ -195,6 +215,12 @@ def build(name: str, data_dir: Path | None = None, device: str = "cpu", run: Pat
     dtype = "float16" if use_fp16 else "float32"
     measured = fp16 if use_fp16 else fp32
     log(f"  {metric}: fp32 {fp32[metric]:.6g}, fp16 {fp16[metric]:.6g} → stored as {dtype}")
+    subset = None
+    if rec.step == "classification" and int(measured.get("eval_samples") or 0) > VERIFY_SUBSET:
+        stored = {**ckpt, "state_dict": half} if use_fp16 else ckpt
+        subset = {"samples": VERIFY_SUBSET, "seed": 0, "draw": SUBSET_DRAW,
+                  "metrics": _scalars(evaluate_checkpoint(stored, data_dir, device="cpu", eval_samples=VERIFY_SUBSET))}
+        log(f"  {metric} on the fixed {VERIFY_SUBSET:,}-image verify subset: {subset['metrics'][metric]:.6g}")
 
     target = (FILES_DIR if ship else weights_dir()) / f"{name}.safetensors"
     header = {"weights": name, "model": base.model, "model_kwargs": ckpt["model"]["kwargs"], "meta": ckpt.get("meta") or {}}
@@ -202,6 +228,12 @@ def build(name: str, data_dir: Path | None = None, device: str = "cpu", run: Pat
     if ship and size > MAX_FILE_BYTES:
         raise WeightsError(f"{name}: {size / 2**20:.1f} MiB is over the {MAX_FILE_BYTES // 2**20} MiB a shipped file "
                            f"may take; build it into the cache instead (without --ship)")
+    if ship:
+        others = sum(p.stat().st_size for p in FILES_DIR.glob("*.safetensors") if p.name != target.name)
+        if others + size > MAX_TOTAL_BYTES:
+            raise WeightsError(f"{name}: shipping {size / 2**20:.1f} MiB would take the package's weights to "
+                               f"{(others + size) / 2**20:.1f} MiB, over the {MAX_TOTAL_BYTES // 2**20} MiB they may "
+                               "take in all; build it into the cache instead (without --ship)")
     try:
         sha = save_file(ckpt["state_dict"], target, header, dtype=dtype)
     except OSError as e:
@@ -221,16 +253,30 @@ def build(name: str, data_dir: Path | None = None, device: str = "cpu", run: Pat
         "metrics": _scalars(measured),
         "preprocessing": ckpt.get("preprocessing"), "labels": ckpt.get("labels"),
     })
+    card.pop("int8", None)  # measured on the file this build replaces: `zoo weights int8 NAME --record` again
+    if subset is not None:
+        card["verify_subset"] = subset
+    else:
+        card.pop("verify_subset", None)
+    hyper = ckpt["hyperparameters"]
+    precision = ckpt.get("precision") or config.get("precision") or summary.get("precision") or hyper.get("precision") or "fp32"
     t.update({
         "hyperparameters": ckpt["hyperparameters"], "epochs": summary.get("epoch"), "steps": summary.get("global_step"),
-        "device": summary.get("device"), "device_name": device_name(str(summary.get("device", "cpu")), config.get("torch_threads")),
-        "wall_time_s": summary.get("wall_time_s"),
-        "final_metrics_fp32": _scalars(fp32), "versions": ckpt.get("versions") or library_versions(),
-        "commit": project_commit(), "created": ckpt.get("created"), "command": train_command(card),
-        "run_command": " ".join(str(c) for c in config.get("command", [])),
+        "device": summary.get("device"), "device_name": where["device_name"],
+        "wall_time_s": summary.get("wall_time_s"), "precision": precision,
+        "final_metrics_fp32": _scalars(fp32), "versions": config.get("versions") or ckpt.get("versions") or library_versions(),
+        "commit": where["commit"], "created": ckpt.get("created"), "command": train_command(card),
+        "run_command": " ".join([Path(str(c)).name if i == 0 else str(c) for i, c in enumerate(config.get("command", []))]),
         "checkpoint": "last (the weights after the final epoch; never chosen on the test split)",
+        "measured_on": f"{device_name('cpu')} (the build)",
     })
     card["training"] = t
+    wall = summary.get("wall_time_s")
+    card["build_time"] = f"{summary.get('epoch')} epochs: {wall:.0f} s on {where['device_name']}" if wall else card.get("build_time")
+    card["notes"] = " ".join(filter(None, [
+        f"Trained on {where['device_name']} ({precision}; torch {t['versions'].get('torch')}, commit {where['commit']}) "
+        f"by `{t['run_command']}`; measured on {device_name('cpu')} from the stored {dtype} file "
+        f"(fp32 {fp32[metric]:.6g}, {dtype} {measured[metric]:.6g}).", notes]))
     card["built"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     write_card(name, card, REGISTRY_FILE if ship else registry_path(local=True))
     log(f"{name}: {metric} {measured[metric]:.6g} ({data['split_description']}); card written")
@@ -253,8 +299,9 @@ def _split_description(recipe: str, dataset: str, measured: dict[str, Any]) -> s
 # --------------------------------------------------------------------------- verify
 
 
-def verify_one(w: Weights, data_dir: Path | None = None, device: str = "cpu") -> dict[str, Any]:
-    """Measure ``w``'s file on its evaluation split and compare with the card."""
+def verify_one(w: Weights, data_dir: Path | None = None, device: str = "cpu", full: bool = False) -> dict[str, Any]:
+    """Measure ``w``'s file and compare with the card: on the card's fixed verify subset where it has one (unless
+    ``full``), else on the whole evaluation split."""
     from .checkpoint import checkpoint_from_weights
 
     metric, mode = w.headline
@@ -263,26 +310,30 @@ def verify_one(w: Weights, data_dir: Path | None = None, device: str = "cpu") ->
         return {"name": w.name, "metric": metric, "card": None, "measured": None, "ok": None,
                 "note": f"not built: {w.how_to_build()}"}
     tol = {**DEFAULT_TOLERANCE, **(w.card.get("verify_tolerance") or {})}
+    subset = None if full else w.card.get("verify_subset")
+    expected = dict(subset["metrics"]) if subset else w.metrics
     try:
-        measured = evaluate_checkpoint(checkpoint_from_weights(w), data_dir, device=device)
+        measured = evaluate_checkpoint(checkpoint_from_weights(w), data_dir, device=device,
+                                       eval_samples=int(subset["samples"]) if subset else None)
     except DataNotFoundError as e:  # the other cards can still be checked
         return {"name": w.name, "metric": metric, "card": card_value, "measured": None, "ok": None,
                 "note": f"skipped: {str(e).splitlines()[0]}"}
     rows = {}
-    for key, value in w.metrics.items():
+    for key, value in expected.items():
         if key in measured and isinstance(measured[key], (int, float)):
             bound = tol["atol"] + tol["rtol"] * abs(value)
             rows[key] = {"card": value, "measured": float(measured[key]), "ok": abs(float(measured[key]) - value) <= bound}
     head = rows.get(metric, {"measured": None, "ok": False})
-    return {"name": w.name, "metric": metric, "card": card_value, "measured": head["measured"],
+    return {"name": w.name, "metric": metric, "card": expected.get(metric), "measured": head["measured"],
+            "split": f"verify subset of {subset['samples']:,}" if subset else "whole evaluation split",
             "ok": all(r["ok"] for r in rows.values()) and bool(rows), "tolerance": tol, "metrics": rows}
 
 
 def verify(names: Iterable[str] | None = None, data_dir: Path | None = None, device: str = "cpu",
-           log: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+           log: Callable[[dict[str, Any]], None] | None = None, full: bool = False) -> list[dict[str, Any]]:
     results = []
     for name in names or list_weights():
-        row = verify_one(get_weights(name), data_dir, device)
+        row = verify_one(get_weights(name), data_dir, device, full=full)
         results.append(row)
         if log is not None:
             log(row)

@@ -25,9 +25,10 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -185,7 +186,7 @@ class Weights:
         """What serving needs beside the tensors: vocabularies, tag sets (from the file's header)."""
         return dict(self.load()[1].get("meta") or {})
 
-    def transforms(self) -> "ImageTransform | None":
+    def transforms(self) -> ImageTransform | None:
         """The input transform the weights were trained and measured with (image models), else None."""
         pre = self.preprocessing
         return ImageTransform(pre) if pre and pre.get("kind") == "image" else None
@@ -214,7 +215,7 @@ class ImageTransform:
 
         img = image if image.mode == self.mode else image.convert(self.mode)
         if img.size != self.size:
-            img = img.resize(self.size, Image.BILINEAR)
+            img = img.resize(self.size, Image.Resampling.BILINEAR)
         pixels = np.asarray(img, dtype=np.uint8)
         pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
         return (torch.from_numpy(pixels.astype(np.float32) / 255.0) - self.mean) / self.std
@@ -255,6 +256,30 @@ def write_card(name: str, card: Mapping[str, Any], path: Path) -> None:
     _atomic_write(path, (text + "\n").encode())
 
 
+def update_card(name: str, fields: Mapping[str, Any]) -> Path:
+    """Set ``fields`` on weights ``name``'s card in the registry file that holds it (the local one overlays the
+    packaged one); return that file."""
+    local = registry_path(local=True)
+    path = local if name in _read_registry(local) else REGISTRY_FILE
+    cards = _read_registry(path)
+    if name not in cards:
+        raise WeightsError(f"no weights card {name!r} in {path}")
+    write_card(name, {**cards[name], **fields}, path)
+    return path
+
+
+def is_weights_source(source: str | Path) -> bool:
+    """A SOURCE that reads as a weights name (``MODEL.TAG``) rather than a file: no such path exists, no folder
+    separator, no checkpoint suffix. Unknown names then get the registry's close-match suggestions."""
+    text = str(source)
+    return ("." in text and not Path(text).exists() and not any(sep in text for sep in ("/", "\\"))
+            and text.rsplit(".", 1)[1].lower() not in FILE_SUFFIXES)
+
+
+#: What a missing file is named like (``best.pt``), as opposed to a weights tag (``lenet.mnist``).
+FILE_SUFFIXES = {"pt", "pth", "pt2", "ckpt", "bin", "safetensors", "onnx", "json", "mar", "zip", "tar", "gz"}
+
+
 def list_weights(model: str | None = None) -> list[str]:
     """Sorted ``MODEL.TAG`` names, optionally only those of one model."""
     if model is not None:
@@ -285,7 +310,7 @@ def default_weights(model: str) -> Weights | None:
     return entries[0] if entries else None
 
 
-def resolve_weights(model: str, weights: "str | Weights") -> Weights:
+def resolve_weights(model: str, weights: str | Weights) -> Weights:
     """``weights`` for ``model``: ``"DEFAULT"``, a tag (``"mnist"``), a full name, or a :class:`Weights`."""
     if isinstance(weights, Weights):
         w = weights
@@ -474,6 +499,8 @@ def markdown_table(names: Iterable[str] | None = None) -> str:
                 if w.built else f"`zoo weights build {name}`")
         t = w.card.get("training") or {}
         wall = f"{t['wall_time_s']:.0f} s" if t.get("wall_time_s") is not None else (w.card.get("build_time") or "")
+        if t.get("wall_time_s") is not None and str(t.get("device", "")).startswith("cuda"):  # where a GPU trained it
+            wall += f" on {t.get('device_name')}"
         split = (w.card.get("dataset") or {}).get("split_description", "")
         rows.append(f"| `{name}`{' *' if w.card.get('default') else ''} | {metric} | {shown} | {split} | {file} | "
                     f"`{t.get('command', '')}` | {wall} |")

@@ -1,0 +1,51 @@
+"""Where code runs: the machine's name (CPU model and cores, or GPU model) and the project's commit.
+
+Runs record these at training time (``config.json``) and cards and benchmarks name machines with them, so that
+a card built on one machine from a run made on another says where each happened.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import torch
+
+
+def project_commit() -> str:
+    """The project's git commit (with ``-dirty`` for uncommitted changes), or ``unknown`` outside a checkout."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+        # the registry and files a build writes do not make the code that trained them dirty
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!zoo/weights"],
+                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (sha + ("-dirty" if dirty else "")) if sha else "unknown"
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what :mod:`platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_description() -> str:
+    """The CPU and its core count, as cards and benchmark results name a machine."""
+    return f"{cpu_name()}, {os.cpu_count()} cores"
+
+
+def device_name(device: str, threads: int | None = None) -> str:
+    """The GPU's model for a CUDA device, else the CPU with its cores and torch threads."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"{cpu_description()}, {threads or torch.get_num_threads()} torch threads"
