@@ -360,6 +360,8 @@ def test_catalogue_cli_lists_and_shows_cards():
     assert info.exit_code == 0 and "test_accuracy" in info.output and "zoo-train lenet-mnist" in info.output
     model_info = _zoo("info", "mnist-cnn")
     assert "weights: mnist-cnn.mnist (default)" in model_info.output
+    gpu = _zoo("weights", "info", "resnet18.cifar10").output  # trained on the GPU, measured here
+    assert "s on NVIDIA H200; measured on" in gpu and "verify subset (2,000 test samples" in gpu
     missing = _zoo("weights", "info", "lenet.mnst")
     assert missing.exit_code == 1 and "Did you mean: lenet.mnist" in missing.output
 

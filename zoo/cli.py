@@ -215,12 +215,17 @@ def _card_text(w: Weights) -> str:
     metric, _ = w.headline
     for k, v in w.metrics.items():
         lines.append(f"    {k:<26} {v:.6g}" + ("   <- headline" if k == metric else ""))
+    subset = c.get("verify_subset")
+    if subset:
+        lines.append(f"  verify subset ({subset['samples']:,} test samples, seed {subset['seed']}; what `zoo weights verify` "
+                     f"reads, --full the whole split): {metric} {subset['metrics'].get(metric, float('nan')):.6g}")
     t = c.get("training") or {}
     lines.append(f"  trained by: {t.get('command') or ''}".rstrip())
     lines.append(f"  recipe {t.get('recipe')} [{t.get('profile')}], seed {t.get('seed')}, overrides {t.get('overrides') or '-'}, "
                  f"model args {t.get('model_args') or '-'}")
     if t.get("wall_time_s") is not None:
-        lines.append(f"  {t.get('epochs')} epochs, {t.get('steps')} steps, {t['wall_time_s']:.0f} s on {t.get('device_name')}")
+        lines.append(f"  {t.get('epochs')} epochs, {t.get('steps')} steps, {t['wall_time_s']:.0f} s on {t.get('device_name')}"
+                     + (f"; measured on {t['measured_on']}" if t.get("measured_on") else ""))
         v = t.get("versions") or {}
         lines.append(f"  torch {v.get('torch')}, python {v.get('python')}, commit {t.get('commit')}, {t.get('created')}")
     if c.get("preprocessing"):
