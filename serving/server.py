@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.machine import pid_alive
 from zoo.errors import ZooError
 
 from .archive import find_tool
@@ -223,18 +224,7 @@ def _pid(run_dir: Path) -> int | None:
 
 
 def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is as good as gone
-        return Path(f"/proc/{pid}/status").read_text().find("State:\tZ") < 0
-    except OSError:
-        return True
+    return pid is not None and pid_alive(pid)
 
 
 def log_tail(run_dir: Path, lines: int = 40, names: tuple[str, ...] = ("model_log.log", "ts_log.log")) -> str:

@@ -10,6 +10,7 @@ import re
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -430,6 +431,21 @@ def test_serve_start_with_a_bare_model_name_serves_its_trained_weights(tmp_path,
     assert len(set(cifar["y"].tolist())) == 10
     names = ["mnist-cnn", "resnet18", "inception"]
     answers: dict[str, list[str]] = {}
+    # the int8 model of resnet.cifar10 (static QDQ, accuracy-checked on the way), answered as in process
+    import onnxruntime as ort
+
+    from serving.archive import build_archive
+
+    archived = build_archive("resnet.cifar10", runtime="onnx-int8", name="resnet-int8", store=store,
+                             exports_dir=tmp_path / "exports", data_dir=data_dir, log=lambda m: None)
+    export_dir = Path(archived["export_dir"])
+    quantized = json.loads((export_dir / "export.json").read_text())["parts"]["model"]["quantized"]
+    assert quantized["quality"]["samples"] == 10_000 and abs(quantized["quality"]["drop"]) < 0.01
+    session = ort.InferenceSession(str(export_dir / quantized["file"]), providers=["CPUExecutionProvider"])
+    pixels = cifar["x"][:12].float().numpy() / 255
+    logits = session.run(None, {session.get_inputs()[0].name: ((pixels - 0.5) / 0.5).astype(np.float32)})[0]
+    int8_labels = [get_weights("resnet.cifar10").labels[i] for i in logits.argmax(1)]
+    names.append("resnet-int8")
     for engine in ("torchserve", "kserve"):
         run_dir = tmp_path / engine
         ports = ["--port", str(free_port())] + (["--grpc-port", str(free_port())] if engine == "kserve" else
@@ -457,7 +473,11 @@ def test_serve_start_with_a_bare_model_name_serves_its_trained_weights(tmp_path,
                 assert right >= least * len(said), (engine, name, right)
                 answers.setdefault(name, said)
                 assert said == answers[name], f"{engine} answers {name} differently"
+            said = [client.predict("resnet-int8", png_bytes(x.permute(1, 2, 0).numpy()), "image/png")[1]["predictions"][0]
+                    for x in cifar["x"][:12]]
+            assert [p["label"] for p in said] == int8_labels, engine
             if engine == "torchserve":
+                assert client.describe("resnet-int8")[1]["runtime"] == "onnx-int8"
                 code, described, _ = client.describe("resnet18")
                 assert code == 200 and described["weights"]["name"] == "resnet18.cifar10"
                 assert described["weights"]["metrics"] == get_weights("resnet18.cifar10").metrics

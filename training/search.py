@@ -27,6 +27,7 @@ from typing import Any
 from zoo.errors import ZooError
 
 from .engine import TrainConfig, Trainer
+from .machine import pid_alive
 from .recipes import Profile, get_recipe
 from .steps import get_step
 from .sweep import label_of, sweep_rows, write_sweep
@@ -255,16 +256,6 @@ def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def fail_dead_workers(study: Any, log: Callable[[str], None] = print) -> int:
     """Mark FAIL the RUNNING trials of workers on this machine that no longer exist (a killed worker's trial
     stays RUNNING forever in a journal file, which has no heartbeat); return how many."""
@@ -276,7 +267,7 @@ def fail_dead_workers(study: Any, log: Callable[[str], None] = print) -> int:
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         worker = str(t.user_attrs.get("worker", ""))
         where, _, pid = worker.rpartition(":")
-        if where == host and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if where == host and pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             try:
                 study.tell(t.number, state=optuna.trial.TrialState.FAIL)
             except (ValueError, RuntimeError):  # another worker recovered it first
