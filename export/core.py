@@ -26,7 +26,7 @@ from training.checkpoint import (
     model_from_checkpoint,
     rebuild_kwargs,
 )
-from zoo.weights import WeightsError, default_weights, is_weights_source
+from zoo.weights import built_default_weights, is_weights_source
 from zoo.weights import sha256_file as sha256
 
 FORMATS = ("torchscript", "onnx", "exported")
@@ -80,12 +80,9 @@ def load_source(source: str | Path, model_kwargs: dict[str, Any] | None = None, 
         raise FileNotFoundError(f"no checkpoint or run folder at {name}")
     spec = zoo.get_spec(name)  # ValueError with suggestions when unknown
     if not random_weights:
-        trained = default_weights(name)
-        if trained is not None and trained.built:
-            return load_source(trained.name)
-        how = trained.how_to_build() if trained is not None else "`zoo-train` one of its recipes"
-        raise WeightsError(f"{name} has no trained weights here: get them with {how}, name a checkpoint, or ask for "
-                           f"fresh random weights explicitly (--random-weights)")
+        trained = built_default_weights(name, ", name a checkpoint, or ask for fresh random weights explicitly "
+                                              "(--random-weights)")
+        return load_source(trained.name)
     kwargs = {**spec.reference_kwargs, **(model_kwargs or {})}
     torch.manual_seed(seed)
     model = zoo.get_model(name, **kwargs).eval()

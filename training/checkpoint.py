@@ -153,13 +153,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if is_weights_source(path):
         return checkpoint_from_weights(str(path))
     if str(path) in zoo.list_models() and not Path(path).exists():
-        from zoo.weights import WeightsError, default_weights
+        from zoo.weights import built_default_weights
 
-        trained = default_weights(str(path))
-        if trained is None or not trained.built:
-            how = trained.how_to_build() if trained is not None else "train it with zoo-train"
-            raise WeightsError(f"{path} has no trained weights here; {how}")
-        return checkpoint_from_weights(trained)
+        return checkpoint_from_weights(built_default_weights(str(path), ", or name a checkpoint"))
     path = Path(path)
     if path.is_dir():
         candidate = path / "checkpoints" / "last.pt"

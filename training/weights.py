@@ -165,10 +165,11 @@ def run_provenance(config: dict[str, Any], trained_on: str | None, trained_commi
 
     Never the building machine: a run that predates recorded provenance needs ``--trained-on``."""
     recorded_device, recorded_commit = config.get("device_name"), config.get("commit")
-    for what, recorded, told in (("device", recorded_device, trained_on), ("commit", recorded_commit, trained_commit)):
+    for what, option, recorded, told in (("device", "--trained-on", recorded_device, trained_on),
+                                         ("commit", "--trained-commit", recorded_commit, trained_commit)):
         if recorded and told and told != recorded:
-            raise WeightsError(f"the run records its {what} as {recorded!r}; --trained-{'on' if what == 'device' else 'commit'} "
-                               f"{told!r} contradicts it (leave the option out)")
+            raise WeightsError(f"the run records its {what} as {recorded!r}; {option} {told!r} contradicts it "
+                               "(leave the option out)")
     device = recorded_device or trained_on
     if not device:
         raise WeightsError("the run does not record the machine it was trained on (it predates runs that do); "
@@ -260,22 +261,23 @@ def build(name: str, data_dir: Path | None = None, device: str = "cpu", run: Pat
         card.pop("verify_subset", None)
     hyper = ckpt["hyperparameters"]
     precision = ckpt.get("precision") or config.get("precision") or summary.get("precision") or hyper.get("precision") or "fp32"
+    here = device_name("cpu")  # the machine that measures (the build), not necessarily the one that trained
     t.update({
-        "hyperparameters": ckpt["hyperparameters"], "epochs": summary.get("epoch"), "steps": summary.get("global_step"),
+        "hyperparameters": hyper, "epochs": summary.get("epoch"), "steps": summary.get("global_step"),
         "device": summary.get("device"), "device_name": where["device_name"],
         "wall_time_s": summary.get("wall_time_s"), "precision": precision,
         "final_metrics_fp32": _scalars(fp32), "versions": config.get("versions") or ckpt.get("versions") or library_versions(),
         "commit": where["commit"], "created": ckpt.get("created"), "command": train_command(card),
         "run_command": " ".join([Path(str(c)).name if i == 0 else str(c) for i, c in enumerate(config.get("command", []))]),
         "checkpoint": "last (the weights after the final epoch; never chosen on the test split)",
-        "measured_on": f"{device_name('cpu')} (the build)",
+        "measured_on": f"{here} (the build)",
     })
     card["training"] = t
     wall = summary.get("wall_time_s")
     card["build_time"] = f"{summary.get('epoch')} epochs: {wall:.0f} s on {where['device_name']}" if wall else card.get("build_time")
     card["notes"] = " ".join(filter(None, [
         f"Trained on {where['device_name']} ({precision}; torch {t['versions'].get('torch')}, commit {where['commit']}) "
-        f"by `{t['run_command']}`; measured on {device_name('cpu')} from the stored {dtype} file "
+        f"by `{t['run_command']}`; measured on {here} from the stored {dtype} file "
         f"(fp32 {fp32[metric]:.6g}, {dtype} {measured[metric]:.6g}).", notes]))
     card["built"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     write_card(name, card, REGISTRY_FILE if ship else registry_path(local=True))

@@ -310,6 +310,16 @@ def default_weights(model: str) -> Weights | None:
     return entries[0] if entries else None
 
 
+def built_default_weights(model: str, alternatives: str = "") -> Weights:
+    """``model``'s default weights when they are built (shipped, cached or downloadable); else a WeightsError that
+    says how to get them, followed by ``alternatives`` (what else the caller accepts)."""
+    trained = default_weights(model)
+    if trained is not None and trained.built:
+        return trained
+    how = trained.how_to_build() if trained is not None else "`zoo-train` one of its recipes"
+    raise WeightsError(f"{model} has no trained weights here: get them with {how}{alternatives}")
+
+
 def resolve_weights(model: str, weights: str | Weights) -> Weights:
     """``weights`` for ``model``: ``"DEFAULT"``, a tag (``"mnist"``), a full name, or a :class:`Weights`."""
     if isinstance(weights, Weights):
