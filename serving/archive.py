@@ -13,12 +13,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import handlers
 from zoo.errors import ZooError
+
+from .config import ServingError
 
 #: runtime → the export format it runs (``onnx-int8`` runs the part's int8 ONNX model, made on demand).
 RUNTIME_FORMAT = {"onnx": "onnx", "torchscript": "torchscript", "onnx-int8": "onnx"}
@@ -148,3 +151,23 @@ def build_archive(
     log(f"archived {record['model']['name']} ({part}, {runtime}) → {mar}")
     return {"name": name, "mar": str(mar), "part": part, "runtime": runtime, "export_dir": str(export_dir),
             "task": record["model"]["task"]}
+
+
+def unpack(mar: Path, into: Path) -> Path:
+    """A model archive unpacked as a model directory (what TorchServe unpacks, too): for the KServe engine and
+    the container image of ``zoo-serve deploy``."""
+    try:
+        with zipfile.ZipFile(mar) as archive:
+            names = archive.namelist()
+            if "serving.json" not in names or "export.json" not in names:
+                raise ServingError(f"{mar} is not a zoo archive (no serving.json/export.json); "
+                                   "rebuild it with `zoo-serve archive`")
+            root = into.resolve()
+            for member in names:  # no absolute paths or .. in an archive we unpack
+                if not (into / member).resolve().is_relative_to(root):
+                    raise ServingError(f"{mar}: unsafe path in archive: {member[:80]}")
+            archive.extractall(into)
+    except zipfile.BadZipFile:
+        raise ServingError(f"{mar} is not a readable archive (corrupt or truncated); rebuild it with "
+                           "`zoo-serve archive`") from None
+    return into

@@ -69,7 +69,7 @@ def archive_cmd(source: str, runtime: str, data_dir: Path | None, part: str | No
 @click.argument("names", nargs=-1)
 @RUN_DIR
 @STORE
-@click.option("--engine", type=click.Choice(ENGINES), default="torchserve", show_default=True,
+@click.option("--engine", type=click.Choice(list(ENGINES)), default="torchserve", show_default=True,
               help="torchserve: /predictions/NAME. kserve: KServe's model server, Open Inference Protocol v2 "
                    "(/v2/models/NAME/infer and gRPC) and KServe v1 (/v1/models/NAME:predict); needs the kserve extra.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True,

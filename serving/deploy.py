@@ -16,8 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .kserve_server import unpack
-from .server import ServingError
+from .archive import unpack
+from .config import ServingError
 
 HTTP_PORT, GRPC_PORT = 8080, 8081
 MODEL_ROOT = "/opt/zoo"
