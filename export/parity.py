@@ -20,7 +20,7 @@ from torch import nn
 import zoo
 
 if TYPE_CHECKING:
-    from .core import Source
+    from .source import Source
 
 ATOL, RTOL = 1e-4, 1e-3
 #: Real samples kept in the .npz for ``--check`` (all of them are checked at export time).
@@ -251,7 +251,8 @@ def check_part(module: nn.Module, part: zoo.Part, out_dir: Path, artifacts: dict
 def recheck(out_dir: str | Path) -> dict[str, Any]:
     """Re-verify a saved export: artifact hashes match ``export.json`` and every artifact still
     reproduces the recorded eager outputs of the saved cases within tolerance."""
-    from .core import sha256
+    from zoo.weights import sha256_file as sha256
+
 
     out_dir = Path(out_dir)
     record_path = out_dir / "export.json"

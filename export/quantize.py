@@ -31,9 +31,10 @@ import numpy as np
 import torch
 
 from zoo.errors import ZooError
+from zoo.weights import sha256_file as sha256
 
-from .core import Source, load_source, sha256
 from .parity import chunks, draw, draws_from_data, inputs_from, recipe_dataset, source_dataset
+from .source import Source, load_source
 
 CONV_OPS = frozenset({"Conv", "ConvTranspose"})
 DYNAMIC_OPS = ("MatMul", "Gemm", "LSTM", "GRU", "Attention")

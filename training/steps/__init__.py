@@ -31,7 +31,7 @@ STEPS: dict[str, type[Step]] = {
 
 def get_step(name: str) -> type[Step]:
     if name == "dqn":
-        from ..dqn import DQNStep
+        from .dqn import DQNStep
 
         return DQNStep
     return STEPS[name]

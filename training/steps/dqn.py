@@ -11,8 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import plots
-from .steps import Context, Step
+from .. import plots
+from .base import Context, Step
 
 
 class DQNStep(Step):
