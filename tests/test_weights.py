@@ -79,7 +79,7 @@ def test_shipped_files_are_within_their_size_budget_and_fully_carded():
     assert on_disk == {get_weights(n).file for n in SHIPPED}, "every file has a card, every card its file"
     for name in SHIPPED:
         c = get_weights(name).card
-        assert c["shipped"] and c["file"]["size"] == sizes[name] and c["file"]["dtype"] in ("float16", "float32")
+        assert c["in_package"] and c["file"]["size"] == sizes[name] and c["file"]["dtype"] in ("float16", "float32")
         metric = c["headline"]["metric"]
         assert isinstance(c["metrics"][metric], float), name
         assert c["dataset"]["licence"] and c["dataset"]["split_description"], name
@@ -123,6 +123,40 @@ def test_weights_by_default_tag_full_name_and_object_are_the_same():
 
     x = transform(Image.new("RGB", (100, 60), "white"))
     assert x.shape == (1, 28, 28) and float(x.max()) == pytest.approx(1.0)
+
+
+def test_weights_transform_is_the_servers_preprocessing():
+    """One image preprocessing: the weights' transform computes what the handlers compute (palette PNGs with
+    transparency included), without the server's dark-on-light inversion."""
+    from PIL import Image
+
+    from handlers.imaging import preprocess
+
+    palette = Image.new("P", (40, 30))
+    palette.putpalette([0, 0, 0, 250, 250, 250, 200, 30, 30] + [0] * 759)
+    palette.paste(1, (0, 0, 40, 15))
+    palette.paste(2, (10, 15, 30, 30))
+    palette.info["transparency"] = 2
+    for name in ("lenet.mnist", "resnet18.cifar10"):
+        w = zoo.get_weights(name)
+        for image in (palette, palette.convert("RGBA"), Image.new("L", (9, 9), 200)):
+            expected = preprocess(image, w.preprocessing, invert="no")
+            np.testing.assert_array_equal(w.transforms()(image).numpy(), expected)
+
+
+def test_registry_is_parsed_once_until_a_file_changes(zoo_home):
+    a, b = zoo.get_weights("lenet.mnist"), zoo.get_weights("lenet.mnist")
+    assert a is b  # the same parsed card, not the JSON read again
+    card = dict(a.card, metrics={**a.metrics, "test_accuracy": 0.5})
+    write_card("lenet.mnist", card, registry_path(local=True))
+    c = zoo.get_weights("lenet.mnist")
+    assert c is not a and c.metrics["test_accuracy"] == 0.5 and a.metrics["test_accuracy"] != 0.5
+    old = dict(card, built="2020-01-01T00:00:00+00:00", shipped=False)  # a card written before the fields' renaming
+    old.pop("built_at", None)
+    old.pop("in_package", None)
+    write_card("lenet.mnist", old, registry_path(local=True))
+    upgraded = zoo.get_weights("lenet.mnist").card
+    assert upgraded["built_at"].startswith("2020") and upgraded["in_package"] is False and "built" not in upgraded
 
 
 def test_bad_names_and_mismatches_fail_with_what_to_do():
@@ -292,7 +326,7 @@ def test_build_trains_measures_and_cards_into_the_cache(zoo_home, tmp_path):
     assert json.loads(registry_path(local=True).read_text())["weights"]["linear-regression.points"]["file"]["sha256"] == \
         card["file"]["sha256"]
     local = get_weights("linear-regression.points")  # the local card now overlays the packaged one
-    assert local.card["built"] == card["built"] and local.sha256 == card["file"]["sha256"]
+    assert local.card["built_at"] == card["built_at"] and local.sha256 == card["file"]["sha256"]
     model = zoo.get_model("linear-regression", weights="points")
     assert isinstance(model, torch.nn.Module)
     packaged = json.loads(REGISTRY_FILE.read_text())["weights"]["linear-regression.points"]

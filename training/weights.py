@@ -248,7 +248,7 @@ def build(name: str, data_dir: Path | None = None, device: str = "cpu", run: Pat
     card.update({
         "model": base.model, "task": ckpt["model"]["task"], "model_kwargs": ckpt["model"]["kwargs"],
         "file": {"name": target.name, "sha256": sha, "size": size, "dtype": dtype, "parameters": params},
-        "shipped": bool(ship),
+        "in_package": bool(ship),
         "dataset": data,
         "headline": {"metric": metric, "mode": mode},
         "metrics": _scalars(measured),
@@ -279,7 +279,7 @@ def build(name: str, data_dir: Path | None = None, device: str = "cpu", run: Pat
         f"Trained on {where['device_name']} ({precision}; torch {t['versions'].get('torch')}, commit {where['commit']}) "
         f"by `{t['run_command']}`; measured on {here} from the stored {dtype} file "
         f"(fp32 {fp32[metric]:.6g}, {dtype} {measured[metric]:.6g}).", notes]))
-    card["built"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    card["built_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     write_card(name, card, REGISTRY_FILE if ship else registry_path(local=True))
     log(f"{name}: {metric} {measured[metric]:.6g} ({data['split_description']}); card written")
     return card
