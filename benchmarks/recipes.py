@@ -105,7 +105,7 @@ def run_recipe(recipe: str, profile: str | None, budget: Budget | None, device: 
     if rec.variants:
         from training.sweep import run_many
 
-        result = run_many(cfg, [dict(v) for v in rec.variants], cfg.out, lambda k, v: v, log=lambda m: None)  # type: ignore[arg-type]
+        result = run_many(cfg, [dict(v) for v in rec.variants], cfg.out, log=lambda m: None)  # type: ignore[arg-type]
         wall = time.perf_counter() - start
         return [_metric_row(recipe, profile, run, budget, wall, label=run["label"]) for run in result["runs"]]
     summary = Trainer(cfg, log=lambda m: None).fit()

@@ -112,7 +112,7 @@ def run_short(recipe: str, out: Path, data_dir: Path | None, profile: str | None
     if rec.variants:
         from training.sweep import run_many
 
-        result = run_many(cfg, [dict(v) for v in rec.variants], out, lambda k, v: v, log=lambda m: None)
+        result = run_many(cfg, [dict(v) for v in rec.variants], out, log=lambda m: None)
         return [{**r, "out_dir": str(out / r["label"])} for r in result["runs"]]
     return [Trainer(cfg, log=lambda m: None).fit()]
 

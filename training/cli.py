@@ -11,14 +11,14 @@ from typing import Any
 
 import click
 
-import zoo
 from zoo.errors import ZooCommand
 
 from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from .data import DataNotFoundError
 from .engine import TrainConfig, Trainer
 from .evaluate import evaluate_checkpoint
-from .recipes import RECIPES, _parse, get_recipe, list_recipes
+from .recipes import RECIPES, get_recipe, list_recipes
+from .trials import convert_model_arg
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -31,17 +31,6 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
         key, _, value = item.partition("=")
         out[key.strip()] = value.strip()
     return out
-
-
-def _model_arg_converter(model: str):
-    defaults = zoo.get_spec(model).default_kwargs
-
-    def convert(key: str, value: Any) -> Any:
-        if key not in defaults:
-            raise click.BadParameter(f"{model} has no argument {key!r}; it has {', '.join(defaults)}")
-        return _parse(value, defaults[key]) if isinstance(value, str) else value
-
-    return convert
 
 
 def _fixed(variant: dict[str, Any], overrides: dict[str, Any], model_kwargs: dict[str, Any]) -> bool:
@@ -171,8 +160,7 @@ def train_main(recipe: str | None, list_: bool, profile: str | None, epochs: int
     try:
         name = recipe or load_checkpoint(resume)["recipe"]  # type: ignore[arg-type]
         rec = get_recipe(name)
-        convert = _model_arg_converter(rec.model)
-        model_kwargs = {k: convert(k, v) for k, v in {**file_model_args, **_pairs(model_args, "--model-arg")}.items()}
+        model_kwargs = {k: convert_model_arg(rec, k, v) for k, v in {**file_model_args, **_pairs(model_args, "--model-arg")}.items()}
         cfg = TrainConfig(
             recipe=name, profile=profile, overrides=overrides, model_kwargs=model_kwargs, dataset=dataset,
             data_dir=data_dir, download=download, device=device, out=out, seed=seed, max_steps=max_steps,
@@ -186,14 +174,14 @@ def train_main(recipe: str | None, list_: bool, profile: str | None, epochs: int
             # a search's default folder is fixed, so that the same command again resumes its study
             default = (f"sweep-{datetime.now().strftime('%Y%m%d-%H%M%S')}" if sweep else f"search-{study_name or 'study'}")
             result = run_search(replace(cfg, out=None), sweep or search, trials, out or Path("runs") / name / default,
-                                convert, sampler=sampler, pruner=pruner, storage=storage, study_name=study_name,
+                                sampler=sampler, pruner=pruner, storage=storage, study_name=study_name,
                                 grid=bool(sweep), keep_all=keep_all or bool(sweep),
                                 log=(lambda m: None) if as_json else click.echo)
         elif rec.variants and resume is None and not all(_fixed(v, overrides, model_kwargs) for v in rec.variants):
             from .sweep import run_many
 
             base_out = out or Path("runs") / name / datetime.now().strftime("%Y%m%d-%H%M%S")
-            result = run_many(replace(cfg, out=None), [dict(v) for v in rec.variants], base_out, convert)
+            result = run_many(replace(cfg, out=None), [dict(v) for v in rec.variants], base_out)
         else:
             result = Trainer(cfg).fit()
     except (DataNotFoundError, CheckpointError, ValueError, RuntimeError) as e:

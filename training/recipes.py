@@ -66,7 +66,7 @@ class Profile:
             current = getattr(self, key)
             if isinstance(value, str) and not isinstance(current, str):
                 try:
-                    value = _parse(value, current)
+                    value = parse_value(value, current)
                 except ValueError as e:
                     kind = _kind(current)
                     raise ValueError(f"{key}={value!r}: expected {kind}" if kind else f"{key}: {e}") from None
@@ -114,7 +114,8 @@ def _kind(like: Any) -> str:
     return ""
 
 
-def _parse(text: str, like: Any) -> Any:
+def parse_value(text: str, like: Any) -> Any:
+    """Command-line text as a value of ``like``'s kind (bool, int, float, a '/'-separated tuple, or text)."""
     if isinstance(like, bool):
         if text.lower() in ("1", "true", "yes", "on"):
             return True

@@ -4,9 +4,7 @@ pruned by the recipe's own metric, resumable, and shared by any number of worker
     zoo-train simple-cnn-cifar10 --search "lr=log:1e-4:1e-1,batch_size=32,64,128" --trials 12
     zoo-train mnist-cnn-mnist --sweep lr=0.01,0.001 --sweep batch_size=32,64      # the grid, as Optuna's GridSampler
 
-A space is ``FIELD=VALUES``: ``log:LOW:HIGH`` (log-uniform), ``LOW:HIGH`` (uniform; whole numbers for a whole-number
-field) or ``V1,V2,...`` (a choice). FIELD is a profile field (``lr``, ``batch_size``, ``optimizer``, ...) or
-``model.ARG`` (a builder argument).
+The space (``FIELD=VALUES``) is read by :mod:`.space`; each trial is one :class:`.trials.TrialRunner` run.
 """
 
 from __future__ import annotations
@@ -19,145 +17,27 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import ZooError
-
-from .engine import TrainConfig, Trainer
+from .engine import TrainConfig
 from .machine import pid_alive
-from .recipes import Profile, get_recipe
+from .recipes import get_recipe
+from .space import Dimension, SearchError, dimensions, parse_space
 from .steps import get_step
-from .sweep import label_of, sweep_rows, write_sweep
+from .sweep import label_of, write_sweep
+from .trials import TrialRunner
+
+__all__ = ["PRUNERS", "SAMPLERS", "Dimension", "SearchError", "dimensions", "open_study", "parse_space", "search",
+           "summarize"]
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
 
 
-class SearchError(ZooError):
-    """A search that cannot start: a bad space, an unreachable storage, a study of another recipe."""
-
-
 class OverBudget(Exception):
     """A trial started after the study had its trials (another worker got there first): recorded as failed."""
-
-
-@dataclass(frozen=True)
-class Dimension:
-    """One searched field: ``kind`` is ``choice``, ``float`` or ``int``; ``log`` for a log scale."""
-
-    name: str
-    kind: str
-    choices: tuple[str, ...] = ()
-    low: float = 0.0
-    high: float = 0.0
-    log: bool = False
-
-    def suggest(self, trial: Any) -> Any:
-        if self.kind == "choice":
-            return trial.suggest_categorical(self.name, list(self.choices))
-        if self.kind == "int":
-            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
-        return trial.suggest_float(self.name, self.low, self.high, log=self.log)
-
-
-def _number(text: str, what: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise SearchError(f"{what}: {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise SearchError(f"{what}: {text!r} is not a finite number")
-    return value
-
-
-def parse_space(specs: Sequence[str], *, grid: bool = False) -> dict[str, list[str]]:
-    """``["lr=log:1e-4:1e-1,batch_size=32,64"]`` → ``{"lr": ["log:1e-4:1e-1"], "batch_size": ["32", "64"]}``: a comma
-    followed by ``NAME=`` starts a field, other commas separate values (several flags may also be given)."""
-    space: dict[str, list[str]] = {}
-    flag = "--sweep" if grid else "--search"
-    for spec in specs:
-        current = None
-        for token in spec.split(","):
-            token = token.strip()
-            if "=" in token:
-                current, _, value = token.partition("=")
-                current = current.strip()
-                if not current:
-                    raise SearchError(f"{flag} {spec!r}: a field name is missing before '='")
-                if current in space:
-                    raise SearchError(f"{flag}: {current} is given twice")
-                space[current] = [value.strip()] if value.strip() else []
-            elif current is None:
-                raise SearchError(f"{flag} expects FIELD=VALUES (e.g. lr=log:1e-4:1e-1 or batch_size=32,64); got {spec!r}")
-            elif token:
-                space[current].append(token)
-    for name, values in space.items():
-        if not values:
-            raise SearchError(f"{flag}: {name} has no values")
-    return space
-
-
-def dimensions(space: Mapping[str, list[str]], profile: Profile, model_defaults: Mapping[str, Any],
-               grid: bool = False) -> list[Dimension]:
-    """Check every field against the recipe (it exists; each value is of its kind) and type the ranges."""
-    fields = profile.to_dict()
-    out = []
-    for name, values in space.items():
-        if name.startswith("model."):
-            arg = name.removeprefix("model.")
-            if arg not in model_defaults:
-                raise SearchError(f"the model has no argument {arg!r}; it has: {', '.join(model_defaults) or 'none'}")
-            like = model_defaults[arg]
-        elif name in fields:
-            like = getattr(profile, name)
-        else:
-            raise SearchError(f"{name} is not a field of this recipe; searchable: {', '.join(sorted(fields))}, or model.ARG")
-        ranged = len(values) == 1 and ":" in values[0]
-        if ranged and grid:
-            raise SearchError(f"--sweep {name}: a sweep lists values (v1,v2,...); a range ({values[0]}) needs --search")
-        if not ranged:
-            for value in values:  # every choice must convert to the field's kind
-                _convert(name, value, profile, like)
-            out.append(Dimension(name, "choice", tuple(values)))
-            continue
-        parts = values[0].split(":")
-        log = parts[0] == "log"
-        if log:
-            parts = parts[1:]
-        if len(parts) != 2:
-            raise SearchError(f"{name}={values[0]}: a range is LOW:HIGH or log:LOW:HIGH")
-        low, high = (_number(p, name) for p in parts)
-        if isinstance(like, bool) or not isinstance(like, (int, float)):
-            raise SearchError(f"{name} is not a number (it is {like!r}): list its choices instead of a range")
-        if not low < high:
-            raise SearchError(f"{name}={values[0]}: LOW must be below HIGH")
-        if log and low <= 0:
-            raise SearchError(f"{name}={values[0]}: a log range needs LOW > 0")
-        kind = "int" if isinstance(like, int) else "float"
-        if kind == "int" and not (low.is_integer() and high.is_integer()):
-            raise SearchError(f"{name} is a whole number: its range needs whole ends, got {values[0]}")
-        out.append(Dimension(name, kind, low=low, high=high, log=log))
-    return out
-
-
-def _convert(name: str, value: Any, profile: Profile, like: Any) -> Any:
-    """A sampled value as the field takes it (``ValueError`` naming the field when it does not fit)."""
-    if name.startswith("model."):
-        from .recipes import _parse
-
-        if not isinstance(value, str):
-            return value
-        try:
-            return _parse(value, like)
-        except ValueError as e:
-            raise SearchError(f"{name}={value}: {e}") from None
-    try:
-        return getattr(profile.with_overrides(**{name: value}), name)
-    except ValueError as e:
-        raise SearchError(str(e)) from None
 
 
 # --------------------------------------------------------------------------- the study
@@ -331,124 +211,138 @@ def open_study(recipe: str, metric: str, direction: str, dims: Sequence[Dimensio
     return study
 
 
-def search(base: TrainConfig, specs: Sequence[str], trials: int, out_dir: Path, convert_model_arg: Callable[[str, Any], Any],
-           *, sampler: str = "tpe", pruner: str = "median", storage: str | None = None, study_name: str | None = None,
-           grid: bool = False, keep_all: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+def search(base: TrainConfig, specs: Sequence[str], trials: int, out_dir: Path, *, sampler: str = "tpe",
+           pruner: str = "median", storage: str | None = None, study_name: str | None = None, grid: bool = False,
+           keep_all: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or join, or resume) a study of ``trials`` finished trials; return a summary with the best trial."""
-    import optuna
-
     recipe = get_recipe(base.recipe)
     profile = recipe.profile(base.profile or recipe.default).with_overrides(**base.overrides)
-    import zoo
-
-    model_defaults = {**zoo.get_spec(recipe.model).default_kwargs, **recipe.model_kwargs}
-    dims = dimensions(parse_space(specs, grid=grid), profile, model_defaults, grid=grid)
+    dims = dimensions(parse_space(specs, grid=grid), recipe, profile, grid=grid)
     grid = grid or sampler == "grid"
     if grid:  # the whole product, each point once
         if any(d.kind != "choice" for d in dims):
             raise SearchError("the grid sampler takes lists of values only (FIELD=v1,v2,...), not ranges")
-        sampler = "grid"
+        sampler, pruner = "grid", "none"
         trials = math.prod(len(d.choices) for d in dims)
     if sampler not in SAMPLERS or pruner not in PRUNERS:
         raise SearchError(f"sampler is one of {', '.join(SAMPLERS)}; pruner one of {', '.join(PRUNERS)}")
     if trials < 1:
         raise SearchError("--trials must be at least 1")
     metric, mode, _ = get_step(recipe.step).headline
-    study = open_study(recipe.name, metric, mode, dims, out_dir, storage, study_name, sampler, "none" if grid else pruner,
-                       base.seed)
-    done_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    data = base.data
-    if grid:  # the cartesian product, in order; a resumed sweep skips what is done or running
-        taken = [t.params for t in study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.FAIL]
-        for combo in itertools.product(*(d.choices for d in dims)):
-            params = dict(zip([d.name for d in dims], combo))
-            if params not in taken:
-                study.enqueue_trial(params)
+    study = open_study(recipe.name, metric, mode, dims, out_dir, storage, study_name, sampler, pruner, base.seed)
+    if grid:
+        _enqueue_grid(study, dims)
+    started = time.perf_counter()
+    worker = _Worker(study, TrialRunner(base), dims, trials, out_dir, metric, sampler, base.seed,
+                     StudyLock(_lock_path(storage, out_dir)), log)
+    worker.work(grid)
+    return summarize(study, out_dir, metric, mode, grid, keep_all, time.perf_counter() - started, log)
 
-    def objective(trial: Any) -> float:
-        nonlocal data
-        lock.release()  # this trial exists: other workers may take the next
+
+def _enqueue_grid(study: Any, dims: Sequence[Dimension]) -> None:
+    """The cartesian product, in order; a resumed sweep skips what is done or running."""
+    import optuna
+
+    taken = [t.params for t in study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.FAIL]
+    for combo in itertools.product(*(d.choices for d in dims)):
+        params = dict(zip([d.name for d in dims], combo))
+        if params not in taken:
+            study.enqueue_trial(params)
+
+
+class _Worker:
+    """One process's share of a study: takes trials under the study lock until the study has its trials."""
+
+    def __init__(self, study: Any, runner: TrialRunner, dims: Sequence[Dimension], trials: int, out_dir: Path,
+                 metric: str, sampler: str, seed: int, lock: StudyLock, log: Callable[[str], None]) -> None:
+        import optuna
+
+        self.study, self.runner, self.dims, self.trials, self.out_dir = study, runner, dims, trials, out_dir
+        self.metric, self.sampler, self.seed, self.lock, self.log = metric, sampler, seed, lock, log
+        self.done_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        self.over_budget = False  # set when another worker got the last trials
+        self.failures: list[str] = []  # this worker's failed trials since its last finished one
+
+    def _count(self, *states: Any) -> int:
+        return len(self.study.get_trials(deepcopy=False, states=states))
+
+    def work(self, grid: bool) -> None:
+        import optuna
+
+        running = optuna.trial.TrialState.RUNNING
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
+            while not self.over_budget:
+                self.lock.acquire()
+                try:
+                    fail_dead_workers(self.study, self.log)
+                    if grid:  # every grid point was enqueued: run until none waits
+                        if not self._count(optuna.trial.TrialState.WAITING):
+                            break
+                    elif self._count(*self.done_states, running) >= self.trials:
+                        if self._count(*self.done_states) >= self.trials:
+                            break
+                        self.lock.release()  # the last trials are running elsewhere: wait (a dead one is retried)
+                        time.sleep(1.0)
+                        continue
+                    elif len(self.failures) > self.trials:  # a search whose every trial fails would never end
+                        raise SearchError(f"{len(self.failures)} trials failed in a row, the last with: {self.failures[-1]}")
+                    self.study.optimize(self.objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
+                finally:
+                    self.lock.release()
+
+    def _params(self, trial: Any) -> dict[str, Any]:
+        """The trial's point; OverBudget when the study already has its trials or this point (grid)."""
+        import optuna
+
+        self.lock.release()  # this trial exists: other workers may take the next
         trial.set_user_attr("worker", _worker_id())
-        earlier = [t for t in study.get_trials(deepcopy=False, states=(*done_states, optuna.trial.TrialState.RUNNING))
+        earlier = [t for t in self.study.get_trials(deepcopy=False, states=(*self.done_states, optuna.trial.TrialState.RUNNING))
                    if t.number < trial.number]
-        if len(earlier) >= trials:  # only on a database server, where workers share no lock
-            over_budget.append(trial.number)
-            raise OverBudget(f"the study has its {trials} trials")
-        if not grid:  # per-trial seed: identical commands on one study still propose distinct points
-            study.sampler = _sampler(sampler, dims, _trial_seed(base.seed, trial.number))
-        params = {d.name: d.suggest(trial) for d in dims}
-        if grid and any(t.params == params for t in earlier):  # two workers enqueued the same grid point
+        if len(earlier) >= self.trials:  # only on a database server, where workers share no lock
+            self.over_budget = True
+            raise OverBudget(f"the study has its {self.trials} trials")
+        if self.sampler != "grid":  # per-trial seed: identical commands on one study still propose distinct points
+            self.study.sampler = _sampler(self.sampler, self.dims, _trial_seed(self.seed, trial.number))
+        params = {d.name: d.suggest(trial) for d in self.dims}
+        if self.sampler == "grid" and any(t.params == params for t in earlier):  # two workers enqueued one point
             raise OverBudget(f"a duplicate of an earlier trial ({params})")
-        overrides = {k: _convert(k, v, profile, None) for k, v in params.items() if not k.startswith("model.")}
-        model_kwargs = {k[6:]: convert_model_arg(k[6:], v) for k, v in params.items() if k.startswith("model.")}
-        run_dir = out_dir / "trials" / f"{trial.number:03d}"
-        step = 0
+        return params
+
+    def objective(self, trial: Any) -> float:
+        import optuna
+
+        params = self._params(trial)
+        run_dir = self.out_dir / "trials" / f"{trial.number:03d}"
+        trial.set_user_attr("run_dir", str(run_dir))
+        self.log(f"--- trial {trial.number}: " + ", ".join(f"{k}={v}" for k, v in params.items()))
+        reports = itertools.count()
 
         def report(record: dict[str, Any]) -> None:
-            nonlocal step
-            value = record.get(metric)
+            value = record.get(self.metric)
             if isinstance(value, (int, float)) and math.isfinite(value):
+                step = next(reports)
                 trial.report(float(value), step)
-                step += 1
                 if trial.should_prune():
-                    raise optuna.TrialPruned(f"{metric} {value:.4g} after {step} evaluation(s)")
+                    raise optuna.TrialPruned(f"{self.metric} {value:.4g} after {step + 1} evaluation(s)")
 
-        cfg = replace(base, overrides={**base.overrides, **overrides}, model_kwargs={**base.model_kwargs, **model_kwargs},
-                      out=run_dir, data=data, on_eval=report)
-        trial.set_user_attr("run_dir", str(run_dir))
-        log(f"--- trial {trial.number}: " + ", ".join(f"{k}={v}" for k, v in params.items()))
-        trainer = Trainer(cfg)
         try:
-            summary = trainer.fit()
-        except optuna.TrialPruned:
-            failures.clear()
-            log(f"    pruned at evaluation {step}")
+            summary, _ = self.runner.run_trial(params, run_dir, on_eval=report)
+        except optuna.TrialPruned as e:
+            self.failures.clear()
+            self.log(f"    pruned: {e}")
             raise
         except Exception as e:
             trial.set_user_attr("error", f"{type(e).__name__}: {str(e)[:300]}")
-            failures.append(f"{type(e).__name__}: {str(e)[:200]}")
-            log(f"    failed: {failures[-1]}")
+            self.failures.append(f"{type(e).__name__}: {str(e)[:200]}")
+            self.log(f"    failed: {self.failures[-1]}")
             raise
-        finally:
-            data = getattr(trainer, "data", data)  # later trials reuse the loaded dataset
-        failures.clear()
-        value = summary.get(metric)
+        self.failures.clear()
+        value = summary.get(self.metric)
         trial.set_user_attr("wall_time_s", summary.get("wall_time_s"))
         trial.set_user_attr("summary", {k: v for k, v in summary.items() if isinstance(v, (int, float, str))})
-        log(f"    {metric} {value:.4g}")
+        self.log(f"    {self.metric} {value:.4g}")
         return float(value)
-
-    def finished() -> int:
-        return len(study.get_trials(deepcopy=False, states=done_states))
-
-    def taken() -> int:  # finished or being run by some worker
-        return len(study.get_trials(deepcopy=False, states=(*done_states, optuna.trial.TrialState.RUNNING)))
-
-    started = time.perf_counter()
-    lock = StudyLock(_lock_path(storage, out_dir))
-    over_budget: list[int] = []  # set when another worker got the last trials
-    failures: list[str] = []  # this worker's failed trials since its last finished one
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
-        while not over_budget:
-            lock.acquire()
-            try:
-                fail_dead_workers(study, log)
-                if grid:  # every grid point was enqueued: run until none waits
-                    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
-                        break
-                elif taken() >= trials:
-                    if finished() >= trials:
-                        break
-                    lock.release()  # the last trials are running elsewhere: wait for them (a dead one is retried)
-                    time.sleep(1.0)
-                    continue
-                elif len(failures) > trials:  # a search whose every trial fails would never end
-                    raise SearchError(f"{len(failures)} trials failed in a row, the last with: {failures[-1]}")
-                study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
-            finally:
-                lock.release()
-    return summarize(study, out_dir, metric, mode, grid, keep_all, time.perf_counter() - started, log)
 
 
 def summarize(study: Any, out_dir: Path, metric: str, mode: str, grid: bool, keep_all: bool, seconds: float,
@@ -522,18 +416,16 @@ def _plots(study: Any, out_dir: Path, log: Callable[[str], None]) -> None:
 
 
 def _sweep_files(trials: Sequence[Any], out_dir: Path, metric: str) -> list[dict[str, Any]]:
-    """The grid's sweep.csv / sweep.json / comparison.png, as the sweeps wrote them before they ran on Optuna."""
-    runs, rows, curves = [], [], {}
+    """The grid's sweep.csv / sweep.json / comparison.png, written as :func:`.sweep.run_many` writes them."""
+    runs = []
     for t in sorted(trials, key=lambda t: t.number):
         run = t.user_attrs.get("run_dir")
         if not run or not t.state.is_finished():
             continue
-        label = label_of(t.params)
         metrics = Path(run) / "metrics.jsonl"
         history = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()] if metrics.is_file() else []
-        runs.append({"run": t.number + 1, "label": label, "params": t.params, "state": t.state.name, metric: t.value,
-                     "summary": t.user_attrs.get("summary", {}), "history": history})
-        run_rows, curves[label] = sweep_rows(t.number + 1, label, t.params, history, t.user_attrs.get("wall_time_s"), Path(run))
-        rows += run_rows
-    write_sweep(out_dir, runs, rows, curves)
+        runs.append({"run": t.number + 1, "label": label_of(t.params), "params": t.params, "state": t.state.name,
+                     metric: t.value, "summary": t.user_attrs.get("summary", {}), "history": history,
+                     "wall_time_s": t.user_attrs.get("wall_time_s"), "run_dir": Path(run)})
+    write_sweep(out_dir, runs)
     return runs
