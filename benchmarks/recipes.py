@@ -27,7 +27,8 @@ from typing import Any
 import torch
 
 from training.data import default_data_dir
-from training.engine import TrainConfig, Trainer, resolve_device
+from training.engine import TrainConfig, Trainer
+from training.machine import resolve_device
 from training.recipes import get_recipe, list_recipes
 from training.steps import get_step, learned
 from training.weights import DATASETS

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 
 import zoo
 from training.data import default_data_dir, load_dataset, locate_image_tree
-from training.engine import TrainConfig, Trainer, resolve_device
+from training.engine import TrainConfig, Trainer
+from training.machine import resolve_device
 from training.recipes import get_recipe
 
 RESULTS = Path(__file__).resolve().parent / "results"

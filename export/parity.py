@@ -129,7 +129,7 @@ def recipe_dataset(recipe: str, dataset: str, data_dir: Path | None) -> tuple[An
 def draw(tensors: dict[str, torch.Tensor], limit: int | None) -> dict[str, torch.Tensor]:
     """At most ``limit`` samples of a split: a seeded random draw across the whole split (every class of a
     class-ordered folder in it), never its first ``limit``; the whole split when ``limit`` is None or larger."""
-    from training.engine import random_subset
+    from training.data import random_subset
 
     return random_subset(tensors, limit, seed=0) if limit else tensors
 

@@ -10,8 +10,8 @@ from torch import nn
 
 import training.precision as precision
 from training.checkpoint import load_checkpoint
-from training.data import load_dataset
-from training.engine import TrainConfig, Trainer, holdout_split
+from training.data import holdout_split, load_dataset
+from training.engine import TrainConfig, Trainer
 from training.small_convs import route_small_convs
 
 CPU = torch.device("cpu")

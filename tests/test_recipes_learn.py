@@ -22,8 +22,8 @@ import torch
 
 import zoo
 from training.checkpoint import load_checkpoint, model_from_checkpoint
-from training.data import DataBundle, load_dataset
-from training.engine import TrainConfig, Trainer, random_subset
+from training.data import DataBundle, load_dataset, random_subset
+from training.engine import TrainConfig, Trainer
 from training.recipes import RECIPES, get_recipe, list_recipes
 from training.steps import get_step, learned
 

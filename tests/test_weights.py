@@ -434,7 +434,7 @@ def test_eval_and_predict_take_a_weights_name(tmp_path, data_dir):
     predicted = [json.loads(line)["top"][0]["label"] for line in result.stdout.strip().splitlines()]
     assert predicted == [str(int(y)) for y in test["y"][:5]]
     # a bare model name: its default (GPU-trained) weights name CIFAR-10 photos, cats among them
-    from training.engine import random_subset
+    from training.data import random_subset
 
     cifar = load_dataset("cifar10", data_dir).test
     cats = random_subset({k: v[cifar["y"] == 3] for k, v in cifar.items()}, 10)
@@ -455,8 +455,7 @@ def test_serve_start_with_a_bare_model_name_serves_its_trained_weights(tmp_path,
     from conftest import png_bytes
 
     from serving.client import Client
-    from training.data import load_dataset
-    from training.engine import random_subset
+    from training.data import load_dataset, random_subset
 
     runner = CliRunner()
     store = tmp_path / "store"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import shutil
 import sys
 import time
@@ -19,7 +18,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -34,32 +32,12 @@ from .checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from .data import DataBundle, load_dataset
-from .machine import device_name, project_commit
+from .data import DataBundle, holdout_split, load_dataset, random_subset
+from .machine import device_name, project_commit, resolve_device, seed_everything
 from .precision import resolve_precision
 from .recipes import Profile, Recipe, get_recipe
 from .small_convs import route_small_convs
 from .steps import Context, Step, eval_mode, get_step
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` → cuda, else mps, else cpu; ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"--device {name} asked for, but no CUDA GPU is available; use --device cpu or auto")
-    return device
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 @dataclass
@@ -112,35 +90,6 @@ class _Meter:
     def load(self, state: dict[str, Any], device: torch.device) -> None:
         self.sums = {k: v.to(device) for k, v in state["sums"].items()}
         self.count = state["count"]
-
-
-def random_subset(tensors: dict[str, torch.Tensor], n: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    """A fixed random subset of n samples of a split (its first n would be one or two classes of a class-sorted
-    split); tensors without a sample axis of that length pass through."""
-    sizes = [v.shape[0] for v in tensors.values() if v.dim() > 0]
-    total = sizes[0] if sizes else 0
-    if n >= total:
-        return tensors
-    index = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
-    return take_samples(tensors, index, total)
-
-
-def take_samples(tensors: dict[str, torch.Tensor], index: torch.Tensor, total: int) -> dict[str, torch.Tensor]:
-    """Samples ``index`` of a split of ``total`` samples; tensors without a sample axis of that length pass through."""
-    return {k: (v[index] if v.dim() > 0 and v.shape[0] == total else v) for k, v in tensors.items()}
-
-
-def holdout_split(data: DataBundle, n: int, seed: int = 0) -> DataBundle:
-    """``data`` with a fixed random ``n`` train samples moved out as the evaluation split (the test split is
-    left untouched, for choosing hyper-parameters without looking at it)."""
-    train = data.train
-    total = len(next(iter(v for v in train.values() if v.dim() > 0)))
-    if not 0 < n < total:
-        raise ValueError(f"holdout must be between 1 and {total - 1} (the train split has {total} samples; got {n})")
-    order = torch.randperm(total, generator=torch.Generator().manual_seed(10_007 + seed))
-    held, kept = order[:n].sort().values, order[n:].sort().values
-    return replace(data, train=take_samples(train, kept, total), test=take_samples(train, held, total),
-                   description=f"{data.description} (evaluated on {n} samples held out of train)")
 
 
 class Trainer:

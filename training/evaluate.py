@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import model_from_checkpoint
-from .data import load_dataset
-from .engine import random_subset, resolve_device
+from .data import load_dataset, random_subset
+from .machine import resolve_device
 from .recipes import get_recipe
 
 

@@ -1,4 +1,5 @@
-"""Where code runs: the machine's name (CPU model and cores, or GPU model) and the project's commit.
+"""Where code runs: the device (``auto`` chosen), seeding, the machine's name (CPU model and cores, or GPU
+model) and the project's commit.
 
 Runs record these at training time (``config.json``) and cards and benchmarks name machines with them, so that
 a card built on one machine from a run made on another says where each happened.
@@ -8,9 +9,11 @@ from __future__ import annotations
 
 import os
 import platform
+import random
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import torch
 
 
@@ -63,3 +66,23 @@ def pid_alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/status").read_text().find("State:\tZ") < 0
     except OSError:
         return True
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` → cuda, else mps, else cpu; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"--device {name} asked for, but no CUDA GPU is available; use --device cpu or auto")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

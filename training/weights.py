@@ -73,7 +73,7 @@ DEFAULT_TOLERANCE = {"atol": 2e-3, "rtol": 2e-3}
 #: ``zoo weights verify`` (and so CI) measures classifiers with larger test splits on a fixed draw of this many
 #: samples, whose figure the card carries beside the whole split's (``--full`` measures the whole split).
 VERIFY_SUBSET = 2000
-SUBSET_DRAW = "a seeded random draw (seed 0) across the whole test split, every class in it (training.engine.random_subset)"
+SUBSET_DRAW = "a seeded random draw (seed 0) across the whole test split, every class in it (training.data.random_subset)"
 #: What the package may carry: 24 MiB a file (an 11 M-parameter network in fp16 is 22 MB), 96 MiB in all.
 MAX_FILE_BYTES = 24 * 2**20
 MAX_TOTAL_BYTES = 96 * 2**20

@@ -27,6 +27,7 @@ from .images import (
     locate_image_tree,
     safe_extract,
 )
+from .subsets import holdout_split, random_subset, take_samples
 from .synthetic import (
     load_airline,
     load_bn_quadratic,
@@ -52,6 +53,9 @@ from .text import (
 )
 
 __all__ = [
+    "holdout_split",
+    "random_subset",
+    "take_samples",
     "BatchLoader",
     "DataBundle",
     "DataNotFoundError",
