@@ -3,7 +3,7 @@ every request, runs the valid ones as one batch, and answers the rest with a JSO
 
 Runs inside a model server from an unpacked model archive and imports nothing from ``training``.
 Engines are thin adapters over :meth:`ZooHandler.answer`: :mod:`.engine_torchserve` (TorchServe) and
-:mod:`.engine_kserve` (KServe's model server: Open Inference Protocol v2 and KServe v1). Task handlers
+:mod:`.engine_kserve` (KServe's model server, :mod:`.kserve_server`: Open Inference Protocol v2 and KServe v1). Task handlers
 (:mod:`.tasks`) override :meth:`ZooHandler.parse` and :meth:`ZooHandler.respond`.
 """
 

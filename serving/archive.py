@@ -27,7 +27,7 @@ from .config import ServingError
 RUNTIME_FORMAT = {"onnx": "onnx", "torchscript": "torchscript", "onnx-int8": "onnx"}
 RUNTIMES = tuple(RUNTIME_FORMAT)
 HANDLER_FILES = ("__init__.py", "base.py", "tasks.py", "imaging.py", "validate.py", "engine_torchserve.py",
-                 "engine_kserve.py", "v2_binary.py", "logfiles.py")
+                 "engine_kserve.py", "kserve_server.py", "v2_binary.py", "logfiles.py")
 
 
 #: TorchServe's rule for model names (torch-model-archiver refuses others with a traceback).

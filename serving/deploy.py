@@ -2,7 +2,7 @@
 
 The context holds the unpacked archive (artifact, ``export.json``, ``serving.json`` and the request core as
 ``zoo_handlers/``) and a Dockerfile that installs only what serving needs (kserve, the runtime, NumPy,
-Pillow, at the versions installed here) and runs :mod:`handlers.engine_kserve`. The manifest is built
+Pillow, at the versions installed here) and runs :mod:`handlers.kserve_server`. The manifest is built
 from the ``kserve`` SDK's own model classes, so a misspelt field cannot reach the cluster.
 """
 
@@ -51,7 +51,7 @@ def requirements(runtime: str, gpu: bool) -> list[str]:
 def dockerfile(name: str, runtime: str, gpu: bool, max_request_mb: int) -> str:
     model_dir = f"{MODEL_ROOT}/{name}"
     torch_index = "" if runtime != "torchscript" or gpu else " --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple"
-    args = ["python", "-m", "zoo_handlers.engine_kserve", "--model-dir", model_dir, "--host", "0.0.0.0",
+    args = ["python", "-m", "zoo_handlers.kserve_server", "--model-dir", model_dir, "--host", "0.0.0.0",
             "--http-port", str(HTTP_PORT), "--grpc-port", str(GRPC_PORT)] + (["--gpu-id", "0"] if gpu else [])
     return "\n".join([
         f"# Written by `zoo-serve deploy {name}`: KServe's model server with the zoo's request core.",
@@ -131,8 +131,9 @@ def deploy(name: str, out: Path, store: Path = Path("model_store"), image: str |
     if model.exists():
         shutil.rmtree(model)
     unpack(mar, model)
-    if not (model / "zoo_handlers" / "engine_kserve.py").is_file():
-        raise ServingError(f"{mar} was archived before the KServe engine existed; re-archive it with `zoo-serve archive`")
+    if not (model / "zoo_handlers" / "kserve_server.py").is_file():
+        raise ServingError(f"{mar} was archived before this KServe engine (no zoo_handlers/kserve_server.py); re-archive "
+                           "it with `zoo-serve archive`")
     serving = json.loads((model / "serving.json").read_text())
     image = image or f"zoo-{service_name(name)}:latest"
     (out / "Dockerfile").write_text(dockerfile(name, serving["runtime"], gpu, max_request_mb))

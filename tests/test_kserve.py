@@ -363,7 +363,7 @@ def test_deploy_writes_a_container_context_and_a_manifest_the_sdk_accepts(model_
     assert predictor["containers"][0]["image"] == "registry.example/zoo:1"
     assert predictor["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/v2/models/classifier-onnx/ready"
     dockerfile = (out / "Dockerfile").read_text()
-    assert "zoo_handlers.engine_kserve" in dockerfile and "onnxruntime==" in dockerfile and "USER 65534" in dockerfile
+    assert "zoo_handlers.kserve_server" in dockerfile and "onnxruntime==" in dockerfile and "USER 65534" in dockerfile
     # the container's command works from the build context alone: the archive's own copy of the core
     model_dir = out / "model"
     port = free_port()
@@ -407,3 +407,23 @@ def check(value, klass, where):
 check(yaml.safe_load(open(sys.argv[1])), "V1beta1InferenceService", "")
 print("ok")
 """
+
+
+def test_the_followed_kserve_code_has_not_drifted():
+    """ZooModelServer.start builds KServe's servers itself (ModelServer takes no host, size limit or key): the KServe
+    code it follows must be the installed one's, and the installed kserve in the range setup.cfg pins. (Asked in a
+    subprocess: kserve is never imported in this one.)"""
+    probe = ("import json; from importlib import metadata; from handlers import kserve_server as k; "
+             "print(json.dumps({'version': metadata.version('kserve'), 'tested': k.KSERVE_TESTED, "
+             "'drift': k.upstream_drift(), 'source': k.upstream_source(next(iter(k.UPSTREAM)))}))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr[-2000:]
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    low, high = (tuple(int(p) for p in v.split(".")) for v in found["tested"])
+    assert low <= tuple(int(p) for p in found["version"].split(".")[:2]) < high, found["version"]
+    setup = (Path(__file__).resolve().parents[1] / "setup.cfg").read_text()
+    assert f"kserve>={found['tested'][0]},<{found['tested'][1]}" in setup
+    assert found["drift"] == [], ("the installed kserve changed code that handlers/kserve_server.py follows: review "
+                                  "ZooModelServer.start / ZooGRPCServer against it, then update UPSTREAM")
+    assert "def start(self, models" in found["source"]  # the check reads real source

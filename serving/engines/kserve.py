@@ -1,5 +1,5 @@
 """The KServe engine (``zoo-serve start --engine kserve``): KServe's model server with the zoo's request core
-(:mod:`handlers.engine_kserve`), on loopback, with an access key, from the same archives as TorchServe.
+(:mod:`handlers.kserve_server` around :mod:`handlers.engine_kserve`), on loopback, with an access key, from the same archives as TorchServe.
 Everything it writes (unpacked models, key, logs, PID) stays in the run folder."""
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class KServe:
                 shutil.rmtree(target)
             dirs.append(unpack(cfg.store / f"{name}.mar", target))
         key_file = write_key(run_dir)
-        cmd = [sys.executable, "-m", "handlers.engine_kserve", "--host", cfg.host, "--http-port", str(cfg.port),
+        cmd = [sys.executable, "-m", "handlers.kserve_server", "--host", cfg.host, "--http-port", str(cfg.port),
                "--grpc-port", str(cfg.grpc_port), "--workers", str(cfg.workers),
                "--max-request-mb", str(cfg.max_request_mb), "--key-file", str(key_file),
                "--log-file", str(run_dir / "logs" / LOG_NAME),
