@@ -29,7 +29,9 @@ from export.core import export_onnx, export_torchscript
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def measure(fn: Callable[[], Any], sync: Callable[[], None], min_runs: int = 30, min_seconds: float = 1.0) -> dict[str, float]:
+def measure(
+    fn: Callable[[], Any], sync: Callable[[], None], min_runs: int = 30, min_seconds: float = 1.0
+) -> dict[str, float]:
     for _ in range(5):
         fn()
     sync()
@@ -46,7 +48,9 @@ def measure(fn: Callable[[], Any], sync: Callable[[], None], min_runs: int = 30,
     return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "runs": len(times)}
 
 
-def bench_model(name: str, device: torch.device, threads: int, batches: list[int], compile_: bool, tmp: Path) -> list[dict]:
+def bench_model(
+    name: str, device: torch.device, threads: int, batches: list[int], compile_: bool, tmp: Path
+) -> list[dict]:
     import onnxruntime as ort
 
     spec = zoo.get_spec(name).resolved()
@@ -88,19 +92,30 @@ def bench_model(name: str, device: torch.device, threads: int, batches: list[int
                     compiled(xd)
                     sync()
                     warm = time.perf_counter() - t0
-                    results["torch.compile"] = {**measure(lambda xd=xd: compiled(xd), sync), "compile_s": round(warm, 1)}
+                    results["torch.compile"] = {
+                        **measure(lambda xd=xd: compiled(xd), sync),
+                        "compile_s": round(warm, 1),
+                    }
                 except Exception as e:  # inductor may fail for a model: record it
                     results["torch.compile"] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"}
         for r in results.values():
             if "p50_ms" in r:
                 r["images_per_s"] = batch / (r["p50_ms"] / 1000)
         eager = results["eager"]["p50_ms"]
-        rows.append({
-            "model": name, "batch": batch, "input": list(x.shape[1:]), "params": zoo.count_parameters(model),
-            "onnx_exporter": onnx_info["exporter"], "torchscript_method": ts_info["method"],
-            "runtimes": results, "ort_provider": session.get_providers()[0], "ort_vs_eager": results["onnxruntime"]["p50_ms"] / eager,
-            "ts_vs_eager": results["torchscript"]["p50_ms"] / eager,
-        })
+        rows.append(
+            {
+                "model": name,
+                "batch": batch,
+                "input": list(x.shape[1:]),
+                "params": zoo.count_parameters(model),
+                "onnx_exporter": onnx_info["exporter"],
+                "torchscript_method": ts_info["method"],
+                "runtimes": results,
+                "ort_provider": session.get_providers()[0],
+                "ort_vs_eager": results["onnxruntime"]["p50_ms"] / eager,
+                "ts_vs_eager": results["torchscript"]["p50_ms"] / eager,
+            }
+        )
     return rows
 
 
@@ -122,20 +137,30 @@ def main() -> None:
         for name in models:
             print(f"{name} ...", flush=True)
             rows += bench_model(name, device, args.threads, args.batches, args.compile, Path(tmp))
-    machine = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-        f"{platform.processor() or platform.machine()} CPU, {args.threads} threads"
-    header = f"{'model':<18} {'batch':>5} " + " ".join(f"{k:>21}" for k in ("eager", "torchscript", "onnxruntime", "torch.compile"))
+    machine = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.processor() or platform.machine()} CPU, {args.threads} threads"
+    )
+    header = f"{'model':<18} {'batch':>5} " + " ".join(
+        f"{k:>21}" for k in ("eager", "torchscript", "onnxruntime", "torch.compile")
+    )
     print(f"\ninference latency p50 / p99 ms on {machine} (torch {torch.__version__})\n{header}   ORT/eager")
     for r in rows:
         cells = []
         for k in ("eager", "torchscript", "onnxruntime", "torch.compile"):
             v = r["runtimes"].get(k, {})
             cells.append(f"{v['p50_ms']:>9.3f} / {v['p99_ms']:>9.3f}" if "p50_ms" in v else f"{'-':>21}")
-        print(f"{r['model']:<18} {r['batch']:>5} " + " ".join(cells) + f"   {r['ort_vs_eager']:.2f}x ({r['ort_provider']})")
+        print(
+            f"{r['model']:<18} {r['batch']:>5} "
+            + " ".join(cells)
+            + f"   {r['ort_vs_eager']:.2f}x ({r['ort_provider']})"
+        )
     out = args.out or RESULTS / f"inference-{device.type}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": machine, "torch": torch.__version__, "threads": args.threads, "rows": rows},
-                              indent=2))
+    out.write_text(
+        json.dumps({"machine": machine, "torch": torch.__version__, "threads": args.threads, "rows": rows}, indent=2)
+    )
     print(f"\nwritten {out}")
 
 

@@ -32,7 +32,9 @@ def _writer(path: str, max_bytes: int, records: int, index: int, queue: multipro
         time.sleep(0.001)
     times = []
     for i in range(records):
-        record = logging.LogRecord("bench", logging.INFO, __file__, 1, f"writer {index} record {i} " + "x" * 80, None, None)
+        record = logging.LogRecord(
+            "bench", logging.INFO, __file__, 1, f"writer {index} record {i} " + "x" * 80, None, None
+        )
         t0 = time.perf_counter()
         handler.emit(record)
         times.append(time.perf_counter() - t0)
@@ -57,8 +59,10 @@ def main() -> None:
         context = multiprocessing.get_context("spawn")
         queue = context.Queue()
         start_at = time.time() + 3
-        workers = [context.Process(target=_writer, args=(str(path), max_bytes, args.records, i, queue, start_at))
-                   for i in range(args.writers)]
+        workers = [
+            context.Process(target=_writer, args=(str(path), max_bytes, args.records, i, queue, start_at))
+            for i in range(args.writers)
+        ]
         t0 = time.perf_counter()
         for w in workers:
             w.start()
@@ -68,20 +72,37 @@ def main() -> None:
         wall = time.perf_counter() - t0 - 3
         rotated = sorted(p.name for p in Path(tmp).iterdir())
     rows = []
-    print(f"{args.writers} writers x {args.records} records, a {args.megabytes} MB file rotated at the start "
-          f"({wall:.1f} s); files after: {rotated}")
+    print(
+        f"{args.writers} writers x {args.records} records, a {args.megabytes} MB file rotated at the start "
+        f"({wall:.1f} s); files after: {rotated}"
+    )
     print(f"{'writer':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for index, times in sorted(results.items()):
         ms = np.array(times) * 1000
-        row = {"writer": index, "p50_ms": round(float(np.percentile(ms, 50)), 3),
-               "p99_ms": round(float(np.percentile(ms, 99)), 3), "max_ms": round(float(ms.max()), 1)}
+        row = {
+            "writer": index,
+            "p50_ms": round(float(np.percentile(ms, 50)), 3),
+            "p99_ms": round(float(np.percentile(ms, 99)), 3),
+            "max_ms": round(float(ms.max()), 1),
+        }
         rows.append(row)
         print(f"{index:>6} {row['p50_ms']:>8.3f} {row['p99_ms']:>8.3f} {row['max_ms']:>8.1f}")
     from training.machine import device_name
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": device_name("cpu"), "writers": args.writers, "records": args.records,
-                                    "megabytes": args.megabytes, "wall_s": round(wall, 2), "rows": rows}, indent=2))
+    args.out.write_text(
+        json.dumps(
+            {
+                "machine": device_name("cpu"),
+                "writers": args.writers,
+                "records": args.records,
+                "megabytes": args.megabytes,
+                "wall_s": round(wall, 2),
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {args.out}")
 
 

@@ -27,8 +27,20 @@ from training.precision import resolve_precision  # noqa: E402
 
 
 def run(recipe: str, steps: int, precision: str, out: Path) -> dict:
-    command = [str(Path(sys.executable).parent / "zoo-train"), recipe, "--device", "cpu", "--max-steps", str(steps),
-               "--set", f"precision={precision}", "--out", str(out), "--quiet", "--json"]
+    command = [
+        str(Path(sys.executable).parent / "zoo-train"),
+        recipe,
+        "--device",
+        "cpu",
+        "--max-steps",
+        str(steps),
+        "--set",
+        f"precision={precision}",
+        "--out",
+        str(out),
+        "--quiet",
+        "--json",
+    ]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - start
@@ -53,13 +65,21 @@ def main() -> None:
                 runs.append(run(args.recipe, args.steps, precision, Path(tmp) / f"{precision}-{i}"))
                 print(runs[-1], flush=True)
     wall = {p: statistics.median(r["wall_s"] for r in runs if r["precision"] == p) for p in ("fp32", "bf16")}
-    result = {"machine": cpu_description(), "auto_precision": f"{auto} ({why})", "torch": torch.__version__,
-              "command": f"zoo-train {args.recipe} --device cpu --max-steps {args.steps} --set precision=P",
-              "runs": runs, "median_wall_s": wall, "bf16_speedup": round(wall["fp32"] / wall["bf16"], 2)}
+    result = {
+        "machine": cpu_description(),
+        "auto_precision": f"{auto} ({why})",
+        "torch": torch.__version__,
+        "command": f"zoo-train {args.recipe} --device cpu --max-steps {args.steps} --set precision=P",
+        "runs": runs,
+        "median_wall_s": wall,
+        "bf16_speedup": round(wall["fp32"] / wall["bf16"], 2),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
-    print(f"{result['command']} on {result['machine']} ({result['auto_precision']}): fp32 {wall['fp32']:.1f} s, "
-          f"bf16 {wall['bf16']:.1f} s, {result['bf16_speedup']}x")
+    print(
+        f"{result['command']} on {result['machine']} ({result['auto_precision']}): fp32 {wall['fp32']:.1f} s, "
+        f"bf16 {wall['bf16']:.1f} s, {result['bf16_speedup']}x"
+    )
 
 
 if __name__ == "__main__":

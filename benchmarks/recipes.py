@@ -50,58 +50,113 @@ class Budget:
 #: Recipes whose whole default profile takes much longer than ~10 minutes on the 2-core CPU, or needs
 #: what this machine cannot fetch. Everything else runs its whole default profile.
 CPU_BUDGETS: dict[str, Budget] = {
-    "resnet-cifar10": Budget(max_steps=2000, eval_samples=2000,
-                             why="10 epochs take ~52 min on 2 cores: first 2,000 steps (64,000 images); 2,000 random test images"),
-    "resnet18-cifar10": Budget(overrides={"epochs": 1}, max_steps=200, eval_samples=2000,
-                               why="~43 images/s on 2 cores (30 epochs: ~10 h): one-cycle over 1 epoch, first 200 "
-                                   "steps (25,600 images); 2,000 random test images"),
-    "inception-cifar10": Budget(max_steps=400, eval_samples=2000,
-                                why="~22 images/s on 2 cores: first 400 steps (12,800 images); 2,000 random test images"),
-    "vgg16-cifar10": Budget(max_steps=400, eval_samples=2000,
-                            why="~23 images/s on 2 cores: first 400 steps (12,800 images); 2,000 random test images"),
-    "alexnet-cifar10": Budget(max_steps=300, eval_samples=2000,
-                              why="224x224 inputs, ~25 images/s on 2 cores: first 300 steps (9,600 images); 2,000 random test images"),
-    "transfer-cats-dogs": Budget(max_steps=100, eval_samples=1000, model_kwargs={"backbone_weights": None},
-                                 why="no ImageNet weights offline (random frozen backbone); 100 steps, 1,000 test images"),
-    "dcgan-mnist": Budget(max_steps=800, why="5 epochs (2,345 steps) take ~11 min on 2 cores: first 800 steps (1.7 epochs)"),
+    "resnet-cifar10": Budget(
+        max_steps=2000,
+        eval_samples=2000,
+        why="10 epochs take ~52 min on 2 cores: first 2,000 steps (64,000 images); 2,000 random test images",
+    ),
+    "resnet18-cifar10": Budget(
+        overrides={"epochs": 1},
+        max_steps=200,
+        eval_samples=2000,
+        why="~43 images/s on 2 cores (30 epochs: ~10 h): one-cycle over 1 epoch, first 200 "
+        "steps (25,600 images); 2,000 random test images",
+    ),
+    "inception-cifar10": Budget(
+        max_steps=400,
+        eval_samples=2000,
+        why="~22 images/s on 2 cores: first 400 steps (12,800 images); 2,000 random test images",
+    ),
+    "vgg16-cifar10": Budget(
+        max_steps=400,
+        eval_samples=2000,
+        why="~23 images/s on 2 cores: first 400 steps (12,800 images); 2,000 random test images",
+    ),
+    "alexnet-cifar10": Budget(
+        max_steps=300,
+        eval_samples=2000,
+        why="224x224 inputs, ~25 images/s on 2 cores: first 300 steps (9,600 images); 2,000 random test images",
+    ),
+    "transfer-cats-dogs": Budget(
+        max_steps=100,
+        eval_samples=1000,
+        model_kwargs={"backbone_weights": None},
+        why="no ImageNet weights offline (random frozen backbone); 100 steps, 1,000 test images",
+    ),
+    "dcgan-mnist": Budget(
+        max_steps=800, why="5 epochs (2,345 steps) take ~11 min on 2 cores: first 800 steps (1.7 epochs)"
+    ),
     "mnist-cnn-bn-mnist": Budget(overrides={"epochs": 1}, why="5 epochs take ~15 min on 2 cores: 1 epoch"),
 }
 #: Extra rows: (recipe, profile, budget). The CIFAR fast profile on its cheapest model, on the CPU, and
 #: the borrowed profile a default replaced.
 EXTRA_ROWS: list[tuple[str, str, Budget]] = [
-    ("simple-cnn-cifar10", "fast", Budget(overrides={"epochs": 2},
-                                          why="fast profile on the CPU (fp32: bf16 autocast is CUDA-only), one-cycle over 2 epochs")),
+    (
+        "simple-cnn-cifar10",
+        "fast",
+        Budget(
+            overrides={"epochs": 2},
+            why="fast profile on the CPU (fp32: bf16 autocast is CUDA-only), one-cycle over 2 epochs",
+        ),
+    ),
     # the profile the default replaced, under the same budget: why the default departs from it
     ("inception-cifar10", "resnet-seed", CPU_BUDGETS["inception-cifar10"]),
 ]
 
 
-def _metric_row(recipe: str, profile: str, summary: dict[str, Any], budget: Budget | None, wall: float,
-                label: str | None = None) -> dict[str, Any]:
+def _metric_row(
+    recipe: str, profile: str, summary: dict[str, Any], budget: Budget | None, wall: float, label: str | None = None
+) -> dict[str, Any]:
     rec = get_recipe(recipe)
     headline = get_step(rec.step).headline
     initial = summary.get("initial", {})
     ok, how = learned(headline, initial, summary)
     return {
-        "recipe": recipe + (f" [{label}]" if label else ""), "profile": profile, "model": rec.model,
-        "dataset": summary.get("dataset"), "metric": headline[0], "mode": headline[1],
-        "initial": initial.get(headline[0]), "final": summary.get(headline[0]), "learned": ok, "judgement": how,
-        "target": rec.target, "epochs": summary.get("epoch"), "steps": summary.get("global_step"),
-        "eval_samples": budget.eval_samples if budget else None, "budget": budget.why if budget else "whole profile",
-        "train_wall_s": summary.get("wall_time_s"), "wall_s": round(wall, 1),
-        "other": {k: v for k, v in summary.items()
-                  if k.startswith(("test_", "train_", "best_")) and isinstance(v, (int, float)) and k != headline[0]},
+        "recipe": recipe + (f" [{label}]" if label else ""),
+        "profile": profile,
+        "model": rec.model,
+        "dataset": summary.get("dataset"),
+        "metric": headline[0],
+        "mode": headline[1],
+        "initial": initial.get(headline[0]),
+        "final": summary.get(headline[0]),
+        "learned": ok,
+        "judgement": how,
+        "target": rec.target,
+        "epochs": summary.get("epoch"),
+        "steps": summary.get("global_step"),
+        "eval_samples": budget.eval_samples if budget else None,
+        "budget": budget.why if budget else "whole profile",
+        "train_wall_s": summary.get("wall_time_s"),
+        "wall_s": round(wall, 1),
+        "other": {
+            k: v
+            for k, v in summary.items()
+            if k.startswith(("test_", "train_", "best_")) and isinstance(v, (int, float)) and k != headline[0]
+        },
     }
 
 
-def run_recipe(recipe: str, profile: str | None, budget: Budget | None, device: str, data_dir: Path,
-               out_root: Path) -> list[dict[str, Any]]:
+def run_recipe(
+    recipe: str, profile: str | None, budget: Budget | None, device: str, data_dir: Path, out_root: Path
+) -> list[dict[str, Any]]:
     rec = get_recipe(recipe)
     profile = profile or rec.default
     b = budget or Budget()
-    cfg = TrainConfig(recipe=recipe, profile=profile, overrides=dict(b.overrides), model_kwargs=dict(b.model_kwargs),
-                      data_dir=data_dir, device=device, out=out_root / f"{recipe}-{profile}", seed=0,
-                      max_steps=b.max_steps, eval_samples=b.eval_samples, eval_first=True, quiet=True)
+    cfg = TrainConfig(
+        recipe=recipe,
+        profile=profile,
+        overrides=dict(b.overrides),
+        model_kwargs=dict(b.model_kwargs),
+        data_dir=data_dir,
+        device=device,
+        out=out_root / f"{recipe}-{profile}",
+        seed=0,
+        max_steps=b.max_steps,
+        eval_samples=b.eval_samples,
+        eval_first=True,
+        quiet=True,
+    )
     start = time.perf_counter()
     if rec.variants:
         from training.sweep import run_many
@@ -122,19 +177,25 @@ def _fmt(v: Any) -> str:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print(f"\n{'recipe':<40} {'profile':<11} {'metric':<18} {'untrained':>10} {'trained':>10} {'learned':>7} "
-          f"{'steps':>7} {'wall s':>7}  budget")
+    print(
+        f"\n{'recipe':<40} {'profile':<11} {'metric':<18} {'untrained':>10} {'trained':>10} {'learned':>7} "
+        f"{'steps':>7} {'wall s':>7}  budget"
+    )
     for r in rows:
         if "error" in r:
             print(f"{r['recipe']:<40} {r['profile']:<11} ERROR: {r['error']}")
             continue
-        print(f"{r['recipe']:<40} {r['profile']:<11} {r['metric']:<18} {_fmt(r['initial']):>10} {_fmt(r['final']):>10} "
-              f"{'yes' if r['learned'] else 'NO':>7} {_fmt(r['steps']):>7} {r['wall_s']:>7.0f}  {r['budget']}")
+        print(
+            f"{r['recipe']:<40} {r['profile']:<11} {r['metric']:<18} {_fmt(r['initial']):>10} {_fmt(r['final']):>10} "
+            f"{'yes' if r['learned'] else 'NO':>7} {_fmt(r['steps']):>7} {r['wall_s']:>7.0f}  {r['budget']}"
+        )
 
 
 #: What each dataset's headline metric is measured on (the test split the engine evaluates).
-EVALUATED_ON = {name: info["evaluated_on"] + (", 10,000" if name in ("mnist", "fashion-mnist", "cifar10") else "")
-                for name, info in DATASETS.items()}
+EVALUATED_ON = {
+    name: info["evaluated_on"] + (", 10,000" if name in ("mnist", "fashion-mnist", "cifar10") else "")
+    for name, info in DATASETS.items()
+}
 
 
 def _epochs(value: Any) -> str:
@@ -143,8 +204,10 @@ def _epochs(value: Any) -> str:
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """README's table from the results rows."""
-    lines = ["| recipe | profile | metric (evaluated on) | untrained → trained | learned | epochs / steps | wall s | budget |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| recipe | profile | metric (evaluated on) | untrained → trained | learned | epochs / steps | wall s | budget |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if "error" in r:
             lines.append(f"| `{r['recipe']}` | {r['profile']} | error: {r['error'][:80]} | | | | | |")
@@ -152,22 +215,31 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         on = EVALUATED_ON.get(r.get("dataset") or "none", "generated test split")
         if r.get("eval_samples"):
             on = f"{r['eval_samples']:,} random of {on.split(',')[0]}"
-        lines.append(f"| `{r['recipe']}` | {r['profile']} | {r['metric']} ({on}) | {_fmt(r['initial'])} → "
-                     f"**{_fmt(r['final'])}** | {'yes' if r['learned'] else 'no'} | {_epochs(r['epochs'])} / {r['steps']:,} | "
-                     f"{r['wall_s']:.0f} | {r['budget']} |")
+        lines.append(
+            f"| `{r['recipe']}` | {r['profile']} | {r['metric']} ({on}) | {_fmt(r['initial'])} → "
+            f"**{_fmt(r['final'])}** | {'yes' if r['learned'] else 'no'} | {_epochs(r['epochs'])} / {r['steps']:,} | "
+            f"{r['wall_s']:.0f} | {r['budget']} |"
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", action="append", help="run only this recipe, or NAME:PROFILE for one of its rows (repeatable)")
+    parser.add_argument(
+        "--only", action="append", help="run only this recipe, or NAME:PROFILE for one of its rows (repeatable)"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-dir", type=Path, default=None, help="datasets (default $ZOO_DATA_DIR, else ./data)")
     parser.add_argument("--full", action="store_true", help="ignore the CPU budgets: every recipe's whole profile")
-    parser.add_argument("--resume", action="store_true",
-                        help="keep the rows already in the results file and run the rest (with --only: rerun those)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rows already in the results file and run the rest (with --only: rerun those)",
+    )
     parser.add_argument("--runs", type=Path, default=Path("runs/recipes"), help="where the run folders go")
-    parser.add_argument("--out", type=Path, default=None, help="results JSON (default benchmarks/results/recipes-<device>.json)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="results JSON (default benchmarks/results/recipes-<device>.json)"
+    )
     parser.add_argument("--markdown", action="store_true", help="print the results file as README's table and exit")
     args = parser.parse_args()
     device = resolve_device(args.device)
@@ -176,11 +248,20 @@ def main() -> None:
         print(markdown_table(json.loads(out.read_text())["rows"]))
         return
     data_dir = args.data_dir or default_data_dir()
-    order = ["mnist-cnn-bn-mnist", "dcgan-mnist", "transfer-cats-dogs",
-             "resnet-cifar10", "resnet18-cifar10", "inception-cifar10", "alexnet-cifar10", "vgg16-cifar10"]  # cheapest budgets first
+    order = [
+        "mnist-cnn-bn-mnist",
+        "dcgan-mnist",
+        "transfer-cats-dogs",
+        "resnet-cifar10",
+        "resnet18-cifar10",
+        "inception-cifar10",
+        "alexnet-cifar10",
+        "vgg16-cifar10",
+    ]  # cheapest budgets first
     names = sorted(list_recipes(), key=lambda n: (n in CPU_BUDGETS, order.index(n) if n in order else 0))
     plan: list[tuple[str, str | None, Budget | None]] = [
-        (name, None, None if args.full else CPU_BUDGETS.get(name)) for name in names]
+        (name, None, None if args.full else CPU_BUDGETS.get(name)) for name in names
+    ]
     plan += [(name, profile, None if args.full else budget) for name, profile, budget in EXTRA_ROWS]
     keys = [(name, profile or get_recipe(name).default) for name, profile, _ in plan]
     if args.only and not any(name in args.only or f"{name}:{profile}" in args.only for name, profile in keys):
@@ -191,14 +272,22 @@ def main() -> None:
             if "error" in row:  # a failed recipe runs again
                 continue
             done.setdefault((row["recipe"].split(" [")[0], row["profile"]), []).append(row)
-    machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-               "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-               "device": str(device), "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
+    machine = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+    }
 
     def save() -> None:  # every row known so far, in plan order: an interrupted run loses nothing
         RESULTS.mkdir(parents=True, exist_ok=True)
         known = [row for key in keys for row in done.get(key, [])]
-        out.write_text(json.dumps({"machine": machine, "data_dir": str(data_dir), "rows": known}, indent=2, default=str))
+        out.write_text(
+            json.dumps({"machine": machine, "data_dir": str(data_dir), "rows": known}, indent=2, default=str)
+        )
 
     for (name, profile, budget), key in zip(plan, keys):
         chosen = not args.only or name in args.only or f"{name}:{key[1]}" in args.only

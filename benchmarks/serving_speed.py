@@ -45,12 +45,12 @@ from serving.server import ServerConfig, free_port, start, stop
 from training.machine import cpu_description
 
 RESULTS = Path(__file__).resolve().parent / "results"
-TRIVIAL_HANDLER = '''
+TRIVIAL_HANDLER = """
 def handle(data, context):
     if data is None:
         return None
     return ["ok"] * len(data)
-'''
+"""
 
 
 def png(shape: tuple[int, ...], seed: int = 0) -> bytes:
@@ -67,13 +67,33 @@ def trivial_archive(store: Path) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         handler = Path(tmp) / "trivial_handler.py"
         handler.write_text(TRIVIAL_HANDLER)
-        subprocess.run([find_tool("torch-model-archiver"), "--model-name", "trivial", "--version", "1.0", "--handler", f"{handler.with_suffix('')}:handle",
-                        "--export-path", str(store), "--force"], check=True)
+        subprocess.run(
+            [
+                find_tool("torch-model-archiver"),
+                "--model-name",
+                "trivial",
+                "--version",
+                "1.0",
+                "--handler",
+                f"{handler.with_suffix('')}:handle",
+                "--export-path",
+                str(store),
+                "--force",
+            ],
+            check=True,
+        )
     return "trivial"
 
 
-def wrk(url: str, body: bytes, token: str, clients: int, seconds: int, tmp: Path,
-        content_type: str = "application/octet-stream") -> dict:
+def wrk(
+    url: str,
+    body: bytes,
+    token: str,
+    clients: int,
+    seconds: int,
+    tmp: Path,
+    content_type: str = "application/octet-stream",
+) -> dict:
     body_file = tmp / "body.bin"
     body_file.write_bytes(body)
     script = tmp / "post.lua"
@@ -82,22 +102,44 @@ def wrk(url: str, body: bytes, token: str, clients: int, seconds: int, tmp: Path
         'wrk.method = "POST"; wrk.body = body\n'
         f'wrk.headers["Content-Type"] = "{content_type}"\n'
         f'wrk.headers["Authorization"] = "Bearer {token}"\n'
-        'done = function(summary, latency, requests)\n'
+        "done = function(summary, latency, requests)\n"
         '  io.write(string.format("ZOO %d %d %d %d %d %d\\n", summary.requests, summary.duration,\n'
-        '    latency:percentile(50), latency:percentile(99), summary.errors.status, summary.errors.timeout + summary.errors.connect + summary.errors.read + summary.errors.write))\n'
-        'end\n')
+        "    latency:percentile(50), latency:percentile(99), summary.errors.status, summary.errors.timeout + summary.errors.connect + summary.errors.read + summary.errors.write))\n"
+        "end\n"
+    )
     threads = min(clients, 2)
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "-s", str(script), url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     n, duration_us, p50, p99, bad_status, socket_errors = map(int, re.search(r"ZOO (.*)", out).group(1).split())
-    return {"requests": n, "rps": n / (duration_us / 1e6), "p50_ms": p50 / 1000, "p99_ms": p99 / 1000,
-            "non_2xx": bad_status, "socket_errors": socket_errors, "tool": "wrk"}
+    return {
+        "requests": n,
+        "rps": n / (duration_us / 1e6),
+        "p50_ms": p50 / 1000,
+        "p99_ms": p99 / 1000,
+        "non_2xx": bad_status,
+        "socket_errors": socket_errors,
+        "tool": "wrk",
+    }
 
 
-async def _asyncio_load(host: str, port: int, path: str, body: bytes, token: str, clients: int, seconds: float,
-                        content_type: str = "application/octet-stream") -> dict:
-    request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
-               f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+async def _asyncio_load(
+    host: str,
+    port: int,
+    path: str,
+    body: bytes,
+    token: str,
+    clients: int,
+    seconds: float,
+    content_type: str = "application/octet-stream",
+) -> dict:
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
@@ -122,8 +164,15 @@ async def _asyncio_load(host: str, port: int, path: str, body: bytes, token: str
     await asyncio.gather(*[worker() for _ in range(clients)])
     elapsed = time.perf_counter() - t0
     ms = np.array(latencies) * 1000
-    return {"requests": len(ms), "rps": len(ms) / elapsed, "p50_ms": float(np.percentile(ms, 50)),
-            "p99_ms": float(np.percentile(ms, 99)), "non_2xx": errors, "socket_errors": 0, "tool": "asyncio"}
+    return {
+        "requests": len(ms),
+        "rps": len(ms) / elapsed,
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "non_2xx": errors,
+        "socket_errors": 0,
+        "tool": "asyncio",
+    }
 
 
 def in_process(export_dir: Path, body: bytes, seconds: float) -> dict:
@@ -144,8 +193,13 @@ def in_process(export_dir: Path, body: bytes, seconds: float) -> dict:
         probs.argsort()
         latencies.append(time.perf_counter() - t0)
     ms = np.array(latencies) * 1000
-    return {"requests": len(ms), "rps": len(ms) / sum(latencies), "p50_ms": float(np.percentile(ms, 50)),
-            "p99_ms": float(np.percentile(ms, 99)), "tool": "loop (1 thread)"}
+    return {
+        "requests": len(ms),
+        "rps": len(ms) / sum(latencies),
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "tool": "loop (1 thread)",
+    }
 
 
 def _tree_rss_mb(pid: int) -> float:
@@ -186,9 +240,17 @@ def soak(args: argparse.Namespace) -> None:
         c, h, w = record["parts"]["model"]["inputs"][0]["shape"][1:]
         body = png((h, w) if c == 1 else (h, w, c))
         for engine in args.engines:
-            cfg = ServerConfig(run_dir=tmp / f"soak-{engine}", engine=engine, store=store, models=[model],
-                               port=free_port(), grpc_port=free_port(), management_port=free_port(),
-                               metrics_port=free_port(), workers=args.workers)
+            cfg = ServerConfig(
+                run_dir=tmp / f"soak-{engine}",
+                engine=engine,
+                store=store,
+                models=[model],
+                port=free_port(),
+                grpc_port=free_port(),
+                management_port=free_port(),
+                metrics_port=free_port(),
+                workers=args.workers,
+            )
             state = start(cfg, log=lambda m: None)
             path = f"/predictions/{model}" if engine == "torchserve" else f"/v1/models/{model}:predict"
             rows = []
@@ -197,32 +259,60 @@ def soak(args: argparse.Namespace) -> None:
                 logs0 = _log_bytes(cfg.run_dir)
                 for minute in range(1, args.soak + 1):
                     r = wrk(f"http://127.0.0.1:{cfg.port}{path}", body, token, args.soak_clients, 60, tmp, "image/png")
-                    row = {"minute": minute, "requests": r["requests"], "errors": r["non_2xx"] + r["socket_errors"],
-                           "rps": round(r["rps"], 1), "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
-                           "rss_mb": round(_tree_rss_mb(state["pid"]), 1), "log_bytes": _log_bytes(cfg.run_dir) - logs0}
+                    row = {
+                        "minute": minute,
+                        "requests": r["requests"],
+                        "errors": r["non_2xx"] + r["socket_errors"],
+                        "rps": round(r["rps"], 1),
+                        "p50_ms": r["p50_ms"],
+                        "p99_ms": r["p99_ms"],
+                        "rss_mb": round(_tree_rss_mb(state["pid"]), 1),
+                        "log_bytes": _log_bytes(cfg.run_dir) - logs0,
+                    }
                     rows.append(row)
                     print(engine, row, flush=True)
             finally:
                 stop(cfg.run_dir, log=lambda m: None)
             base = rows[0]["rss_mb"]
             per_minute = rows[-1]["log_bytes"] / len(rows)
-            results[engine] = {"rows": rows, "requests": sum(r["requests"] for r in rows),
-                               "errors": sum(r["errors"] for r in rows),
-                               "rss_growth_after_minute_1": round((max(r["rss_mb"] for r in rows) - base) / base, 4),
-                               "log_bytes_per_minute": round(per_minute), "log_mb_per_day": round(per_minute * 1440 / 1e6, 1)}
+            results[engine] = {
+                "rows": rows,
+                "requests": sum(r["requests"] for r in rows),
+                "errors": sum(r["errors"] for r in rows),
+                "rss_growth_after_minute_1": round((max(r["rss_mb"] for r in rows) - base) / base, 4),
+                "log_bytes_per_minute": round(per_minute),
+                "log_mb_per_day": round(per_minute * 1440 / 1e6, 1),
+            }
     machine = cpu_description()
     print(f"\nsoak: {args.soak} min at {args.soak_clients} clients, {model}, {args.workers} workers, wrk; {machine}")
-    print(f"{'engine':<11} {'minute':>6} {'requests':>9} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7} {'log bytes':>10}")
+    print(
+        f"{'engine':<11} {'minute':>6} {'requests':>9} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7} {'log bytes':>10}"
+    )
     for engine, result in results.items():
         for r in result["rows"]:
-            print(f"{engine:<11} {r['minute']:>6} {r['requests']:>9} {r['errors']:>6} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} "
-                  f"{r['rss_mb']:>7.0f} {r['log_bytes']:>10}")
-        print(f"{engine}: {result['requests']} requests, {result['errors']} errors, RSS growth after minute 1 "
-              f"{result['rss_growth_after_minute_1']:.1%}, log {result['log_bytes_per_minute']} B/min "
-              f"(~{result['log_mb_per_day']} MB a day at this rate)")
+            print(
+                f"{engine:<11} {r['minute']:>6} {r['requests']:>9} {r['errors']:>6} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} "
+                f"{r['rss_mb']:>7.0f} {r['log_bytes']:>10}"
+            )
+        print(
+            f"{engine}: {result['requests']} requests, {result['errors']} errors, RSS growth after minute 1 "
+            f"{result['rss_growth_after_minute_1']:.1%}, log {result['log_bytes_per_minute']} B/min "
+            f"(~{result['log_mb_per_day']} MB a day at this rate)"
+        )
     out = args.out or RESULTS / "soak-cpu.json"
-    out.write_text(json.dumps({"machine": machine, "model": model, "minutes": args.soak, "clients": args.soak_clients,
-                               "workers": args.workers, "engines": results}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "machine": machine,
+                "model": model,
+                "minutes": args.soak,
+                "clients": args.soak_clients,
+                "workers": args.workers,
+                "engines": results,
+            },
+            indent=2,
+        )
+    )
     print(f"written {out}")
 
 
@@ -236,16 +326,28 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="server batch size of the batched runs")
     parser.add_argument("--max-batch-delay", type=int, default=5, help="ms")
     parser.add_argument("--engines", nargs="*", default=["torchserve", "kserve"], choices=["torchserve", "kserve"])
-    parser.add_argument("--no-verbose-reference", dest="verbose_reference", action="store_false",
-                        help="skip the reference runs under TorchServe's own (verbose) logging")
+    parser.add_argument(
+        "--no-verbose-reference",
+        dest="verbose_reference",
+        action="store_false",
+        help="skip the reference runs under TorchServe's own (verbose) logging",
+    )
     parser.add_argument("--trained", action="store_true", help="serve the models' trained weights (default: random)")
-    parser.add_argument("--int8", action="store_true", help="also serve each model's int8 ONNX model as MODEL-int8 "
-                        "(calibrated on its training images: needs --data-dir or ZOO_DATA_DIR)")
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="also serve each model's int8 ONNX model as MODEL-int8 "
+        "(calibrated on its training images: needs --data-dir or ZOO_DATA_DIR)",
+    )
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--soak", type=int, metavar="MINUTES",
-                        help="soak mode: this many minutes at --soak-clients on each of --engines (trained mnist-cnn "
-                             "unless --models names one), a row a minute: requests, errors, p50/p99, RSS, log bytes")
+    parser.add_argument(
+        "--soak",
+        type=int,
+        metavar="MINUTES",
+        help="soak mode: this many minutes at --soak-clients on each of --engines (trained mnist-cnn "
+        "unless --models names one), a row a minute: requests, errors, p50/p99, RSS, log bytes",
+    )
     parser.add_argument("--soak-clients", type=int, default=32)
     args = parser.parse_args()
     if args.soak:
@@ -266,12 +368,20 @@ def main() -> None:
             exports[model] = tmp / "exports" / model
             export(model, exports[model], formats=["onnx"], log=lambda m: None, random_weights=not args.trained)
             build_archive(exports[model], runtime="onnx", store=store, name=model, log=lambda m: None)
-            spec_shape = json.loads((exports[model] / "export.json").read_text())["parts"]["model"]["inputs"][0]["shape"]
+            spec_shape = json.loads((exports[model] / "export.json").read_text())["parts"]["model"]["inputs"][0][
+                "shape"
+            ]
             c, h, w = spec_shape[1:]
             bodies[model] = png((h, w) if c == 1 else (h, w, c))
             if args.int8:  # the same export's int8 model (static QDQ, calibrated on training images)
-                build_archive(exports[model], runtime="onnx-int8", store=store, name=f"{model}-int8",
-                              data_dir=args.data_dir, log=lambda m: None)
+                build_archive(
+                    exports[model],
+                    runtime="onnx-int8",
+                    store=store,
+                    name=f"{model}-int8",
+                    data_dir=args.data_dir,
+                    log=lambda m: None,
+                )
                 bodies[f"{model}-int8"] = bodies[model]
         served = list(bodies)
         for model in exports:
@@ -287,22 +397,42 @@ def main() -> None:
         if "kserve" in args.engines:
             setups.append(("kserve", 1, False, [m for m in served if m != "trivial"]))
         for engine, batch, verbose, models in setups:
-            cfg = ServerConfig(run_dir=tmp / f"run-{engine}{batch}{verbose}", engine=engine, store=store, models=models,
-                               port=free_port(), grpc_port=free_port(), management_port=free_port(),
-                               metrics_port=free_port(), workers=args.workers, batch_size=batch,
-                               max_batch_delay_ms=args.max_batch_delay, verbose_logs=verbose)
+            cfg = ServerConfig(
+                run_dir=tmp / f"run-{engine}{batch}{verbose}",
+                engine=engine,
+                store=store,
+                models=models,
+                port=free_port(),
+                grpc_port=free_port(),
+                management_port=free_port(),
+                metrics_port=free_port(),
+                workers=args.workers,
+                batch_size=batch,
+                max_batch_delay_ms=args.max_batch_delay,
+                verbose_logs=verbose,
+            )
             start(cfg, log=lambda m: None)
             # (setup label, path, body, content type) per protocol the engine speaks
             if engine == "kserve":
-                protocols = [("KServe v1, raw PNG", "/v1/models/{}:predict", None, "image/png"),
-                             ("KServe v2 REST, base64 BYTES", "/v2/models/{}/infer", "v2", "application/json")]
+                protocols = [
+                    ("KServe v1, raw PNG", "/v1/models/{}:predict", None, "image/png"),
+                    ("KServe v2 REST, base64 BYTES", "/v2/models/{}/infer", "v2", "application/json"),
+                ]
             else:
-                label = "TorchServe, no batching" if batch == 1 else f"TorchServe, batch {batch} / {args.max_batch_delay} ms"
-                protocols = [(label + (", verbose logs" if verbose else ""), "/predictions/{}", None, "application/octet-stream")]
+                label = (
+                    "TorchServe, no batching"
+                    if batch == 1
+                    else f"TorchServe, batch {batch} / {args.max_batch_delay} ms"
+                )
+                protocols = [
+                    (label + (", verbose logs" if verbose else ""), "/predictions/{}", None, "application/octet-stream")
+                ]
             try:
                 token = read_token(cfg.run_dir)
                 for setup, path, encoding, ctype in protocols:
-                    _measure_setup(rows, setup, models, bodies, path, encoding, ctype, token, cfg.port, args, use_wrk, tmp)
+                    _measure_setup(
+                        rows, setup, models, bodies, path, encoding, ctype, token, cfg.port, args, use_wrk, tmp
+                    )
             finally:
                 stop(cfg.run_dir, log=lambda m: None)
 
@@ -311,34 +441,72 @@ def main() -> None:
         if (r["setup"], r["clients"]) in floor and r["model"] != "trivial":
             r["vs_floor"] = r["rps"] / floor[(r["setup"], r["clients"])]
     machine = cpu_description()
-    print(f"\nserving on {machine}; {args.workers} workers; load from {'wrk' if use_wrk else 'asyncio'} on the same machine")
+    print(
+        f"\nserving on {machine}; {args.workers} workers; load from {'wrk' if use_wrk else 'asyncio'} on the same machine"
+    )
     print(f"{'model':<12} {'setup':<44} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs floor':>8}")
     for r in rows:
         vs = f"{r['vs_floor']:.0%}" if "vs_floor" in r else ""
-        print(f"{r['model']:<12} {r['setup']:<44} {r['clients']:>7} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {vs:>8}")
+        print(
+            f"{r['model']:<12} {r['setup']:<44} {r['clients']:>7} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {vs:>8}"
+        )
     out = args.out or RESULTS / "serving-cpu.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": machine, "workers": args.workers, "duration_s": args.duration,
-                               "load": "wrk" if use_wrk else "asyncio", "rows": rows}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "machine": machine,
+                "workers": args.workers,
+                "duration_s": args.duration,
+                "load": "wrk" if use_wrk else "asyncio",
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
     print(f"\nwritten {out}")
 
 
-def _measure_setup(rows: list[dict], setup: str, models: list[str], bodies: dict[str, bytes], path: str,
-                   encoding: str | None, content_type: str, token: str, port: int, args: argparse.Namespace,
-                   use_wrk: bool, tmp: Path) -> None:
+def _measure_setup(
+    rows: list[dict],
+    setup: str,
+    models: list[str],
+    bodies: dict[str, bytes],
+    path: str,
+    encoding: str | None,
+    content_type: str,
+    token: str,
+    port: int,
+    args: argparse.Namespace,
+    use_wrk: bool,
+    tmp: Path,
+) -> None:
     """Every model of one server and protocol at every client count: the median of ``args.repeats`` runs."""
 
     def body(model: str) -> bytes:
         if encoding == "v2":
-            return json.dumps({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
-                                           "data": [base64.b64encode(bodies[model]).decode()]}]}).encode()
+            return json.dumps(
+                {
+                    "inputs": [
+                        {
+                            "name": "image",
+                            "datatype": "BYTES",
+                            "shape": [1],
+                            "data": [base64.b64encode(bodies[model]).decode()],
+                        }
+                    ]
+                }
+            ).encode()
         return bodies[model]
 
     def measure(model: str, clients: int, seconds: int) -> dict:
         if use_wrk:
-            return wrk(f"http://127.0.0.1:{port}{path.format(model)}", body(model), token, clients, seconds, tmp, content_type)
-        return asyncio.run(_asyncio_load("127.0.0.1", port, path.format(model), body(model), token, clients, seconds,
-                                         content_type))
+            return wrk(
+                f"http://127.0.0.1:{port}{path.format(model)}", body(model), token, clients, seconds, tmp, content_type
+            )
+        return asyncio.run(
+            _asyncio_load("127.0.0.1", port, path.format(model), body(model), token, clients, seconds, content_type)
+        )
 
     for model in models:
         measure(model, 8, 2)  # warm-up

@@ -36,9 +36,17 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        build_archive("mnist-cnn.mnist", name="digits", store=tmp / "store", exports_dir=tmp / "exports", log=lambda m: None)
-        cfg = ServerConfig(run_dir=tmp / "run", store=tmp / "store", models=["digits"], port=free_port(),
-                           management_port=free_port(), metrics_port=free_port())
+        build_archive(
+            "mnist-cnn.mnist", name="digits", store=tmp / "store", exports_dir=tmp / "exports", log=lambda m: None
+        )
+        cfg = ServerConfig(
+            run_dir=tmp / "run",
+            store=tmp / "store",
+            models=["digits"],
+            port=free_port(),
+            management_port=free_port(),
+            metrics_port=free_port(),
+        )
         start(cfg, log=lambda m: None)
         port = free_port()
         app = serve(cfg.run_dir, port, block=False, log=lambda m: None)
@@ -67,13 +75,18 @@ def main() -> None:
         finally:
             app.close()
             stop(cfg.run_dir, log=lambda m: None)
-    result = {"requests": args.requests, "cores": os.cpu_count(),
-              "endpoint_ms": {"p50": float(np.percentile(direct, 50)), "p99": float(np.percentile(direct, 99))},
-              "page_ms": {"p50": float(np.percentile(through, 50)), "p99": float(np.percentile(through, 99))},
-              "gradio_floor_ms": {"p50": float(np.percentile(floor, 50)), "p99": float(np.percentile(floor, 99))}}
+    result = {
+        "requests": args.requests,
+        "cores": os.cpu_count(),
+        "endpoint_ms": {"p50": float(np.percentile(direct, 50)), "p99": float(np.percentile(direct, 99))},
+        "page_ms": {"p50": float(np.percentile(through, 50)), "p99": float(np.percentile(through, 99))},
+        "gradio_floor_ms": {"p50": float(np.percentile(floor, 50)), "p99": float(np.percentile(floor, 99))},
+    }
     result["added_p50_ms"] = result["page_ms"]["p50"] - result["endpoint_ms"]["p50"]
     print(f"endpoint alone: p50 {result['endpoint_ms']['p50']:.1f} ms, p99 {result['endpoint_ms']['p99']:.1f} ms")
-    print(f"through the page (gradio_client): p50 {result['page_ms']['p50']:.1f} ms, p99 {result['page_ms']['p99']:.1f} ms")
+    print(
+        f"through the page (gradio_client): p50 {result['page_ms']['p50']:.1f} ms, p99 {result['page_ms']['p99']:.1f} ms"
+    )
     print(f"the same event without an image (Gradio's floor): p50 {result['gradio_floor_ms']['p50']:.1f} ms")
     print(f"the page adds {result['added_p50_ms']:.1f} ms at p50")
     RESULTS.write_text(json.dumps(result, indent=2))

@@ -47,8 +47,12 @@ def machine() -> dict:
 
     from training.machine import device_name
 
-    return {"cpu": device_name("cpu"), "cores": os.cpu_count(), "torch": torch.__version__,
-            "python": platform.python_version()}
+    return {
+        "cpu": device_name("cpu"),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def load_times(names: list[str]) -> list[dict]:
@@ -57,14 +61,28 @@ def load_times(names: list[str]) -> list[dict]:
     rows = []
     for name in names:
         w = zoo.get_weights(name)
-        out = subprocess.run([sys.executable, "-c", PROBE, w.model, name], capture_output=True, text=True, check=True,
-                             cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        out = subprocess.run(
+            [sys.executable, "-c", PROBE, w.model, name],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        row = {"weights": name, "bytes": w.card["file"]["size"], "dtype": w.card["file"]["dtype"],
-               "parameters": w.card["file"]["parameters"], **{k: round(v * 1000, 2) for k, v in r.items()}}
+        row = {
+            "weights": name,
+            "bytes": w.card["file"]["size"],
+            "dtype": w.card["file"]["dtype"],
+            "parameters": w.card["file"]["parameters"],
+            **{k: round(v * 1000, 2) for k, v in r.items()},
+        }
         rows.append(row)
-        print(f"{name:<28} {row['bytes'] / 1e6:>7.2f} MB  import {row['import_s']:>7.1f} ms  cold {row['cold_s']:>7.1f} ms  "
-              f"warm {row['warm_s']:>7.2f} ms", flush=True)
+        print(
+            f"{name:<28} {row['bytes'] / 1e6:>7.2f} MB  import {row['import_s']:>7.1f} ms  cold {row['cold_s']:>7.1f} ms  "
+            f"warm {row['warm_s']:>7.2f} ms",
+            flush=True,
+        )
     return rows
 
 
@@ -86,16 +104,41 @@ def fresh_clone_timings() -> dict:
 
         Image.new("L", (28, 28)).save(digit)
         t0 = time.perf_counter()
-        subprocess.run([str(bin_dir / "zoo-serve"), "start", "mnist-cnn", "--port", ports[0], "--management-port",
-                        ports[1], "--metrics-port", ports[2]], cwd=clone, env=env, check=True, capture_output=True)
-        answer = subprocess.run([str(bin_dir / "zoo-serve"), "predict", "mnist-cnn", str(digit)], cwd=clone, env=env,
-                                capture_output=True, text=True)
+        subprocess.run(
+            [
+                str(bin_dir / "zoo-serve"),
+                "start",
+                "mnist-cnn",
+                "--port",
+                ports[0],
+                "--management-port",
+                ports[1],
+                "--metrics-port",
+                ports[2],
+            ],
+            cwd=clone,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        answer = subprocess.run(
+            [str(bin_dir / "zoo-serve"), "predict", "mnist-cnn", str(digit)],
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         result["serve_start_to_first_answer_s"] = round(time.perf_counter() - t0, 1)
         result["first_answer"] = answer.stdout.strip()[:200]
         subprocess.run([str(bin_dir / "zoo-serve"), "stop"], cwd=clone, env=env, capture_output=True)
         t0 = time.perf_counter()
-        demo = subprocess.run([str(bin_dir / "zoo-serve"), "demo", "--port", str(free_port())], cwd=clone, env=env,
-                              capture_output=True, text=True)
+        demo = subprocess.run(
+            [str(bin_dir / "zoo-serve"), "demo", "--port", str(free_port())],
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         result["demo_s"] = round(time.perf_counter() - t0, 1)
         result["demo_summary"] = next((ln.strip() for ln in demo.stdout.splitlines() if "requests: accuracy" in ln), "")
         shutil.rmtree(clone / "runs", ignore_errors=True)

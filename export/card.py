@@ -30,8 +30,9 @@ def machine() -> str:
     return f"{cpu_description()}, ORT CPU provider, 2 threads"
 
 
-def measure(name: str, data_dir: Path | None = None, log: Callable[[str], None] = print,
-            timing: bool = True) -> dict[str, Any]:
+def measure(
+    name: str, data_dir: Path | None = None, log: Callable[[str], None] = print, timing: bool = True
+) -> dict[str, Any]:
     """Export weights ``name`` to ONNX in a scratch folder, quantise it and return the card's ``int8`` entry.
 
     A weights whose every part int8 refuses (no convolution or matrix product) gets ``{"refused": why}``;
@@ -53,16 +54,27 @@ def measure(name: str, data_dir: Path | None = None, log: Callable[[str], None] 
             continue
         quality, lat = q.get("quality", {}), q.get("latency_ms") or {}
         parts[part] = {
-            "method": q["method"], "plan": q.get("plan"),
-            **{k: quality[k] for k in ("fp32_accuracy", "int8_accuracy", "drop", "output_rel_error", "split") if k in quality},
+            "method": q["method"],
+            "plan": q.get("plan"),
+            **{
+                k: quality[k]
+                for k in ("fp32_accuracy", "int8_accuracy", "drop", "output_rel_error", "split")
+                if k in quality
+            },
             "speedup": {b: lat[b]["speedup"] for b in ("batch1", "batch64") if b in lat},
-            "latency_ms": {b: {"fp32": lat[b]["fp32_ms"], "int8": lat[b]["int8_ms"]} for b in ("batch1", "batch64") if b in lat},
+            "latency_ms": {
+                b: {"fp32": lat[b]["fp32_ms"], "int8": lat[b]["int8_ms"]} for b in ("batch1", "batch64") if b in lat
+            },
             "size_bytes": q["size_bytes"],
             "kept": quality.get("drop") is None or quality["drop"] <= MAX_DROP,
         }
-    return {"parts": parts, "machine": machine(), "versions": {k: record["versions"].get(k) for k in ("onnxruntime", "onnx")},
-            "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": f"zoo weights int8 {name} --record"}
+    return {
+        "parts": parts,
+        "machine": machine(),
+        "versions": {k: record["versions"].get(k) for k in ("onnxruntime", "onnx")},
+        "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": f"zoo weights int8 {name} --record",
+    }
 
 
 def record(name: str, entry: dict[str, Any]) -> Path:
@@ -77,10 +89,18 @@ def check(name: str, measured: dict[str, Any]) -> dict[str, Any]:
     for part, now in (measured.get("parts") or {}).items():
         then = (card.get("parts") or {}).get(part) or {}
         if "int8_accuracy" not in then or "int8_accuracy" not in now:
-            rows[part] = {"ok": None, "card": then.get("int8_accuracy"), "measured": now.get("int8_accuracy"),
-                          "note": "no int8 accuracy on the card" if not then else "no accuracy measured"}
+            rows[part] = {
+                "ok": None,
+                "card": then.get("int8_accuracy"),
+                "measured": now.get("int8_accuracy"),
+                "note": "no int8 accuracy on the card" if not then else "no accuracy measured",
+            }
             continue
-        rows[part] = {"ok": abs(now["int8_accuracy"] - then["int8_accuracy"]) <= ACCURACY_TOLERANCE,
-                      "card": then["int8_accuracy"], "measured": now["int8_accuracy"],
-                      "speedup_card": then.get("speedup"), "speedup_measured": now.get("speedup")}
+        rows[part] = {
+            "ok": abs(now["int8_accuracy"] - then["int8_accuracy"]) <= ACCURACY_TOLERANCE,
+            "card": then["int8_accuracy"],
+            "measured": now["int8_accuracy"],
+            "speedup_card": then.get("speedup"),
+            "speedup_measured": now.get("speedup"),
+        }
     return rows

@@ -48,33 +48,80 @@ def _summary_lines(record: dict) -> list[str]:
 @click.command(cls=ZooCommand, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="torch-model-zoo")
 @click.argument("source", type=str)
-@click.option("--format", "formats", default="all", show_default=True,
-              help="torchscript, onnx, exported, or all (comma-separated list allowed).")
+@click.option(
+    "--format",
+    "formats",
+    default="all",
+    show_default=True,
+    help="torchscript, onnx, exported, or all (comma-separated list allowed).",
+)
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default exports/<model>/).")
-@click.option("--opset", type=click.IntRange(7, None), help="ONNX opset (default: the exporter's, 18 or newer); an older "
-              "one uses the legacy exporter, and an opset nothing can write is an error.")
+@click.option(
+    "--opset",
+    type=click.IntRange(7, None),
+    help="ONNX opset (default: the exporter's, 18 or newer); an older "
+    "one uses the legacy exporter, and an opset nothing can write is an error.",
+)
 @click.option("--part", "parts", multiple=True, help="Export only these parts (e.g. generator).")
-@click.option("--check", "check_only", is_flag=True,
-              help="SOURCE is an export folder: re-verify hashes and parity against its recorded results.")
-@click.option("--real-samples", default="256", show_default=True,
-              help="Real test samples to check when the dataset is at hand (a number, or 'all').")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Dataset folder (default $ZOO_DATA_DIR, else ./data).")
-@click.option("--quantize", type=click.Choice(["int8"]),
-              help="Also write <part>.int8.onnx: static QDQ for convolutional parts (calibrated on training data or the "
-                   "part's own input distribution), dynamic for matrix-product ones; measured beside fp32.")
-@click.option("--calibration", type=click.Choice(["minmax", "entropy", "percentile"]),
-              help="int8 calibration method (default: the one measured best for the model family).")
-@click.option("--calibration-samples", type=click.IntRange(min=1), help="int8 calibration samples (default: per family).")
-@click.option("--keep-float", type=click.Choice(["first", "last"]), multiple=True,
-              help="Keep the first / last compute layer in float in the int8 model (repeatable).")
+@click.option(
+    "--check",
+    "check_only",
+    is_flag=True,
+    help="SOURCE is an export folder: re-verify hashes and parity against its recorded results.",
+)
+@click.option(
+    "--real-samples",
+    default="256",
+    show_default=True,
+    help="Real test samples to check when the dataset is at hand (a number, or 'all').",
+)
+@click.option(
+    "--data-dir", type=click.Path(path_type=Path), help="Dataset folder (default $ZOO_DATA_DIR, else ./data)."
+)
+@click.option(
+    "--quantize",
+    type=click.Choice(["int8"]),
+    help="Also write <part>.int8.onnx: static QDQ for convolutional parts (calibrated on training data or the "
+    "part's own input distribution), dynamic for matrix-product ones; measured beside fp32.",
+)
+@click.option(
+    "--calibration",
+    type=click.Choice(["minmax", "entropy", "percentile"]),
+    help="int8 calibration method (default: the one measured best for the model family).",
+)
+@click.option(
+    "--calibration-samples", type=click.IntRange(min=1), help="int8 calibration samples (default: per family)."
+)
+@click.option(
+    "--keep-float",
+    type=click.Choice(["first", "last"]),
+    multiple=True,
+    help="Keep the first / last compute layer in float in the int8 model (repeatable).",
+)
 @click.option("--allow-drop", is_flag=True, help="Keep an int8 model whose accuracy is more than 1 point below fp32's.")
-@click.option("--random-weights", is_flag=True,
-              help="SOURCE is a model name: export it with fresh random weights (seeded), not trained ones.")
+@click.option(
+    "--random-weights",
+    is_flag=True,
+    help="SOURCE is a model name: export it with fresh random weights (seeded), not trained ones.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print export.json (or the check report) as JSON.")
-def main(source: str, formats: str, out: Path | None, opset: int | None, parts: tuple[str, ...], check_only: bool,
-         real_samples: str, data_dir: Path | None, quantize: str | None, calibration: str | None,
-         calibration_samples: int | None, keep_float: tuple[str, ...], allow_drop: bool, random_weights: bool,
-         as_json: bool) -> None:
+def main(
+    source: str,
+    formats: str,
+    out: Path | None,
+    opset: int | None,
+    parts: tuple[str, ...],
+    check_only: bool,
+    real_samples: str,
+    data_dir: Path | None,
+    quantize: str | None,
+    calibration: str | None,
+    calibration_samples: int | None,
+    keep_float: tuple[str, ...],
+    allow_drop: bool,
+    random_weights: bool,
+    as_json: bool,
+) -> None:
     """Export SOURCE (trained weights such as lenet.mnist, a model name for its default trained weights, a
     checkpoint or a run folder) and prove that TorchScript, onnxruntime and torch.export compute what PyTorch
     computes.
@@ -95,21 +142,41 @@ def main(source: str, formats: str, out: Path | None, opset: int | None, parts: 
             for name, part in report["parts"].items():
                 click.echo(f"{name}: hashes {part['hashes']}")
                 for case, results in part["cases"].items():
-                    click.echo(f"  {case:<10} " + "; ".join(f"{k} {'ok' if v['ok'] else 'FAIL'}" for k, v in results.items()))
+                    click.echo(
+                        f"  {case:<10} " + "; ".join(f"{k} {'ok' if v['ok'] else 'FAIL'}" for k, v in results.items())
+                    )
             click.echo("check passed" if report["passed"] else "CHECK FAILED")
         sys.exit(0 if report["passed"] else 1)
 
     chosen = list(FORMATS) if formats == "all" else [f.strip() for f in formats.split(",")]
     limit = None if real_samples == "all" else int(real_samples)
-    out = out or Path("exports") / (source.replace(".", "-") if is_weights_source(source) else Path(source).stem.replace(".", "-"))
-    record = export(source, out, chosen, opset=opset, parts=parts or None, real_samples=limit, data_dir=data_dir,
-                    log=lambda m: click.echo(m, err=True), random_weights=random_weights)
+    out = out or Path("exports") / (
+        source.replace(".", "-") if is_weights_source(source) else Path(source).stem.replace(".", "-")
+    )
+    record = export(
+        source,
+        out,
+        chosen,
+        opset=opset,
+        parts=parts or None,
+        real_samples=limit,
+        data_dir=data_dir,
+        log=lambda m: click.echo(m, err=True),
+        random_weights=random_weights,
+    )
     if quantize:
         from .quantize import quantize_export
 
-        record = quantize_export(out, data_dir=data_dir, log=lambda m: click.echo(m, err=True), allow_drop=allow_drop,
-                                 parts=parts or None, method=calibration, samples=calibration_samples,
-                                 keep_float=keep_float or None)
+        record = quantize_export(
+            out,
+            data_dir=data_dir,
+            log=lambda m: click.echo(m, err=True),
+            allow_drop=allow_drop,
+            parts=parts or None,
+            method=calibration,
+            samples=calibration_samples,
+            keep_float=keep_float or None,
+        )
     if as_json:
         click.echo(json.dumps(record, indent=2, default=str))
     else:
@@ -122,16 +189,25 @@ def main(source: str, formats: str, out: Path | None, opset: int | None, parts: 
 # --------------------------------------------------------------------------- zoo weights int8
 
 
-@click.command("int8", cls=ZooCommand, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.command(
+    "int8", cls=ZooCommand, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.argument("names", nargs=-1, required=True)
 @click.option("--record", is_flag=True, help="Write the figures to each card (the registry file that holds it).")
-@click.option("--check", "check_card", is_flag=True,
-              help="Compare with the card's int8 accuracy; exit 1 when one is off by more than half a point.")
+@click.option(
+    "--check",
+    "check_card",
+    is_flag=True,
+    help="Compare with the card's int8 accuracy; exit 1 when one is off by more than half a point.",
+)
 @click.option("--no-timing", is_flag=True, help="Measure accuracy only (no batch 1/64 latency).")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Dataset folder (default $ZOO_DATA_DIR, else ./data).")
+@click.option(
+    "--data-dir", type=click.Path(path_type=Path), help="Dataset folder (default $ZOO_DATA_DIR, else ./data)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures (and the check) as JSON.")
-def weights_int8_cmd(names: tuple[str, ...], record: bool, check_card: bool, no_timing: bool, data_dir: Path | None,
-                     as_json: bool) -> None:
+def weights_int8_cmd(
+    names: tuple[str, ...], record: bool, check_card: bool, no_timing: bool, data_dir: Path | None, as_json: bool
+) -> None:
     """Measure int8 for weights NAMES as `zoo-export NAME --quantize int8` makes it: accuracy on the whole test
     split beside fp32's and the ONNX Runtime speed-up at batch 1 and 64, on this machine.
 

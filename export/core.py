@@ -73,8 +73,12 @@ def export_program(module: nn.Module, part: zoo.Part, path: Path) -> dict[str, A
             program = torch.export.export(module, args, dynamic_shapes=part.torch_export_dynamic_shapes(dynamic))
             reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:240]}"
     torch.export.save(program, str(path))
-    info: dict[str, Any] = {"file": path.name, "dynamic_axes": dynamic,
-                            "static_axes": [n for n in names if n not in dynamic], "sha256": sha256(path)}
+    info: dict[str, Any] = {
+        "file": path.name,
+        "dynamic_axes": dynamic,
+        "static_axes": [n for n in names if n not in dynamic],
+        "sha256": sha256(path),
+    }
     if reason:
         info["why_static"] = reason
     return info
@@ -91,7 +95,9 @@ def _opset(model_proto: Any) -> int | None:
     return next((o.version for o in model_proto.opset_import if o.domain in ("", "ai.onnx")), None)
 
 
-def export_onnx(module: nn.Module, part: zoo.Part, path: Path, opset: int | None, metadata: dict[str, str]) -> dict[str, Any]:
+def export_onnx(
+    module: nn.Module, part: zoo.Part, path: Path, opset: int | None, metadata: dict[str, str]
+) -> dict[str, Any]:
     """The dynamo exporter with every dynamic axis; the legacy (TorchScript-based) exporter only when
     the dynamo one fails or cannot keep an axis dynamic. One self-contained file under 2 GiB."""
     import onnx
@@ -99,16 +105,25 @@ def export_onnx(module: nn.Module, part: zoo.Part, path: Path, opset: int | None
     args = part.example_inputs()
     input_names = [t.name for t in part.inputs]
     output_names = [t.name for t in part.outputs]
-    n_bytes = sum(p.numel() * p.element_size() for p in module.parameters()) + \
-        sum(b.numel() * b.element_size() for b in module.buffers())
+    n_bytes = sum(p.numel() * p.element_size() for p in module.parameters()) + sum(
+        b.numel() * b.element_size() for b in module.buffers()
+    )
     external = n_bytes > PROTOBUF_LIMIT - (64 << 20)
     info: dict[str, Any] = {"file": path.name}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
-                module, args, None, dynamo=True, input_names=input_names, output_names=output_names,
-                dynamic_shapes=part.torch_export_dynamic_shapes(), opset_version=opset, optimize=True, verbose=False,
+                module,
+                args,
+                None,
+                dynamo=True,
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_shapes=part.torch_export_dynamic_shapes(),
+                opset_version=opset,
+                optimize=True,
+                verbose=False,
             )
         info["exporter"] = "dynamo"
         model_proto = program.model_proto  # type: ignore[union-attr]
@@ -126,19 +141,30 @@ def export_onnx(module: nn.Module, part: zoo.Part, path: Path, opset: int | None
             warnings.simplefilter("ignore")  # the legacy exporter is deprecated upstream
             try:
                 torch.onnx.export(
-                    module, args, str(tmp), dynamo=False, input_names=input_names, output_names=output_names,
-                    dynamic_axes=onnx_dynamic_axes(part), opset_version=opset or 17, do_constant_folding=True,
+                    module,
+                    args,
+                    str(tmp),
+                    dynamo=False,
+                    input_names=input_names,
+                    output_names=output_names,
+                    dynamic_axes=onnx_dynamic_axes(part),
+                    opset_version=opset or 17,
+                    do_constant_folding=True,
                 )
             except Exception as legacy_error:
                 if opset is None:
                     raise
-                raise ValueError(f"opset {opset} cannot be written for {part.name}: {info['why_legacy']}; legacy "
-                                 f"exporter: {str(legacy_error).strip().splitlines()[-1][:200]}") from None
+                raise ValueError(
+                    f"opset {opset} cannot be written for {part.name}: {info['why_legacy']}; legacy "
+                    f"exporter: {str(legacy_error).strip().splitlines()[-1][:200]}"
+                ) from None
         model_proto = onnx.load(str(tmp))
         tmp.unlink()
         if opset is not None and _opset(model_proto) != opset:
-            raise ValueError(f"opset {opset} cannot be written for {part.name}: the legacy exporter wrote "
-                             f"{_opset(model_proto)} ({info['why_legacy']})") from None
+            raise ValueError(
+                f"opset {opset} cannot be written for {part.name}: the legacy exporter wrote "
+                f"{_opset(model_proto)} ({info['why_legacy']})"
+            ) from None
     del model_proto.metadata_props[:]
     onnx.helper.set_model_props(model_proto, metadata)
     if external:
@@ -200,25 +226,41 @@ def export(
     if not selected:
         raise ValueError(f"{src.name} has no part {list(parts or [])}; parts: {[p.name for p in src.spec.parts]}")
     record: dict[str, Any] = {
-        "format": EXPORT_FORMAT, "format_version": 1,
+        "format": EXPORT_FORMAT,
+        "format_version": 1,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "source": src.description, "model": {"name": src.name, "kwargs": src.kwargs, "task": src.task},
+        "source": src.description,
+        "model": {"name": src.name, "kwargs": src.kwargs, "task": src.task},
         "weights": src.description.get("card"),
-        "preprocessing": src.preprocessing, "labels": src.labels, "meta": src.meta,
-        "versions": {**library_versions(), **_runtime_versions()}, "formats": list(formats), "parts": {},
+        "preprocessing": src.preprocessing,
+        "labels": src.labels,
+        "meta": src.meta,
+        "versions": {**library_versions(), **_runtime_versions()},
+        "formats": list(formats),
+        "parts": {},
     }
     for part in selected:
         module = part.get(model)
         entry: dict[str, Any] = part.to_dict()
         entry["artifacts"] = {}
-        metadata = {"zoo.model": src.name, "zoo.part": part.name, "zoo.task": src.task,
-                    "zoo.labels": _json(src.labels), "zoo.preprocessing": _json(src.preprocessing),
-                    "zoo.meta": _json(src.meta), "zoo.inputs": _json([t.to_dict() for t in part.inputs]),
-                    "zoo.outputs": _json([t.to_dict() for t in part.outputs])}
+        metadata = {
+            "zoo.model": src.name,
+            "zoo.part": part.name,
+            "zoo.task": src.task,
+            "zoo.labels": _json(src.labels),
+            "zoo.preprocessing": _json(src.preprocessing),
+            "zoo.meta": _json(src.meta),
+            "zoo.inputs": _json([t.to_dict() for t in part.inputs]),
+            "zoo.outputs": _json([t.to_dict() for t in part.outputs]),
+        }
         if "torchscript" in formats:
             log(f"{part.name}: TorchScript ...")
             entry["artifacts"]["torchscript"] = export_torchscript(
-                module, part, out / f"{part.name}.pt", {**{k.removeprefix("zoo.") + ".json": v for k, v in metadata.items()}})
+                module,
+                part,
+                out / f"{part.name}.pt",
+                {**{k.removeprefix("zoo.") + ".json": v for k, v in metadata.items()}},
+            )
         if "onnx" in formats:
             log(f"{part.name}: ONNX ...")
             entry["artifacts"]["onnx"] = export_onnx(module, part, out / f"{part.name}.onnx", opset, metadata)

@@ -74,8 +74,9 @@ def runners(out_dir: Path, artifacts: dict[str, Any]) -> dict[str, Runner]:
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        session = ort.InferenceSession(str(out_dir / artifacts["onnx"]["file"]), options,
-                                       providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            str(out_dir / artifacts["onnx"]["file"]), options, providers=["CPUExecutionProvider"]
+        )
         names = [i.name for i in session.get_inputs()]
         run["onnxruntime"] = lambda inputs: session.run(None, dict(zip(names, inputs)))
     if "exported" in artifacts:
@@ -86,8 +87,10 @@ def runners(out_dir: Path, artifacts: dict[str, Any]) -> dict[str, Runner]:
 
 def synthetic_cases(part: zoo.Part) -> list[tuple[str, dict[str, int], tuple[torch.Tensor, ...]]]:
     """Batch 1, an odd batch, and each sequence axis at a second length."""
-    cases = [("batch1", {"batch": 1}, part.example_inputs({"batch": 1}, seed=11)),
-             ("batch3", {"batch": 3}, part.example_inputs({"batch": 3}, seed=12))]
+    cases = [
+        ("batch1", {"batch": 1}, part.example_inputs({"batch": 1}, seed=11)),
+        ("batch3", {"batch": 3}, part.example_inputs({"batch": 3}, seed=12)),
+    ]
     defaults = {}
     for t in part.inputs:
         for axis, name in t.dynamic.items():
@@ -134,8 +137,9 @@ def draw(tensors: dict[str, torch.Tensor], limit: int | None) -> dict[str, torch
     return random_subset(tensors, limit, seed=0) if limit else tensors
 
 
-def inputs_from(part: zoo.Part, tensors: dict[str, torch.Tensor], preprocessing: dict[str, Any] | None,
-                limit: int | None) -> tuple[torch.Tensor, ...] | None:
+def inputs_from(
+    part: zoo.Part, tensors: dict[str, torch.Tensor], preprocessing: dict[str, Any] | None, limit: int | None
+) -> tuple[torch.Tensor, ...] | None:
     """Model inputs for ``part`` built from dataset tensors (preprocessed as in training), or None; ``limit``
     samples are a seeded draw across the split (:func:`draw`)."""
     from training.transforms import ImageTransform
@@ -149,7 +153,9 @@ def inputs_from(part: zoo.Part, tensors: dict[str, torch.Tensor], preprocessing:
         if t.name == "image":
             pre = preprocessing or {}
             transform = ImageTransform(pre.get("mean", [0.0]), pre.get("std", [1.0]), size=int(t.shape[-1]))
-            out.append(torch.cat([transform.images(tensors["x"][i : min(i + 1000, n)], None) for i in range(0, n, 1000)]))
+            out.append(
+                torch.cat([transform.images(tensors["x"][i : min(i + 1000, n)], None) for i in range(0, n, 1000)])
+            )
         elif t.name in ("context", "x"):
             out.append(tensors["x"][:n].float() if t.dtype == "float32" else tensors["x"][:n])
         elif t.name in ("words", "chars"):
@@ -159,7 +165,9 @@ def inputs_from(part: zoo.Part, tensors: dict[str, torch.Tensor], preprocessing:
     return tuple(out)
 
 
-def real_inputs(part: zoo.Part, src: Source, data_dir: Path | None, limit: int | None) -> tuple[tuple[torch.Tensor, ...] | None, str]:
+def real_inputs(
+    part: zoo.Part, src: Source, data_dir: Path | None, limit: int | None
+) -> tuple[tuple[torch.Tensor, ...] | None, str]:
     """Test-split inputs for this part from the source's dataset, or (None, why not)."""
     if not draws_from_data(part):
         return None, f"inputs {[t.name for t in part.inputs]} are not drawn from data"
@@ -182,8 +190,15 @@ def chunks(inputs: Sequence[torch.Tensor], size: int) -> list[list[np.ndarray]]:
     return [[t[i : i + size].numpy() for t in inputs] for i in range(0, n, size)]
 
 
-def check_part(module: nn.Module, part: zoo.Part, out_dir: Path, artifacts: dict[str, Any], src: Source,
-               real_samples: int | None, data_dir: Path | None) -> dict[str, Any]:
+def check_part(
+    module: nn.Module,
+    part: zoo.Part,
+    out_dir: Path,
+    artifacts: dict[str, Any],
+    src: Source,
+    real_samples: int | None,
+    data_dir: Path | None,
+) -> dict[str, Any]:
     """Run every case through eager and every artifact; save the cases for ``--check``."""
     run = runners(out_dir, artifacts)
     output_names = [t.name for t in part.outputs]
@@ -203,7 +218,10 @@ def check_part(module: nn.Module, part: zoo.Part, out_dir: Path, artifacts: dict
         case: dict[str, Any] = {"shapes": [list(a.shape) for a in arrays]}
         for runtime, call in run.items():
             if runtime == "exported" and any(k in static for k in sizes if k != "batch"):
-                case[runtime] = {"ok": True, "skipped": f"axes {sorted(static)} are static in the torch.export artifact"}
+                case[runtime] = {
+                    "ok": True,
+                    "skipped": f"axes {sorted(static)} are static in the torch.export artifact",
+                }
                 continue
             case[runtime] = compare(reference, call(arrays), output_names)
             passed = passed and case[runtime]["ok"]
@@ -236,9 +254,12 @@ def check_part(module: nn.Module, part: zoo.Part, out_dir: Path, artifacts: dict
         report["cases"]["real"] = case
         # the first KEEP_REAL samples, cut along each input's own batch axis (the RNN's h0 has it on axis 1)
         n = int(inputs[0].shape[0])
-        keep = [np.take(a, range(min(KEEP_REAL, n)), axis=spec.batch_axis)
-                if spec.batch_axis is not None and a.shape[spec.batch_axis] == n else a
-                for spec, a in zip(part.inputs, [t.numpy() for t in inputs])]
+        keep = [
+            np.take(a, range(min(KEEP_REAL, n)), axis=spec.batch_axis)
+            if spec.batch_axis is not None and a.shape[spec.batch_axis] == n
+            else a
+            for spec, a in zip(part.inputs, [t.numpy() for t in inputs])
+        ]
         for i, a in enumerate(keep):
             saved[f"real/in{i}"] = a
         for i, r in enumerate(eager(keep)):
@@ -252,7 +273,6 @@ def recheck(out_dir: str | Path) -> dict[str, Any]:
     """Re-verify a saved export: artifact hashes match ``export.json`` and every artifact still
     reproduces the recorded eager outputs of the saved cases within tolerance."""
     from zoo.weights import sha256_file as sha256
-
 
     out_dir = Path(out_dir)
     record_path = out_dir / "export.json"
@@ -273,11 +293,15 @@ def recheck(out_dir: str | Path) -> dict[str, Any]:
         cases = sorted({k.split("/")[0] for k in data.files})
         for case in cases:
             inputs = [data[f"{case}/in{i}"] for i in range(sum(1 for k in data.files if k.startswith(f"{case}/in")))]
-            reference = [data[f"{case}/out{i}"] for i in range(sum(1 for k in data.files if k.startswith(f"{case}/out")))]
+            reference = [
+                data[f"{case}/out{i}"] for i in range(sum(1 for k in data.files if k.startswith(f"{case}/out")))
+            ]
             part_report["cases"][case] = {}
             for runtime, call in run.items():
                 recorded = entry["parity"]["cases"].get(case, {}).get(runtime, {})
-                if recorded.get("skipped") or (runtime == "exported" and static and case not in ("batch1", "batch3", "real")):
+                if recorded.get("skipped") or (
+                    runtime == "exported" and static and case not in ("batch1", "batch3", "real")
+                ):
                     continue
                 r = compare(reference, call(inputs), [t["name"] for t in entry["outputs"]])
                 part_report["cases"][case][runtime] = r

@@ -156,21 +156,38 @@ def _compute_nodes(path: Path) -> list[str]:
 def quantize_static_qdq(prepared: Path, int8: Path, names: list[str], inputs: Sequence[np.ndarray], plan: Plan) -> None:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-              "percentile": CalibrationMethod.Percentile}[plan.method]
+    method = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }[plan.method]
     nodes = _compute_nodes(prepared)
-    exclude = ([nodes[0]] if "first" in plan.keep_float and nodes else []) + \
-              ([nodes[-1]] if "last" in plan.keep_float and nodes else [])
-    quantize_static(str(prepared), str(int8), _Reader(names, inputs), quant_format=QuantFormat.QDQ, per_channel=True,
-                    weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8, calibrate_method=method,
-                    nodes_to_exclude=exclude, extra_options={"CalibMaxIntermediateOutputs": 64})
+    exclude = ([nodes[0]] if "first" in plan.keep_float and nodes else []) + (
+        [nodes[-1]] if "last" in plan.keep_float and nodes else []
+    )
+    quantize_static(
+        str(prepared),
+        str(int8),
+        _Reader(names, inputs),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+        activation_type=QuantType.QUInt8,
+        calibrate_method=method,
+        nodes_to_exclude=exclude,
+        extra_options={"CalibMaxIntermediateOutputs": 64},
+    )
 
 
 def quantize_dynamic_int8(prepared: Path, int8: Path, ops: set[str]) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(prepared), str(int8), weight_type=QuantType.QInt8,
-                     op_types_to_quantize=[op for op in DYNAMIC_OPS if op in ops])
+    quantize_dynamic(
+        str(prepared),
+        str(int8),
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=[op for op in DYNAMIC_OPS if op in ops],
+    )
 
 
 # --------------------------------------------------------------------------- data
@@ -194,8 +211,10 @@ def calibration_inputs(part: Any, src: Source, bundle: Any, why: str, n: int) ->
     """``n`` real calibration inputs for ``part`` and where they came from, or QuantizeError."""
     if draws_from_data(part):
         if bundle is None:
-            raise QuantizeError(f"{src.name} {part.name}: static int8 needs calibration inputs from its training data: "
-                                f"{why}; give --data-dir or set ZOO_DATA_DIR")
+            raise QuantizeError(
+                f"{src.name} {part.name}: static int8 needs calibration inputs from its training data: "
+                f"{why}; give --data-dir or set ZOO_DATA_DIR"
+            )
         inputs = inputs_from(part, bundle.train, src.preprocessing, n)
         assert inputs is not None
         return [t.numpy() for t in inputs], f"{len(inputs[0])} training samples (a seeded draw across the split)"
@@ -207,7 +226,9 @@ def calibration_inputs(part: Any, src: Source, bundle: Any, why: str, n: int) ->
 # --------------------------------------------------------------------------- quality and speed
 
 
-def quality(task: str, part_name: str, fp32_out: np.ndarray, int8_out: np.ndarray, y: torch.Tensor | None) -> dict[str, Any]:
+def quality(
+    task: str, part_name: str, fp32_out: np.ndarray, int8_out: np.ndarray, y: torch.Tensor | None
+) -> dict[str, Any]:
     """int8 beside fp32 on the same inputs: accuracy for classifiers and taggers, else relative output error."""
     rel = float(np.linalg.norm(fp32_out - int8_out) / max(np.linalg.norm(fp32_out), 1e-12))
     result: dict[str, Any] = {"samples": int(len(fp32_out)), "output_rel_error": round(rel, 6)}
@@ -219,8 +240,13 @@ def quality(task: str, part_name: str, fp32_out: np.ndarray, int8_out: np.ndarra
         else:
             a, b = fp32_out.argmax(-1), int8_out.argmax(-1)
         keep = labels != -100
-        result.update({"fp32_accuracy": float((a == labels)[keep].mean()), "int8_accuracy": float((b == labels)[keep].mean()),
-                       "argmax_agree": float((a == b)[keep].mean())})
+        result.update(
+            {
+                "fp32_accuracy": float((a == labels)[keep].mean()),
+                "int8_accuracy": float((b == labels)[keep].mean()),
+                "argmax_agree": float((a == b)[keep].mean()),
+            }
+        )
         result["drop"] = round(result["fp32_accuracy"] - result["int8_accuracy"], 6)
     return result
 
@@ -237,16 +263,27 @@ def speed(fp32: Any, int8: Any, part: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- entry point
 
 
-def quantize_part(out: Path, name: str, entry: dict[str, Any], src: Source, bundle: Any, why: str,
-                  plan: Plan, log: Callable[[str], None], eval_samples: int | None = None,
-                  timing: bool = True) -> dict[str, Any]:
+def quantize_part(
+    out: Path,
+    name: str,
+    entry: dict[str, Any],
+    src: Source,
+    bundle: Any,
+    why: str,
+    plan: Plan,
+    log: Callable[[str], None],
+    eval_samples: int | None = None,
+    timing: bool = True,
+) -> dict[str, Any]:
     """Write ``<part>.int8.onnx`` for one exported part and return its record (QuantizeError when refused)."""
     onnx_info = entry["artifacts"].get("onnx")
     label = f"{src.name} {name}"
     if onnx_info is None:
         raise QuantizeError(f"{label}: no ONNX artifact to quantise; export with --format onnx or all")
     if onnx_info.get("external_data"):
-        raise QuantizeError(f"{label}: its ONNX file keeps its weights outside (over 2 GiB); int8 is not offered for it")
+        raise QuantizeError(
+            f"{label}: its ONNX file keeps its weights outside (over 2 GiB); int8 is not offered for it"
+        )
     fp32 = out / onnx_info["file"]
     ops = op_types(fp32)
     part = src.spec.part(name)
@@ -259,8 +296,10 @@ def quantize_part(out: Path, name: str, entry: dict[str, Any], src: Source, bund
     elif any(op in ops for op in DYNAMIC_OPS):
         method, kind = f"dynamic int8 (int8 weights of {', '.join(op for op in DYNAMIC_OPS if op in ops)})", "dynamic"
     else:
-        raise QuantizeError(f"{label}: its graph has no convolution or matrix product ({', '.join(sorted(ops))}); "
-                            "int8 would not speed it up")
+        raise QuantizeError(
+            f"{label}: its graph has no convolution or matrix product ({', '.join(sorted(ops))}); "
+            "int8 would not speed it up"
+        )
     log(f"{name}: {method} ...")
     s32 = session(fp32)
     try:
@@ -273,9 +312,14 @@ def quantize_part(out: Path, name: str, entry: dict[str, Any], src: Source, bund
         prepared.unlink(missing_ok=True)
         for extra in out.glob(f".{name}.prep*"):
             extra.unlink()
-    result: dict[str, Any] = {"file": int8.name, "sha256": sha256(int8), "method": method, "kind": kind,
-                              "plan": asdict(plan) if kind == "static" else None,
-                              "size_bytes": {"fp32": fp32.stat().st_size, "int8": int8.stat().st_size}}
+    result: dict[str, Any] = {
+        "file": int8.name,
+        "sha256": sha256(int8),
+        "method": method,
+        "kind": kind,
+        "plan": asdict(plan) if kind == "static" else None,
+        "size_bytes": {"fp32": fp32.stat().st_size, "int8": int8.stat().st_size},
+    }
     s8 = session(int8)
     test = None if bundle is None else (bundle.test if bundle.test is not None else bundle.train)
     if test is not None:
@@ -283,10 +327,14 @@ def quantize_part(out: Path, name: str, entry: dict[str, Any], src: Source, bund
     inputs_t = inputs_from(part, test, src.preprocessing, None) if test is not None and draws_from_data(part) else None
     if inputs_t is not None and all(t.shape[0] == inputs_t[0].shape[0] for t in inputs_t):
         split = "test" if bundle.test is not None else "train"
-        result["quality"] = quality(src.task, name, run_batched(s32, inputs_t), run_batched(s8, inputs_t), test.get("y"))
-        result["quality"]["split"] = (f"the whole {split} split of {why}" if eval_samples is None else
-                                      f"{len(inputs_t[0])} samples of the {split} split of {why} (a seeded draw "
-                                      "across the split)")
+        result["quality"] = quality(
+            src.task, name, run_batched(s32, inputs_t), run_batched(s8, inputs_t), test.get("y")
+        )
+        result["quality"]["split"] = (
+            f"the whole {split} split of {why}"
+            if eval_samples is None
+            else f"{len(inputs_t[0])} samples of the {split} split of {why} (a seeded draw across the split)"
+        )
     else:
         drawn = part.example_inputs({"batch": eval_samples or 512}, seed=99)
         result["quality"] = quality(src.task, name, run_batched(s32, drawn), run_batched(s8, drawn), None)
@@ -296,9 +344,16 @@ def quantize_part(out: Path, name: str, entry: dict[str, Any], src: Source, bund
     return result
 
 
-def quantize_export(out_dir: str | Path, data_dir: Path | None = None, log: Callable[[str], None] = print,
-                    allow_drop: bool = False, parts: Sequence[str] | None = None, eval_samples: int | None = None,
-                    timing: bool = True, **plan_overrides: Any) -> dict[str, Any]:
+def quantize_export(
+    out_dir: str | Path,
+    data_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+    allow_drop: bool = False,
+    parts: Sequence[str] | None = None,
+    eval_samples: int | None = None,
+    timing: bool = True,
+    **plan_overrides: Any,
+) -> dict[str, Any]:
     """Quantise every exported part of ``out_dir`` (or ``parts``) to int8 and record each in ``export.json``.
 
     A part that int8 does not apply to is recorded as refused, with why; QuantizeError is raised when every
@@ -308,8 +363,10 @@ def quantize_export(out_dir: str | Path, data_dir: Path | None = None, log: Call
     out = Path(out_dir)
     record = json.loads((out / "export.json").read_text())
     source = record["source"]
-    src = load_source(source["path"] if source["kind"] == "checkpoint" else source["name"],
-                      random_weights=source["kind"] == "registry")
+    src = load_source(
+        source["path"] if source["kind"] == "checkpoint" else source["name"],
+        random_weights=source["kind"] == "registry",
+    )
     plan = plan_for(src.name, **plan_overrides)
     bundle, why = _dataset(src, data_dir)
     errors, refused, done = [], [], 0
@@ -326,19 +383,30 @@ def quantize_export(out_dir: str | Path, data_dir: Path | None = None, log: Call
         drop = result["quality"].get("drop")
         if drop is not None and drop > MAX_DROP and not allow_drop:
             (out / result["file"]).unlink()
-            msg = (f"{src.name} {name}: int8 accuracy {result['quality']['int8_accuracy']:.4f} is {drop * 100:.2f} points "
-                   f"below fp32's {result['quality']['fp32_accuracy']:.4f} (more than {MAX_DROP * 100:.0f}); not kept. "
-                   "Try another --calibration, or accept it with --allow-drop")
+            msg = (
+                f"{src.name} {name}: int8 accuracy {result['quality']['int8_accuracy']:.4f} is {drop * 100:.2f} points "
+                f"below fp32's {result['quality']['fp32_accuracy']:.4f} (more than {MAX_DROP * 100:.0f}); not kept. "
+                "Try another --calibration, or accept it with --allow-drop"
+            )
             entry["quantized"] = {"refused": msg, "measured": result}
             errors.append(msg)
             continue
         entry["quantized"] = result
         done += 1
         q, lat = result["quality"], result.get("latency_ms")
-        acc = f"accuracy {q['fp32_accuracy']:.4f} → {q['int8_accuracy']:.4f}" if "int8_accuracy" in q else \
-            f"output relative error {q['output_rel_error']:.4f}"
-        fast = (f", batch 64 {lat['batch64']['fp32_ms']:.2f} → {lat['batch64']['int8_ms']:.2f} ms "
-                f"({lat['batch64']['speedup']:.2f}x)") if lat else ""
+        acc = (
+            f"accuracy {q['fp32_accuracy']:.4f} → {q['int8_accuracy']:.4f}"
+            if "int8_accuracy" in q
+            else f"output relative error {q['output_rel_error']:.4f}"
+        )
+        fast = (
+            (
+                f", batch 64 {lat['batch64']['fp32_ms']:.2f} → {lat['batch64']['int8_ms']:.2f} ms "
+                f"({lat['batch64']['speedup']:.2f}x)"
+            )
+            if lat
+            else ""
+        )
         log(f"{name}: int8 {acc}{fast}, {result['size_bytes']['fp32']:,} → {result['size_bytes']['int8']:,} bytes")
     (out / "export.json").write_text(json.dumps(record, indent=2, default=str))
     if errors or not done:

@@ -34,8 +34,9 @@ class Source:
         self.spec = zoo.get_spec(self.name).resolved(**self.kwargs)
 
 
-def load_source(source: str | Path, model_kwargs: dict[str, Any] | None = None, seed: int = 0,
-                random_weights: bool = False) -> Source:
+def load_source(
+    source: str | Path, model_kwargs: dict[str, Any] | None = None, seed: int = 0, random_weights: bool = False
+) -> Source:
     """A checkpoint file / run folder, trained weights (``lenet.mnist``), or a registry model name: its default
     trained weights, or fresh seeded weights with ``random_weights`` (refused without it when it has none)."""
     path = Path(source)
@@ -48,28 +49,44 @@ def load_source(source: str | Path, model_kwargs: dict[str, Any] | None = None, 
             description = {"kind": "weights", "name": w["name"], "sha256": w["sha256"], "card": w["card"]}
         else:
             file = path if path.is_file() else path / "checkpoints" / "last.pt"
-            description = {"kind": "checkpoint", "path": str(file.resolve()), "sha256": sha256(file),
-                           "recipe": ckpt.get("recipe"), "dataset": ckpt.get("dataset"),
-                           "metrics": _scalars(ckpt.get("metrics"))}
+            description = {
+                "kind": "checkpoint",
+                "path": str(file.resolve()),
+                "sha256": sha256(file),
+                "recipe": ckpt.get("recipe"),
+                "dataset": ckpt.get("dataset"),
+                "metrics": _scalars(ckpt.get("metrics")),
+            }
         return Source(
-            model=model_from_checkpoint(ckpt), name=ckpt["model"]["name"], kwargs=kwargs, task=ckpt["model"]["task"],
-            preprocessing=ckpt.get("preprocessing"), labels=ckpt.get("labels"), meta=ckpt.get("meta") or {},
-            description=description, checkpoint=ckpt,
+            model=model_from_checkpoint(ckpt),
+            name=ckpt["model"]["name"],
+            kwargs=kwargs,
+            task=ckpt["model"]["task"],
+            preprocessing=ckpt.get("preprocessing"),
+            labels=ckpt.get("labels"),
+            meta=ckpt.get("meta") or {},
+            description=description,
+            checkpoint=ckpt,
         )
     if any(sep in name for sep in ("/", "\\")) or name.endswith((".pt", ".pth")):
         raise FileNotFoundError(f"no checkpoint or run folder at {name}")
     spec = zoo.get_spec(name)  # ValueError with suggestions when unknown
     if not random_weights:
-        trained = built_default_weights(name, ", name a checkpoint, or ask for fresh random weights explicitly "
-                                              "(--random-weights)")
+        trained = built_default_weights(
+            name, ", name a checkpoint, or ask for fresh random weights explicitly (--random-weights)"
+        )
         return load_source(trained.name)
     kwargs = {**spec.reference_kwargs, **(model_kwargs or {})}
     torch.manual_seed(seed)
     model = zoo.get_model(name, **kwargs).eval()
     return Source(
-        model=model, name=name, kwargs=kwargs, task=spec.task,
+        model=model,
+        name=name,
+        kwargs=kwargs,
+        task=spec.task,
         preprocessing=dict(spec.preprocessing) if spec.preprocessing else None,
-        labels=list(spec.labels) if spec.labels else None, meta={},
+        labels=list(spec.labels) if spec.labels else None,
+        meta={},
         description={"kind": "registry", "name": name, "seed": seed, "note": "fresh (untrained) weights"},
     )
 

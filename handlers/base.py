@@ -129,10 +129,17 @@ class ZooHandler:
         self.model_name = self.serving["name"]
         if not type(self).fields:  # the generic tensor endpoint takes the part's input names
             self.fields = tuple(t["name"] for t in self.input_specs)
-        self.runtime = Runtime(model_dir / self.serving["artifact"], self.serving["runtime"],
-                               None if gpu_id is None else int(gpu_id))
-        logger.info("zoo handler %s: %s part %s on %s (%s)", type(self).__name__, self.record["model"]["name"],
-                    self.part_name, self.runtime.kind, self.runtime.device)
+        self.runtime = Runtime(
+            model_dir / self.serving["artifact"], self.serving["runtime"], None if gpu_id is None else int(gpu_id)
+        )
+        logger.info(
+            "zoo handler %s: %s part %s on %s (%s)",
+            type(self).__name__,
+            self.record["model"]["name"],
+            self.part_name,
+            self.runtime.kind,
+            self.runtime.device,
+        )
 
     # ------------------------------------------------------------------ requests
     def read_body(self, raw: bytes | bytearray | str, content_type: str = "") -> Any:
@@ -144,7 +151,9 @@ class ZooHandler:
         """
         size = len(raw) if not isinstance(raw, str) else len(raw.encode("utf-8", "surrogatepass"))
         if size > MAX_BODY_BYTES:
-            raise RequestError(f"payload of {size:,} bytes is over this server's limit of {MAX_BODY_BYTES:,} bytes", 413)
+            raise RequestError(
+                f"payload of {size:,} bytes is over this server's limit of {MAX_BODY_BYTES:,} bytes", 413
+            )
         head = raw.lstrip()[:1]
         media = content_type.split(";")[0].strip().lower()
         if media == "application/json" or media.endswith("+json") or head in (b"{", b"[", "{", "["):
@@ -156,10 +165,14 @@ class ZooHandler:
         if isinstance(payload, (bytes, str)):
             raise RequestError(f"expected a JSON object with fields {list(self.fields)}")
         if not isinstance(payload, dict):
-            raise RequestError(f"expected a JSON object with fields {list(self.fields)}, got a JSON {json_type(payload)}")
+            raise RequestError(
+                f"expected a JSON object with fields {list(self.fields)}, got a JSON {json_type(payload)}"
+            )
         unknown = [k for k in payload if k not in self.fields]
         if unknown:
-            quoted = ", ".join(excerpt(k) for k in unknown[:3]) + (f" and {len(unknown) - 3:,} more" if len(unknown) > 3 else "")
+            quoted = ", ".join(excerpt(k) for k in unknown[:3]) + (
+                f" and {len(unknown) - 3:,} more" if len(unknown) > 3 else ""
+            )
             raise RequestError(f"unknown field(s) {quoted}; this endpoint takes {list(self.fields)}", 422)
         missing = [f for f in required if f not in payload]
         if missing:
@@ -178,7 +191,9 @@ class ZooHandler:
         else:
             obj = self.json_object(payload)
             if (list_field in obj) == (text_field in obj):
-                raise RequestError(f"send exactly one of {text_field!r} (a string) or {list_field!r} (an array of words)", 422)
+                raise RequestError(
+                    f"send exactly one of {text_field!r} (a string) or {list_field!r} (an array of words)", 422
+                )
             if list_field in obj:
                 return string_list(obj, list_field, max_words)
             words = str(string(obj, text_field)).split()
@@ -196,7 +211,9 @@ class ZooHandler:
         inputs = []
         for spec in self.input_specs:
             batch_axis = _batch_axis(spec)
-            shape = [None if str(i) in spec["dynamic_axes"] else d for i, d in enumerate(spec["shape"]) if i != batch_axis]
+            shape = [
+                None if str(i) in spec["dynamic_axes"] else d for i, d in enumerate(spec["shape"]) if i != batch_axis
+            ]
             arr = self.array(obj[spec["name"]], spec["name"], shape, "int64" if spec["dtype"] == "int64" else "float32")
             inputs.append(np.expand_dims(arr, batch_axis))
         return inputs, {}
@@ -226,7 +243,9 @@ class ZooHandler:
             outputs = self.runtime.run(stacked)
             offsets = np.cumsum([0, *sizes])
             for j, i in enumerate(indices):
-                results[i] = [np.take(o, np.arange(offsets[j], offsets[j + 1]), axis=ax) for o, ax in zip(outputs, out_axes)]
+                results[i] = [
+                    np.take(o, np.arange(offsets[j], offsets[j + 1]), axis=ax) for o, ax in zip(outputs, out_axes)
+                ]
         return results
 
     def answer(self, payloads: Sequence[Any]) -> list[Answer]:
@@ -245,8 +264,9 @@ class ZooHandler:
                 answers[i] = self.failure(e.status, str(e))
             except Exception as e:  # a bug: never let one request take the batch (or the worker) down
                 logger.exception("unexpected error parsing request %d", i)
-                answers[i] = self.failure(500, f"the handler failed on this request ({type(e).__name__}); "
-                                               "the server log has the details")
+                answers[i] = self.failure(
+                    500, f"the handler failed on this request ({type(e).__name__}); the server log has the details"
+                )
         if parsed:
             order = sorted(parsed)
             try:
@@ -275,11 +295,21 @@ class ZooHandler:
         return error_answer(status, message, getattr(self, "model_name", None))
 
     def describe(self) -> dict[str, Any]:
-        return {"model": self.model_name, "zoo_model": self.record["model"]["name"], "task": self.record["model"]["task"],
-                "part": self.part_name, "runtime": self.runtime.kind, "device": self.runtime.device,
-                "worker_pid": os.getpid(), "handler": type(self).__name__,
-                "inputs": self.input_specs, "outputs": self.part["outputs"], "labels": self.labels,
-                "preprocessing": self.preprocessing, "weights": self.record.get("weights")}
+        return {
+            "model": self.model_name,
+            "zoo_model": self.record["model"]["name"],
+            "task": self.record["model"]["task"],
+            "part": self.part_name,
+            "runtime": self.runtime.kind,
+            "device": self.runtime.device,
+            "worker_pid": os.getpid(),
+            "handler": type(self).__name__,
+            "inputs": self.input_specs,
+            "outputs": self.part["outputs"],
+            "labels": self.labels,
+            "preprocessing": self.preprocessing,
+            "weights": self.record.get("weights"),
+        }
 
 
 def _batch_axis(spec: dict[str, Any]) -> int:

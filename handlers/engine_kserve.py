@@ -43,13 +43,26 @@ from .tasks import load_handler
 logger = logging.getLogger(__name__)
 
 #: export.json dtypes → Open Inference Protocol datatypes.
-DATATYPES = {"float32": "FP32", "float64": "FP64", "float16": "FP16", "int64": "INT64", "int32": "INT32",
-             "int8": "INT8", "uint8": "UINT8", "bool": "BOOL"}
+DATATYPES = {
+    "float32": "FP32",
+    "float64": "FP64",
+    "float16": "FP16",
+    "int64": "INT64",
+    "int32": "INT32",
+    "int8": "INT8",
+    "uint8": "UINT8",
+    "bool": "BOOL",
+}
 #: Most requests one v1 call (instances) or one v2 call of request fields may carry.
 MAX_BATCH = 64
-GRPC_CODES = {400: grpc.StatusCode.INVALID_ARGUMENT, 401: grpc.StatusCode.UNAUTHENTICATED,
-              404: grpc.StatusCode.NOT_FOUND, 413: grpc.StatusCode.RESOURCE_EXHAUSTED,
-              422: grpc.StatusCode.INVALID_ARGUMENT, 500: grpc.StatusCode.INTERNAL}
+GRPC_CODES = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    404: grpc.StatusCode.NOT_FOUND,
+    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    422: grpc.StatusCode.INVALID_ARGUMENT,
+    500: grpc.StatusCode.INTERNAL,
+}
 
 
 class RequestFailed(GrpcException):
@@ -57,7 +70,9 @@ class RequestFailed(GrpcException):
 
     def __init__(self, answer: Answer) -> None:
         self.answer = answer
-        super().__init__(details=answer.body["error"], status_code=GRPC_CODES.get(answer.status, grpc.StatusCode.UNKNOWN))
+        super().__init__(
+            details=answer.body["error"], status_code=GRPC_CODES.get(answer.status, grpc.StatusCode.UNKNOWN)
+        )
 
 
 #: Runtime kind → the v2 metadata's ``platform`` (Triton's names; int8 ONNX is marked as such).
@@ -117,8 +132,9 @@ class ZooModel(Model):
         return self.handler
 
     # ------------------------------------------------------------------ requests
-    async def predict(self, payload: Any, headers: dict[str, str] | None = None,
-                      response_headers: dict[str, str] | None = None) -> Any:
+    async def predict(
+        self, payload: Any, headers: dict[str, str] | None = None, response_headers: dict[str, str] | None = None
+    ) -> Any:
         loop = asyncio.get_running_loop()
         if isinstance(payload, InferRequest):
             return await loop.run_in_executor(None, self.infer_v2, payload)
@@ -138,9 +154,14 @@ class ZooModel(Model):
         elif isinstance(payload, dict) and isinstance(payload.get("instances"), list) and set(payload) == {"instances"}:
             requests = payload["instances"]
         else:
-            raise RequestFailed(core.failure(400, 'a v1 request is {"instances": [request, ...]}, each request a JSON '
-                                                  "object as the model's TorchServe endpoint takes it (or send one "
-                                                  "raw body: PNG/JPEG bytes, or text)"))
+            raise RequestFailed(
+                core.failure(
+                    400,
+                    'a v1 request is {"instances": [request, ...]}, each request a JSON '
+                    "object as the model's TorchServe endpoint takes it (or send one "
+                    "raw body: PNG/JPEG bytes, or text)",
+                )
+            )
         answers = self._answer_all(requests, "instance")
         return '{"predictions":[' + ",".join(a.text for a in answers) + "]}"
 
@@ -155,8 +176,13 @@ class ZooModel(Model):
             return self._infer_tensors(request)
         unknown = [n for n in names if n not in core.fields]
         if unknown:
-            raise RequestFailed(core.failure(400, f"unknown input(s) {', '.join(map(repr, unknown[:5]))}: this model takes "
-                                                  f"the tensors {tensor_names} or the request fields {list(core.fields)}"))
+            raise RequestFailed(
+                core.failure(
+                    400,
+                    f"unknown input(s) {', '.join(map(repr, unknown[:5]))}: this model takes "
+                    f"the tensors {tensor_names} or the request fields {list(core.fields)}",
+                )
+            )
         return self._infer_fields(request)
 
     def _infer_tensors(self, request: InferRequest) -> InferResponse:
@@ -167,17 +193,31 @@ class ZooModel(Model):
             tensor = given[spec["name"]]
             want = _tensor_metadata(spec)
             if tensor.datatype != want["datatype"]:
-                raise RequestFailed(core.failure(400, f"input {spec['name']!r} is {want['datatype']} in this model, "
-                                                      f"got {tensor.datatype}"))
+                raise RequestFailed(
+                    core.failure(
+                        400, f"input {spec['name']!r} is {want['datatype']} in this model, got {tensor.datatype}"
+                    )
+                )
             shape = [int(d) for d in tensor.shape]
-            if len(shape) != len(want["shape"]) or any(d < 1 or (w != -1 and d != w) for d, w in zip(shape, want["shape"])):
-                raise RequestFailed(core.failure(400, f"input {spec['name']!r} has shape {shape}; this model takes "
-                                                      f"{want['shape']} (-1: any size)"))
+            if len(shape) != len(want["shape"]) or any(
+                d < 1 or (w != -1 and d != w) for d, w in zip(shape, want["shape"])
+            ):
+                raise RequestFailed(
+                    core.failure(
+                        400,
+                        f"input {spec['name']!r} has shape {shape}; this model takes {want['shape']} (-1: any size)",
+                    )
+                )
             try:
                 array = tensor.as_numpy()
             except Exception:  # data that do not fill the shape, or are not numbers of the datatype
-                raise RequestFailed(core.failure(400, f"input {spec['name']!r}: its data are not {int(np.prod(shape)):,} "
-                                                      f"{want['datatype']} values for shape {shape}")) from None
+                raise RequestFailed(
+                    core.failure(
+                        400,
+                        f"input {spec['name']!r}: its data are not {int(np.prod(shape)):,} "
+                        f"{want['datatype']} values for shape {shape}",
+                    )
+                ) from None
             if array.dtype.kind == "f" and not np.isfinite(array).all():
                 raise RequestFailed(core.failure(422, f"input {spec['name']!r} holds NaN or infinity"))
             arrays.append(np.ascontiguousarray(array))
@@ -185,17 +225,29 @@ class ZooModel(Model):
             outputs = core.runtime.run(arrays)
         except Exception as e:  # e.g. an index past an embedding's vocabulary
             logger.warning("runtime refused a tensor request: %s", e)
-            raise RequestFailed(core.failure(422, f"the runtime could not run these inputs ({type(e).__name__}): "
-                                                  "check value ranges against the model's metadata")) from None
+            raise RequestFailed(
+                core.failure(
+                    422,
+                    f"the runtime could not run these inputs ({type(e).__name__}): "
+                    "check value ranges against the model's metadata",
+                )
+            ) from None
         if any(o.dtype.kind == "f" and not np.isfinite(o).all() for o in outputs):
             raise RequestFailed(core.failure(422, NON_FINITE))
         wanted = [o.name for o in request.request_outputs or []]
         missing = [n for n in wanted if n not in core.output_names]
         if missing:
             raise RequestFailed(core.failure(400, f"unknown output(s) {missing}; this model has {core.output_names}"))
-        result = [_output(name, o, request) for name, o in zip(core.output_names, outputs) if not wanted or name in wanted]
-        return InferResponse(request.id or str(uuid.uuid4()), self.name, result,
-                             use_binary_outputs=request.use_binary_outputs, requested_outputs=request.request_outputs)
+        result = [
+            _output(name, o, request) for name, o in zip(core.output_names, outputs) if not wanted or name in wanted
+        ]
+        return InferResponse(
+            request.id or str(uuid.uuid4()),
+            self.name,
+            result,
+            use_binary_outputs=request.use_binary_outputs,
+            requested_outputs=request.request_outputs,
+        )
 
     def _infer_fields(self, request: InferRequest) -> InferResponse:
         core = self.core
@@ -204,15 +256,22 @@ class ZooModel(Model):
         for tensor in request.inputs:
             shape = [int(d) for d in tensor.shape]
             if not shape or shape[0] < 1:
-                raise RequestFailed(core.failure(400, f"input {tensor.name!r}: request fields take a leading batch axis "
-                                                      f"(shape [N, ...], one request per row), got {shape}"))
+                raise RequestFailed(
+                    core.failure(
+                        400,
+                        f"input {tensor.name!r}: request fields take a leading batch axis "
+                        f"(shape [N, ...], one request per row), got {shape}",
+                    )
+                )
             if size is not None and shape[0] != size:
                 raise RequestFailed(core.failure(400, f"inputs disagree on the batch size ({size} and {shape[0]})"))
             size = shape[0]
             try:
                 columns[tensor.name] = tensor.as_numpy()
             except Exception:
-                raise RequestFailed(core.failure(400, f"input {tensor.name!r}: its data do not fill shape {shape}")) from None
+                raise RequestFailed(
+                    core.failure(400, f"input {tensor.name!r}: its data do not fill shape {shape}")
+                ) from None
         size = size or 1  # no inputs: one request with every field at its default
         requests: list[Any] = []
         for i in range(size):
@@ -222,8 +281,12 @@ class ZooModel(Model):
                 requests.append(e)
         answers = self._answer_all(requests, "row")
         texts = np.array([a.text.encode() for a in answers], dtype=np.object_)
-        return InferResponse(request.id or str(uuid.uuid4()), self.name, [_output("response", texts, request)],
-                             use_binary_outputs=request.use_binary_outputs)
+        return InferResponse(
+            request.id or str(uuid.uuid4()),
+            self.name,
+            [_output("response", texts, request)],
+            use_binary_outputs=request.use_binary_outputs,
+        )
 
     def _answer_all(self, requests: Sequence[Any], what: str) -> list[Answer]:
         """Every request answered by the core; the first refused one fails the call, naming its position."""
@@ -243,8 +306,11 @@ class ZooModel(Model):
 
 def _tensor_metadata(spec: dict[str, Any]) -> dict[str, Any]:
     dynamic = {str(a) for a in spec.get("dynamic_axes", {})}
-    return {"name": spec["name"], "datatype": DATATYPES.get(spec.get("dtype", "float32"), "FP32"),
-            "shape": [-1 if str(i) in dynamic else int(d) for i, d in enumerate(spec["shape"])]}
+    return {
+        "name": spec["name"],
+        "datatype": DATATYPES.get(spec.get("dtype", "float32"), "FP32"),
+        "shape": [-1 if str(i) in dynamic else int(d) for i, d in enumerate(spec["shape"])],
+    }
 
 
 def _output(name: str, array: np.ndarray, request: InferRequest) -> InferOutput:

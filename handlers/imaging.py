@@ -130,15 +130,17 @@ def mnist_layout(ink: np.ndarray, threshold: float = 0.05, box: int = 20, size: 
     ys, xs = np.nonzero(ink > threshold * peak)
     if len(ys) == 0:
         return None
-    crop = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    crop = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     scale = box / max(crop.shape)
     h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
-    small = np.asarray(Image.fromarray(crop, mode="F").resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32).clip(0, peak)
+    small = np.asarray(
+        Image.fromarray(crop, mode="F").resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32
+    ).clip(0, peak)
     mass = max(float(small.sum()), 1e-12)
     cy = float((small.sum(1) * np.arange(h)).sum()) / mass
     cx = float((small.sum(0) * np.arange(w)).sum()) / mass
     top = min(max(round(size / 2 - cy), 0), size - h)
     left = min(max(round(size / 2 - cx), 0), size - w)
     canvas = np.zeros((size, size), np.float32)
-    canvas[top:top + h, left:left + w] = small
+    canvas[top : top + h, left : left + w] = small
     return canvas

@@ -73,15 +73,23 @@ class _Guard:
         if self.token and path not in OPEN_PATHS and not path.endswith("/ready"):
             given = headers.get(b"authorization", b"")
             if not hmac.compare_digest(given, b"Bearer " + self.token.encode()):
-                return await _reply(send, 401, "missing or wrong access key: send 'Authorization: Bearer <inference key>' "
-                                               "(the server's key_file.json)")
+                return await _reply(
+                    send,
+                    401,
+                    "missing or wrong access key: send 'Authorization: Bearer <inference key>' "
+                    "(the server's key_file.json)",
+                )
         if scope.get("method") in ("POST", "PUT"):
             length = headers.get(b"content-length")
             if length is None:
                 return await _reply(send, 411, "send a Content-Length (chunked request bodies are not accepted)")
             if not length.isdigit() or int(length) > self.max_body:
-                return await _reply(send, 413, f"payload of {length.decode(errors='replace')[:20]} bytes is over this "
-                                               f"server's limit of {self.max_body:,} bytes")
+                return await _reply(
+                    send,
+                    413,
+                    f"payload of {length.decode(errors='replace')[:20]} bytes is over this "
+                    f"server's limit of {self.max_body:,} bytes",
+                )
             binary = headers.get(HEADER.lower().encode())
             if binary is not None and path.endswith("/infer"):  # KServe would parse it unchecked: check it here
                 body = await _read_body(receive)
@@ -128,8 +136,13 @@ def refused(protocol: str, where: str, message: str) -> None:
 
 async def _reply(send: Any, status: int, message: str) -> None:
     body = error_answer(status, message).text.encode()  # answered before any model is involved
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -150,8 +163,10 @@ def _plain(status: int) -> Any:
         else:
             message = str(exc)
             if message.startswith("Unrecognized request format"):
-                message += (" (KServe parses application/json and application/octet-stream bodies as JSON: send a raw "
-                            "image as image/png or image/jpeg, text as text/plain)")
+                message += (
+                    " (KServe parses application/json and application/octet-stream bodies as JSON: send a raw "
+                    "image as image/png or image/jpeg, text as text/plain)"
+                )
         refused("REST", request.url.path, message)
         return Response(error_answer(status, message[:500]).text, status_code=status, media_type="application/json")
 
@@ -192,8 +207,10 @@ class _KeyInterceptor(aio.ServerInterceptor):
         self.expected = f"Bearer {token}"
 
         async def deny(request: Any, context: Any) -> None:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong access key: send metadata "
-                                                                 "'authorization: Bearer <inference key>'")
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "missing or wrong access key: send metadata 'authorization: Bearer <inference key>'",
+            )
 
         self.deny = grpc.unary_unary_rpc_method_handler(deny)
 
@@ -210,9 +227,13 @@ class _StatusInterceptor(AsyncExceptionToStatusInterceptor):
     """KServe's exceptions and ours → gRPC status codes, logging one line for a refused call and a traceback only
     for a real fault (KServe's own interceptor logs a traceback for every client mistake)."""
 
-    CODES = ((RequestFailed, None), (ModelNotFound, grpc.StatusCode.NOT_FOUND),
-             ((InvalidInput, InferenceError, UnsupportedProtocol), grpc.StatusCode.INVALID_ARGUMENT),
-             (ModelNotReady, grpc.StatusCode.UNAVAILABLE), (NotImplementedError, grpc.StatusCode.UNIMPLEMENTED))
+    CODES = (
+        (RequestFailed, None),
+        (ModelNotFound, grpc.StatusCode.NOT_FOUND),
+        ((InvalidInput, InferenceError, UnsupportedProtocol), grpc.StatusCode.INVALID_ARGUMENT),
+        (ModelNotReady, grpc.StatusCode.UNAVAILABLE),
+        (NotImplementedError, grpc.StatusCode.UNIMPLEMENTED),
+    )
 
     async def handle_exception(self, ex: Exception, request_or_iterator: Any, context: Any, method_name: str) -> Any:
         for kinds, code in self.CODES:
@@ -234,19 +255,33 @@ class ZooGRPCServer:
     KServe's ``GRPCServer`` binds every interface with its own fixed interceptors and has no option for either, so
     this small server is ours: grpc's public ``aio.server`` with KServe's public ``InferenceServicer``."""
 
-    def __init__(self, host: str, port: int, data_plane: DataPlane, model_repository_extension: Any,
-                 max_message_bytes: int, token: str | None, grace_period: int = 30) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        data_plane: DataPlane,
+        model_repository_extension: Any,
+        max_message_bytes: int,
+        token: str | None,
+        grace_period: int = 30,
+    ) -> None:
         self.host, self.port, self.data_plane, self.extension = host, port, data_plane, model_repository_extension
         self.max_message_bytes, self.token, self.grace_period = max_message_bytes, token, grace_period
         self.server: Any = None
 
     async def start(self, max_workers: int) -> None:
         interceptors = ([_KeyInterceptor(self.token)] if self.token else []) + [_StatusInterceptor()]
-        self.server = aio.server(futures.ThreadPoolExecutor(max_workers=max_workers), interceptors=interceptors,
-                                 options=[("grpc.max_send_message_length", 4 * self.max_message_bytes),
-                                          ("grpc.max_receive_message_length", self.max_message_bytes)])
+        self.server = aio.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers),
+            interceptors=interceptors,
+            options=[
+                ("grpc.max_send_message_length", 4 * self.max_message_bytes),
+                ("grpc.max_receive_message_length", self.max_message_bytes),
+            ],
+        )
         grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-            InferenceServicer(self.data_plane, self.extension), self.server)
+            InferenceServicer(self.data_plane, self.extension), self.server
+        )
         self.server.add_insecure_port(f"{self.host}:{self.port}")
         await self.server.start()
         await self.server.wait_for_termination()
@@ -262,14 +297,10 @@ KSERVE_TESTED = ("0.21", "0.22")
 #: option for the host, the size limit or the key), by the sha256 of its source. ``upstream_drift`` names what
 #: changed in the installed kserve; a test fails on it, and the server logs a warning.
 UPSTREAM = {
-    "kserve.model_server.ModelServer.start":
-        "16503a68f3c9c4b58791897fa901136e413ca4964bcbdbe5da29df7e42d2f227",
-    "kserve.protocol.rest.server.RESTServer.__init__":
-        "fd4434eb62f467e0a26a96a339220d4dc8f067bf0cf5a14339fdea82bf5dc394",
-    "kserve.protocol.rest.multiprocess.server.RESTServerMultiProcess.__init__":
-        "4d8c333024fa2c7f075595f4551edb6c2df82439a3fdca1896f423853c236b74",
-    "kserve.protocol.grpc.server.GRPCServer.start":
-        "9e051a0294b4a6cc3c09365a1155f2cf88914e3c62d9b56d7e7abcc03579d5b0",
+    "kserve.model_server.ModelServer.start": "16503a68f3c9c4b58791897fa901136e413ca4964bcbdbe5da29df7e42d2f227",
+    "kserve.protocol.rest.server.RESTServer.__init__": "fd4434eb62f467e0a26a96a339220d4dc8f067bf0cf5a14339fdea82bf5dc394",
+    "kserve.protocol.rest.multiprocess.server.RESTServerMultiProcess.__init__": "4d8c333024fa2c7f075595f4551edb6c2df82439a3fdca1896f423853c236b74",
+    "kserve.protocol.grpc.server.GRPCServer.start": "9e051a0294b4a6cc3c09365a1155f2cf88914e3c62d9b56d7e7abcc03579d5b0",
 }
 
 
@@ -281,16 +312,25 @@ def upstream_source(name: str) -> str:
 
 def upstream_drift() -> list[str]:
     """The followed KServe functions whose installed source differs from the one this engine was written against."""
-    return [name for name, digest in UPSTREAM.items()
-            if hashlib.sha256(upstream_source(name).encode()).hexdigest() != digest]
+    return [
+        name
+        for name, digest in UPSTREAM.items()
+        if hashlib.sha256(upstream_source(name).encode()).hexdigest() != digest
+    ]
 
 
 class ZooModelServer(ModelServer):
     """``kserve.ModelServer`` bound to ``host`` (KServe binds every interface), with a request-size limit
     on REST and gRPC and an optional access key."""
 
-    def __init__(self, host: str = "127.0.0.1", max_request_bytes: int = 8 << 20, token: str | None = None,
-                 log_config_file: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        max_request_bytes: int = 8 << 20,
+        token: str | None = None,
+        log_config_file: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.host, self.max_request_bytes, self.token = host, max_request_bytes, token
         self.log_config_file = log_config_file
@@ -300,25 +340,43 @@ class ZooModelServer(ModelServer):
         """``ModelServer.start`` with our servers: the same steps and options (see ``UPSTREAM``)."""
         drift = upstream_drift()
         if drift:
-            logger.warning("kserve %s changed %s since this engine was written against kserve %s.x; it may not "
-                           "pass every option through", metadata.version("kserve"), ", ".join(drift), KSERVE_TESTED[0])
+            logger.warning(
+                "kserve %s changed %s since this engine was written against kserve %s.x; it may not "
+                "pass every option through",
+                metadata.version("kserve"),
+                ", ".join(drift),
+                KSERVE_TESTED[0],
+            )
         self._register_and_check_atleast_one_model_is_ready(models)
         args = (FASTAPI_APP_IMPORT_STRING, self.dataplane, self.model_repository_extension, self.http_port)
-        options: dict[str, Any] = dict(access_log_format=self.access_log_format, workers=self.workers,
-                                       grace_period=self.grace_period, event_loop=self.event_loop,
-                                       timeout_keep_alive=self.timeout_keep_alive, ssl_certfile=self.ssl_certfile,
-                                       ssl_keyfile=self.ssl_keyfile)
+        options: dict[str, Any] = dict(
+            access_log_format=self.access_log_format,
+            workers=self.workers,
+            grace_period=self.grace_period,
+            event_loop=self.event_loop,
+            timeout_keep_alive=self.timeout_keep_alive,
+            ssl_certfile=self.ssl_certfile,
+            ssl_keyfile=self.ssl_keyfile,
+        )
         guard: dict[str, Any] = dict(host=self.host, max_body=self.max_request_bytes, token=self.token)
         if self.workers > 1:
-            self._rest_multiprocess_server = _RESTServerMultiProcess(*args, **options, guard=guard,
-                                                                     log_config_file=self.log_config_file)
+            self._rest_multiprocess_server = _RESTServerMultiProcess(
+                *args, **options, guard=guard, log_config_file=self.log_config_file
+            )
             self.servers.append(self._rest_multiprocess_server.start())
         else:
             self._rest_server = _RESTServer(*args, **options, **guard)
             self.servers.append(self._rest_server.start())
         if self.enable_grpc:
-            self._grpc_server = ZooGRPCServer(self.host, self.grpc_port, self.dataplane, self.model_repository_extension,
-                                              self.max_request_bytes, self.token, self.grace_period)
+            self._grpc_server = ZooGRPCServer(
+                self.host,
+                self.grpc_port,
+                self.dataplane,
+                self.model_repository_extension,
+                self.max_request_bytes,
+                self.token,
+                self.grace_period,
+            )
             self.servers.append(self._grpc_server.start(self.max_threads))
         self.setup_event_loop()
         self.register_signal_handler()
@@ -334,9 +392,14 @@ def read_key(path: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m handlers.kserve_server", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-dir", action="append", required=True, type=Path, help="an unpacked zoo archive (repeatable)")
+    parser = argparse.ArgumentParser(
+        prog="python -m handlers.kserve_server",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--model-dir", action="append", required=True, type=Path, help="an unpacked zoo archive (repeatable)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 inside a container)")
     parser.add_argument("--http-port", type=int, default=8080)
     parser.add_argument("--grpc-port", type=int, default=8081)
@@ -344,15 +407,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--max-request-mb", type=float, default=float(os.environ.get("ZOO_MAX_REQUEST_MB", "8")))
     parser.add_argument("--key-file", type=Path, help="require this key file's inference key on every call")
     parser.add_argument("--gpu-id", type=int, default=None, help="run on this CUDA device when the runtime has one")
-    parser.add_argument("--log-file", type=Path, help="log to this file, size-bounded and gzip-rotated (default: stderr)")
+    parser.add_argument(
+        "--log-file", type=Path, help="log to this file, size-bounded and gzip-rotated (default: stderr)"
+    )
     parser.add_argument("--log-max-mb", type=float, default=100, help="rotate the log file at this size")
     parser.add_argument("--log-backups", type=int, default=5, help="gzipped older log files kept")
-    parser.add_argument("--access-log", action="store_true",
-                        help="an access line and timing lines per request (off: refusals and faults only)")
+    parser.add_argument(
+        "--access-log",
+        action="store_true",
+        help="an access line and timing lines per request (off: refusals and faults only)",
+    )
     args = parser.parse_args(argv)
     config = log_config(args.log_file, args.access_log, int(args.log_max_mb * 2**20), args.log_backups)
-    config_file = (args.log_file.with_name("logging.json") if args.log_file else
-                   Path(tempfile.gettempdir()) / f"zoo-kserve-logging-{os.getpid()}.json")
+    config_file = (
+        args.log_file.with_name("logging.json")
+        if args.log_file
+        else Path(tempfile.gettempdir()) / f"zoo-kserve-logging-{os.getpid()}.json"
+    )
     config_file.write_text(json.dumps(config, indent=1))  # REST worker processes configure themselves from it
     logging.config.dictConfig(config)
     warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")  # KServe's own responses
@@ -361,10 +432,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     base.MAX_BODY_BYTES = limit
     token = read_key(args.key_file) if args.key_file else None
     models = [ZooModel(d, args.gpu_id) for d in args.model_dir]
-    server = ZooModelServer(host=args.host, max_request_bytes=limit, token=token, http_port=args.http_port,
-                            grpc_port=args.grpc_port, workers=args.workers, enable_latency_logging=args.access_log,
-                            log_config_file=str(config_file))
-    logger.info("serving %s on %s (HTTP %d, gRPC %d)", [m.name for m in models], args.host, args.http_port, args.grpc_port)
+    server = ZooModelServer(
+        host=args.host,
+        max_request_bytes=limit,
+        token=token,
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        workers=args.workers,
+        enable_latency_logging=args.access_log,
+        log_config_file=str(config_file),
+    )
+    logger.info(
+        "serving %s on %s (HTTP %d, gRPC %d)", [m.name for m in models], args.host, args.http_port, args.grpc_port
+    )
     server.start(models)
 
 

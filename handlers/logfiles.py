@@ -30,7 +30,9 @@ BACKUPS = 5
 class BoundedFileHandler(logging.Handler):
     """Size-bounded, gzip-rotated, safe across processes (``logging.config`` can build it by name)."""
 
-    def __init__(self, filename: str, max_bytes: int = MAX_BYTES, backups: int = BACKUPS, encoding: str = "utf-8") -> None:
+    def __init__(
+        self, filename: str, max_bytes: int = MAX_BYTES, backups: int = BACKUPS, encoding: str = "utf-8"
+    ) -> None:
         super().__init__()
         self.path = Path(filename)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,12 +136,21 @@ def log_config(path: Path | None, access_log: bool = False, max_bytes: int = MAX
     """``logging.config.dictConfig`` for the KServe engine: one bounded file (``path``; stderr when None), no line
     per request unless ``access_log`` (then uvicorn's access line and KServe's timing line for each)."""
     fmt = {"format": "%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"}
-    handler: dict = ({"()": f"{__name__}.BoundedFileHandler", "filename": str(path), "max_bytes": max_bytes,
-                      "backups": backups, "formatter": "plain"} if path is not None else
-                     {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "plain"})
+    handler: dict = (
+        {
+            "()": f"{__name__}.BoundedFileHandler",
+            "filename": str(path),
+            "max_bytes": max_bytes,
+            "backups": backups,
+            "formatter": "plain",
+        }
+        if path is not None
+        else {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "plain"}
+    )
     per_request = "INFO" if access_log else "WARNING"
     return {
-        "version": 1, "disable_existing_loggers": False,
+        "version": 1,
+        "disable_existing_loggers": False,
         "formatters": {"plain": fmt},
         "handlers": {"file": handler},
         "root": {"handlers": ["file"], "level": "WARNING"},

@@ -31,8 +31,10 @@ class ImageInput(ZooHandler):
         if payload in (b"", ""):
             raise RequestError("empty request: send PNG/JPEG bytes, or JSON with 'image' or 'data'")
         if isinstance(payload, str):
-            raise RequestError("a text body is not an image: send PNG/JPEG bytes (Content-Type: application/octet-stream "
-                               "or image/png), or JSON with 'image' (base64) or 'data' (pixels)")
+            raise RequestError(
+                "a text body is not an image: send PNG/JPEG bytes (Content-Type: application/octet-stream "
+                "or image/png), or JSON with 'image' (base64) or 'data' (pixels)"
+            )
         if isinstance(payload, (bytes, bytearray)):
             image = self.decode(bytes(payload))
         else:
@@ -69,8 +71,10 @@ class ImageClassifierHandler(ImageInput):
         probs = imaging.softmax(outputs[0][0].astype(np.float64))
         order = np.argsort(-probs)[: info["top_k"]]
         labels = self.labels or [str(i) for i in range(len(probs))]
-        return {"model": self.model_name,
-                "predictions": [{"label": labels[i], "index": int(i), "probability": float(probs[i])} for i in order]}
+        return {
+            "model": self.model_name,
+            "predictions": [{"label": labels[i], "index": int(i), "probability": float(probs[i])} for i in order],
+        }
 
 
 class AutoencoderHandler(ImageInput):
@@ -78,8 +82,13 @@ class AutoencoderHandler(ImageInput):
 
     def respond(self, info: dict[str, Any], outputs: list[np.ndarray]) -> dict[str, Any]:
         code, recon = outputs[0][0], outputs[1][0]
-        return {"model": self.model_name, "code": code.reshape(-1).tolist(),
-                "reconstruction_png": base64.b64encode(imaging.to_png(imaging.denormalize(recon, self.preprocessing))).decode()}
+        return {
+            "model": self.model_name,
+            "code": code.reshape(-1).tolist(),
+            "reconstruction_png": base64.b64encode(
+                imaging.to_png(imaging.denormalize(recon, self.preprocessing))
+            ).decode(),
+        }
 
 
 class GeneratorHandler(ZooHandler):
@@ -115,7 +124,9 @@ class GeneratorHandler(ZooHandler):
         out = outputs[0]
         result: dict[str, Any] = {"model": self.model_name, "seed": info["seed"], "n": int(out.shape[0])}
         if out.ndim == 4:
-            result["images_png"] = [base64.b64encode(imaging.to_png(imaging.denormalize(x, self.preprocessing))).decode() for x in out]
+            result["images_png"] = [
+                base64.b64encode(imaging.to_png(imaging.denormalize(x, self.preprocessing))).decode() for x in out
+            ]
         else:
             result["samples"] = out.tolist()
         return result
@@ -136,8 +147,9 @@ class LanguageModelHandler(ZooHandler):
         context = words[-size:]
         unknown = [w for w in context if w not in vocab]
         if unknown:
-            raise RequestError(f"word(s) not in the vocabulary ({len(vocab)} words): "
-                               f"{', '.join(excerpt(w) for w in unknown[:5])}", 422)
+            raise RequestError(
+                f"word(s) not in the vocabulary ({len(vocab)} words): {', '.join(excerpt(w) for w in unknown[:5])}", 422
+            )
         return [np.asarray([[vocab[w] for w in context]], dtype=np.int64)], info
 
     @cached_property
@@ -148,8 +160,10 @@ class LanguageModelHandler(ZooHandler):
         probs = imaging.softmax(outputs[0][0].astype(np.float64))
         vocab = self.meta["vocab"]
         order = np.argsort(-probs)[: info["top_k"]]
-        return {"model": self.model_name,
-                "predictions": [{"word": vocab[i], "probability": float(probs[i])} for i in order]}
+        return {
+            "model": self.model_name,
+            "predictions": [{"word": vocab[i], "probability": float(probs[i])} for i in order],
+        }
 
 
 class TaggerHandler(ZooHandler):

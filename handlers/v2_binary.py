@@ -16,8 +16,21 @@ from typing import Any
 from .validate import RequestError, excerpt
 
 #: Bytes per element of the fixed-size datatypes (BYTES is length-prefixed).
-ITEM_BYTES = {"BOOL": 1, "UINT8": 1, "INT8": 1, "UINT16": 2, "INT16": 2, "FP16": 2, "BF16": 2, "UINT32": 4,
-              "INT32": 4, "FP32": 4, "UINT64": 8, "INT64": 8, "FP64": 8}
+ITEM_BYTES = {
+    "BOOL": 1,
+    "UINT8": 1,
+    "INT8": 1,
+    "UINT16": 2,
+    "INT16": 2,
+    "FP16": 2,
+    "BF16": 2,
+    "UINT32": 4,
+    "INT32": 4,
+    "FP32": 4,
+    "UINT64": 8,
+    "INT64": 8,
+    "FP64": 8,
+}
 DATATYPES = (*ITEM_BYTES, "BYTES")
 HEADER = "Inference-Header-Content-Length"
 
@@ -33,8 +46,10 @@ def header_length(value: str | bytes, body_size: int) -> int:
         raise RequestError(f"{HEADER} must be a whole number of bytes, got {excerpt(text)}")
     length = int(text)
     if length == 0 or length > body_size:
-        raise RequestError(f"{HEADER} is {length}, but the body holds {body_size} bytes: the JSON header must be "
-                           f"1 to {body_size} bytes long")
+        raise RequestError(
+            f"{HEADER} is {length}, but the body holds {body_size} bytes: the JSON header must be "
+            f"1 to {body_size} bytes long"
+        )
     return length
 
 
@@ -73,23 +88,33 @@ def check_binary_request(body: bytes, header_value: str | bytes) -> None:
         if "data" in tensor:
             raise RequestError(f'{where} has both "data" and parameters.binary_data_size: send one')
         if not _whole(size):
-            raise RequestError(f"{where}: binary_data_size must be a whole number of bytes, got {excerpt(json.dumps(size))}")
+            raise RequestError(
+                f"{where}: binary_data_size must be a whole number of bytes, got {excerpt(json.dumps(size))}"
+            )
         if offset + size > len(body):
-            raise RequestError(f"{where}: binary_data_size {size} runs past the end of the body ({len(body) - offset} "
-                               f"bytes left after the header and the inputs before it)")
+            raise RequestError(
+                f"{where}: binary_data_size {size} runs past the end of the body ({len(body) - offset} "
+                f"bytes left after the header and the inputs before it)"
+            )
         elements = math.prod(shape)
         if datatype == "BYTES":
-            _check_bytes_elements(body[offset:offset + size], elements, where)
+            _check_bytes_elements(body[offset : offset + size], elements, where)
         elif size != elements * ITEM_BYTES[datatype]:
-            raise RequestError(f"{where}: shape {shape} of {datatype} is {elements * ITEM_BYTES[datatype]} bytes, but "
-                               f"binary_data_size is {size}")
+            raise RequestError(
+                f"{where}: shape {shape} of {datatype} is {elements * ITEM_BYTES[datatype]} bytes, but "
+                f"binary_data_size is {size}"
+            )
         offset += size
     if offset != len(body):
-        raise RequestError(f"the body has {len(body) - offset} bytes after the last binary input: the header and the "
-                           f"binary_data_size of the inputs must add up to the body's {len(body)} bytes")
+        raise RequestError(
+            f"the body has {len(body) - offset} bytes after the last binary input: the header and the "
+            f"binary_data_size of the inputs must add up to the body's {len(body)} bytes"
+        )
     outputs = head.get("outputs")
-    if outputs is not None and (not isinstance(outputs, list)
-                                or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs)):
+    if outputs is not None and (
+        not isinstance(outputs, list)
+        or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs)
+    ):
         raise RequestError('"outputs" must be a list of objects, each with a "name" string')
 
 
@@ -98,8 +123,9 @@ def _check_bytes_elements(data: bytes, elements: int, where: str) -> None:
     pos = 0
     for n in range(elements):
         if pos + 4 > len(data):
-            raise RequestError(f"{where}: BYTES element {n} has no 4-byte length (the data end after {n} of "
-                               f"{elements} elements)")
+            raise RequestError(
+                f"{where}: BYTES element {n} has no 4-byte length (the data end after {n} of {elements} elements)"
+            )
         (size,) = struct.unpack_from("<I", data, pos)
         pos += 4
         if pos + size > len(data):

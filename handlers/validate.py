@@ -35,7 +35,7 @@ def excerpt(value: Any, limit: int = EXCERPT_CHARS) -> str:
     text = value if isinstance(value, str) else repr(value)
     if len(text) <= limit:
         return json.dumps(text)
-    return f"{json.dumps(text[:limit])[:-1]}...\" ({len(text):,} characters)"
+    return f'{json.dumps(text[:limit])[:-1]}..." ({len(text):,} characters)'
 
 
 def json_type(value: Any) -> str:
@@ -138,8 +138,11 @@ def nested_shape(value: Any, name: str, max_ndim: int) -> tuple[tuple[int, ...],
             raise RequestError(f"{name!r} has more than {max_ndim} dimensions; expected {max_ndim}", 422)
         lengths = {len(x) if isinstance(x, list) else -1 for x in level}
         if len(lengths) != 1 or -1 in lengths:
-            raise RequestError(f"{name!r} is a jagged array: its rows at depth {len(shape) + 1} differ in length "
-                               "or mix numbers and arrays", 422)
+            raise RequestError(
+                f"{name!r} is a jagged array: its rows at depth {len(shape) + 1} differ in length "
+                "or mix numbers and arrays",
+                422,
+            )
         shape.append(lengths.pop())
         level = [y for x in level for y in x]
     for item in level:
@@ -166,10 +169,15 @@ def number_array(value: Any, name: str, shape: Sequence[int | None], dtype: str 
     try:
         arr = np.asarray(numbers, dtype=np.float64).reshape(got)
     except OverflowError:  # a JSON integer beyond float64
-        raise RequestError(f"{name!r} holds numbers outside the float32 range (|x| <= {FLOAT32_MAX:.4g})", 422) from None
+        raise RequestError(
+            f"{name!r} holds numbers outside the float32 range (|x| <= {FLOAT32_MAX:.4g})", 422
+        ) from None
     if not np.all(np.isfinite(arr)):
         raise RequestError(f"{name!r} contains NaN or infinite values", 422)
     if np.abs(arr).max() > FLOAT32_MAX:
-        raise RequestError(f"{name!r} holds numbers outside the float32 range (|x| <= {FLOAT32_MAX:.4g}); "
-                           "the model computes in float32", 422)
+        raise RequestError(
+            f"{name!r} holds numbers outside the float32 range (|x| <= {FLOAT32_MAX:.4g}); "
+            "the model computes in float32",
+            422,
+        )
     return arr.astype(np.float32)

@@ -26,8 +26,18 @@ from .config import ServingError
 #: runtime → the export format it runs (``onnx-int8`` runs the part's int8 ONNX model, made on demand).
 RUNTIME_FORMAT = {"onnx": "onnx", "torchscript": "torchscript", "onnx-int8": "onnx"}
 RUNTIMES = tuple(RUNTIME_FORMAT)
-HANDLER_FILES = ("__init__.py", "base.py", "tasks.py", "imaging.py", "validate.py", "engine_torchserve.py",
-                 "engine_kserve.py", "kserve_server.py", "v2_binary.py", "logfiles.py")
+HANDLER_FILES = (
+    "__init__.py",
+    "base.py",
+    "tasks.py",
+    "imaging.py",
+    "validate.py",
+    "engine_torchserve.py",
+    "engine_kserve.py",
+    "kserve_server.py",
+    "v2_binary.py",
+    "logfiles.py",
+)
 
 
 #: TorchServe's rule for model names (torch-model-archiver refuses others with a traceback).
@@ -60,8 +70,9 @@ def find_tool(name: str) -> str:
     return found
 
 
-def ensure_export(source: str | Path, runtime: str, exports_dir: Path, log: Callable[[str], None],
-                  random_weights: bool = False) -> Path:
+def ensure_export(
+    source: str | Path, runtime: str, exports_dir: Path, log: Callable[[str], None], random_weights: bool = False
+) -> Path:
     """``source`` if it is an export folder; else export it (with parity checks) and return the folder."""
     path = Path(source)
     if (path / "export.json").is_file():
@@ -109,8 +120,10 @@ def build_archive(
     if runtime not in RUNTIME_FORMAT:
         raise ArchiveError(f"unknown runtime {runtime!r}: {', '.join(RUNTIMES)}")
     if name is not None and not MODEL_NAME.fullmatch(name):
-        raise ArchiveError(f"archive name {name!r}: use letters, digits, '_', '-' and '.', starting with a letter or "
-                           f"digit (it becomes the endpoint /predictions/NAME and the file NAME.mar)")
+        raise ArchiveError(
+            f"archive name {name!r}: use letters, digits, '_', '-' and '.', starting with a letter or "
+            f"digit (it becomes the endpoint /predictions/NAME and the file NAME.mar)"
+        )
     export_dir = ensure_export(source, runtime, exports_dir, log, random_weights)
     record = json.loads((export_dir / "export.json").read_text())
     parts = list(record["parts"])
@@ -136,21 +149,47 @@ def build_archive(
         for f in HANDLER_FILES:
             shutil.copy2(package / f, extra / "zoo_handlers" / f)
         shutil.copy2(export_dir / "export.json", extra / "export.json")
-        serving = {"name": name, "part": part, "runtime": runtime, "artifact": artifact.name,
-                   "model": record["model"]["name"], "task": record["model"]["task"]}
+        serving = {
+            "name": name,
+            "part": part,
+            "runtime": runtime,
+            "artifact": artifact.name,
+            "model": record["model"]["name"],
+            "task": record["model"]["task"],
+        }
         (extra / "serving.json").write_text(json.dumps(serving, indent=2))
         (extra / "labels.json").write_text(json.dumps(record.get("labels")))
         entry = stage / "zoo_entry.py"
         shutil.copy2(package / "torchserve_entry.py", entry)
-        cmd = [find_tool("torch-model-archiver"), "--model-name", name, "--version", "1.0", "--serialized-file", str(artifact),
-               "--handler", f"{entry.with_suffix('')}:handle", "--extra-files", str(extra), "--export-path", str(store), "--force"]
+        cmd = [
+            find_tool("torch-model-archiver"),
+            "--model-name",
+            name,
+            "--version",
+            "1.0",
+            "--serialized-file",
+            str(artifact),
+            "--handler",
+            f"{entry.with_suffix('')}:handle",
+            "--extra-files",
+            str(extra),
+            "--export-path",
+            str(store),
+            "--force",
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             raise ArchiveError(f"torch-model-archiver failed: {result.stderr.strip()[-1000:]}")
     mar = store / f"{name}.mar"
     log(f"archived {record['model']['name']} ({part}, {runtime}) → {mar}")
-    return {"name": name, "mar": str(mar), "part": part, "runtime": runtime, "export_dir": str(export_dir),
-            "task": record["model"]["task"]}
+    return {
+        "name": name,
+        "mar": str(mar),
+        "part": part,
+        "runtime": runtime,
+        "export_dir": str(export_dir),
+        "task": record["model"]["task"],
+    }
 
 
 def unpack(mar: Path, into: Path) -> Path:
@@ -160,14 +199,16 @@ def unpack(mar: Path, into: Path) -> Path:
         with zipfile.ZipFile(mar) as archive:
             names = archive.namelist()
             if "serving.json" not in names or "export.json" not in names:
-                raise ServingError(f"{mar} is not a zoo archive (no serving.json/export.json); "
-                                   "rebuild it with `zoo-serve archive`")
+                raise ServingError(
+                    f"{mar} is not a zoo archive (no serving.json/export.json); rebuild it with `zoo-serve archive`"
+                )
             root = into.resolve()
             for member in names:  # no absolute paths or .. in an archive we unpack
                 if not (into / member).resolve().is_relative_to(root):
                     raise ServingError(f"{mar}: unsafe path in archive: {member[:80]}")
             archive.extractall(into)
     except zipfile.BadZipFile:
-        raise ServingError(f"{mar} is not a readable archive (corrupt or truncated); rebuild it with "
-                           "`zoo-serve archive`") from None
+        raise ServingError(
+            f"{mar} is not a readable archive (corrupt or truncated); rebuild it with `zoo-serve archive`"
+        ) from None
     return into

@@ -19,8 +19,10 @@ def read_token(run_dir: Path, kind: str = "inference") -> str:
             return str(json.loads(path.read_text())[kind]["key"])
         except (ValueError, KeyError, TypeError):
             time.sleep(0.1)
-    raise ValueError(f"{path} is not a TorchServe key file (no {kind!r} key); "
-                     "restart the server with `zoo-serve stop` and `zoo-serve start`")
+    raise ValueError(
+        f"{path} is not a TorchServe key file (no {kind!r} key); "
+        "restart the server with `zoo-serve stop` and `zoo-serve start`"
+    )
 
 
 class Client:
@@ -43,13 +45,21 @@ class Client:
             state = json.loads(state_file.read_text())
             host, port, engine = state["host"], int(state["port"]), state.get("engine", "torchserve")
         else:
-            props = dict(line.split("=", 1) for line in (run_dir / "config.properties").read_text().splitlines() if "=" in line)
+            props = dict(
+                line.split("=", 1) for line in (run_dir / "config.properties").read_text().splitlines() if "=" in line
+            )
             address = props["inference_address"].rsplit(":", 1)
             host, port = address[0].split("//")[-1], int(address[1])
         return cls(host, port, read_token(run_dir), engine)
 
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-                timeout: float = 60) -> tuple[int, Any, float]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 60,
+    ) -> tuple[int, Any, float]:
         headers = dict(headers or {})
         if self.token:
             headers.setdefault("Authorization", f"Bearer {self.token}")
@@ -98,8 +108,13 @@ class Client:
             return False
         return status == 200 and isinstance(body, dict) and body.get("status") == "Healthy"
 
-    def predict(self, name: str, payload: bytes | dict | list | str, content_type: str | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, Any, float]:
+    def predict(
+        self,
+        name: str,
+        payload: bytes | dict | list | str,
+        content_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any, float]:
         if isinstance(payload, (dict, list)):
             body, content_type = json.dumps(payload).encode(), content_type or "application/json"
         elif isinstance(payload, str):
@@ -112,9 +127,15 @@ class Client:
             body = b'{"instances":[' + body + b"]}"
         elif content_type == "application/octet-stream":  # KServe parses octet-stream as JSON: name the bytes
             content_type = "image/jpeg" if body[:3] == b"\xff\xd8\xff" else "image/png"
-        status, answer, seconds = self.request("POST", f"/v1/models/{name}:predict", body,
-                                               {"Content-Type": content_type, **(headers or {})})
-        if status == 200 and isinstance(answer, dict) and isinstance(answer.get("predictions"), list) and len(answer["predictions"]) == 1:
+        status, answer, seconds = self.request(
+            "POST", f"/v1/models/{name}:predict", body, {"Content-Type": content_type, **(headers or {})}
+        )
+        if (
+            status == 200
+            and isinstance(answer, dict)
+            and isinstance(answer.get("predictions"), list)
+            and len(answer["predictions"]) == 1
+        ):
             answer = answer["predictions"][0]
         return status, answer, seconds
 

@@ -44,8 +44,15 @@ def demo_digits(data_dir: Path | None, n: int, built_in: bool = False) -> tuple[
     return images, labels, f"the first {len(labels)} MNIST test digits shipped with the package"
 
 
-def run_demo(out: Path, data_dir: Path | None, n_requests: int, port: int, runtime: str,
-             log: Callable[[str], None] = print, train: bool = False) -> dict:
+def run_demo(
+    out: Path,
+    data_dir: Path | None,
+    n_requests: int,
+    port: int,
+    runtime: str,
+    log: Callable[[str], None] = print,
+    train: bool = False,
+) -> dict:
     """Serve the shipped digit model (``train``: train one first), classify real test digits over HTTP."""
     from export.core import export
 
@@ -55,10 +62,20 @@ def run_demo(out: Path, data_dir: Path | None, n_requests: int, port: int, runti
         from training.engine import TrainConfig, Trainer
 
         epochs = 1 if data_dir else 8
-        log(f"[1/5] training mnist-cnn on {'MNIST from ' + str(data_dir) if data_dir else 'the built-in digits'} "
-            f"({epochs} epoch{'s' if epochs > 1 else ''}) ...")
-        summary = Trainer(TrainConfig(recipe="mnist-cnn-mnist", dataset=dataset, data_dir=data_dir, device="auto",
-                                      out=out / "train", overrides={"epochs": epochs})).fit()
+        log(
+            f"[1/5] training mnist-cnn on {'MNIST from ' + str(data_dir) if data_dir else 'the built-in digits'} "
+            f"({epochs} epoch{'s' if epochs > 1 else ''}) ..."
+        )
+        summary = Trainer(
+            TrainConfig(
+                recipe="mnist-cnn-mnist",
+                dataset=dataset,
+                data_dir=data_dir,
+                device="auto",
+                out=out / "train",
+                overrides={"epochs": epochs},
+            )
+        ).fit()
         log(f"      test accuracy {summary['test_accuracy']:.4f}; checkpoint {summary['best_checkpoint']}")
         source = summary["best_checkpoint"]
     else:
@@ -66,8 +83,10 @@ def run_demo(out: Path, data_dir: Path | None, n_requests: int, port: int, runti
 
         card = zoo.get_weights(DEMO_WEIGHTS)
         metric, _ = card.headline
-        log(f"[1/5] the shipped trained weights {DEMO_WEIGHTS}: {metric} {card.metrics[metric]:.4f} on "
-            f"{card.card['dataset']['split_description']} (`zoo weights info {DEMO_WEIGHTS}`; --train trains one instead)")
+        log(
+            f"[1/5] the shipped trained weights {DEMO_WEIGHTS}: {metric} {card.metrics[metric]:.4f} on "
+            f"{card.card['dataset']['split_description']} (`zoo weights info {DEMO_WEIGHTS}`; --train trains one instead)"
+        )
         source = DEMO_WEIGHTS
 
     log("[2/5] exporting to TorchScript, ONNX and torch.export, checking parity on real test images ...")
@@ -76,8 +95,10 @@ def run_demo(out: Path, data_dir: Path | None, n_requests: int, port: int, runti
     for runtime_name in ("torchscript", "onnxruntime", "exported"):
         r = real.get(runtime_name, {})
         if r:
-            log(f"      {runtime_name:<12} argmax agrees on {r['argmax_agree']} test images, "
-                f"max abs error {r['outputs']['logits']['max_abs']:.1e}")
+            log(
+                f"      {runtime_name:<12} argmax agrees on {r['argmax_agree']} test images, "
+                f"max abs error {r['outputs']['logits']['max_abs']:.1e}"
+            )
     if not record["passed"]:
         raise RuntimeError(f"parity check failed; see {out / 'export' / 'export.json'}")
 
@@ -86,8 +107,14 @@ def run_demo(out: Path, data_dir: Path | None, n_requests: int, port: int, runti
     log(f"      {info['mar']}")
 
     ports = [port, free_port(), free_port()]
-    cfg = ServerConfig(run_dir=out / "serve", store=out / "model_store", models=[info["name"]], port=ports[0],
-                       management_port=ports[1], metrics_port=ports[2])
+    cfg = ServerConfig(
+        run_dir=out / "serve",
+        store=out / "model_store",
+        models=[info["name"]],
+        port=ports[0],
+        management_port=ports[1],
+        metrics_port=ports[2],
+    )
     log(f"[4/5] starting TorchServe on 127.0.0.1:{port} (token auth on; logs in {cfg.run_dir / 'logs'}) ...")
     t0 = time.perf_counter()
     start(cfg, log=lambda m: None)
@@ -105,13 +132,22 @@ def run_demo(out: Path, data_dir: Path | None, n_requests: int, port: int, runti
             latencies.append(seconds * 1000)
             correct += int(top["label"] == str(int(label)))
             if i < 8:
-                log(f"      image {i}: true {int(label)} → predicted {top['label']} (p={top['probability']:.3f}) "
-                    f"in {seconds * 1000:.1f} ms")
+                log(
+                    f"      image {i}: true {int(label)} → predicted {top['label']} (p={top['probability']:.3f}) "
+                    f"in {seconds * 1000:.1f} ms"
+                )
         lat = np.array(latencies)
-        result = {"requests": len(lat), "accuracy": correct / len(lat), "p50_ms": float(np.percentile(lat, 50)),
-                  "p99_ms": float(np.percentile(lat, 99)), "mean_ms": float(lat.mean())}
-        log(f"      {len(lat)} requests: accuracy {result['accuracy']:.3f}, latency p50 {result['p50_ms']:.1f} ms, "
-            f"p99 {result['p99_ms']:.1f} ms (one client, sequential)")
+        result = {
+            "requests": len(lat),
+            "accuracy": correct / len(lat),
+            "p50_ms": float(np.percentile(lat, 50)),
+            "p99_ms": float(np.percentile(lat, 99)),
+            "mean_ms": float(lat.mean()),
+        }
+        log(
+            f"      {len(lat)} requests: accuracy {result['accuracy']:.3f}, latency p50 {result['p50_ms']:.1f} ms, "
+            f"p99 {result['p99_ms']:.1f} ms (one client, sequential)"
+        )
     finally:
         stop(cfg.run_dir, log=lambda m: None)
         log("      TorchServe stopped.")

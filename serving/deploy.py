@@ -50,21 +50,38 @@ def requirements(runtime: str, gpu: bool) -> list[str]:
 
 def dockerfile(name: str, runtime: str, gpu: bool, max_request_mb: int) -> str:
     model_dir = f"{MODEL_ROOT}/{name}"
-    torch_index = "" if runtime != "torchscript" or gpu else " --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple"
-    args = ["python", "-m", "zoo_handlers.kserve_server", "--model-dir", model_dir, "--host", "0.0.0.0",
-            "--http-port", str(HTTP_PORT), "--grpc-port", str(GRPC_PORT)] + (["--gpu-id", "0"] if gpu else [])
-    return "\n".join([
-        f"# Written by `zoo-serve deploy {name}`: KServe's model server with the zoo's request core.",
-        "FROM python:3.11-slim",
-        f"RUN pip install --no-cache-dir{torch_index} " + " ".join(f'"{p}"' for p in requirements(runtime, gpu)),
-        f"COPY model {model_dir}",
-        f"WORKDIR {model_dir}",
-        f"ENV PYTHONPATH={model_dir} PYTHONUNBUFFERED=1 ZOO_MAX_REQUEST_MB={max_request_mb}",
-        "USER 65534",
-        f"EXPOSE {HTTP_PORT} {GRPC_PORT}",
-        f"ENTRYPOINT {json.dumps(args)}",
-        "",
-    ])
+    torch_index = (
+        ""
+        if runtime != "torchscript" or gpu
+        else " --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple"
+    )
+    args = [
+        "python",
+        "-m",
+        "zoo_handlers.kserve_server",
+        "--model-dir",
+        model_dir,
+        "--host",
+        "0.0.0.0",
+        "--http-port",
+        str(HTTP_PORT),
+        "--grpc-port",
+        str(GRPC_PORT),
+    ] + (["--gpu-id", "0"] if gpu else [])
+    return "\n".join(
+        [
+            f"# Written by `zoo-serve deploy {name}`: KServe's model server with the zoo's request core.",
+            "FROM python:3.11-slim",
+            f"RUN pip install --no-cache-dir{torch_index} " + " ".join(f'"{p}"' for p in requirements(runtime, gpu)),
+            f"COPY model {model_dir}",
+            f"WORKDIR {model_dir}",
+            f"ENV PYTHONPATH={model_dir} PYTHONUNBUFFERED=1 ZOO_MAX_REQUEST_MB={max_request_mb}",
+            "USER 65534",
+            f"EXPOSE {HTTP_PORT} {GRPC_PORT}",
+            f"ENTRYPOINT {json.dumps(args)}",
+            "",
+        ]
+    )
 
 
 def service_name(name: str) -> str:
@@ -75,9 +92,19 @@ def service_name(name: str) -> str:
     return dns
 
 
-def inference_service(name: str, image: str, *, gpu: bool = False, min_replicas: int = 1, max_replicas: int = 3,
-                      cpu: str = "1", memory: str = "2Gi", namespace: str | None = None, grpc: bool = False,
-                      service: str | None = None) -> dict[str, Any]:
+def inference_service(
+    name: str,
+    image: str,
+    *,
+    gpu: bool = False,
+    min_replicas: int = 1,
+    max_replicas: int = 3,
+    cpu: str = "1",
+    memory: str = "2Gi",
+    namespace: str | None = None,
+    grpc: bool = False,
+    service: str | None = None,
+) -> dict[str, Any]:
     """The ``InferenceService`` (custom predictor) as a plain dict, built with the kserve SDK's classes."""
     from kserve import (
         ApiClient,
@@ -99,28 +126,52 @@ def inference_service(name: str, image: str, *, gpu: bool = False, min_replicas:
         raise ServingError(f"replicas: need 0 <= min ({min_replicas}) <= max ({max_replicas}) and max >= 1")
     resources = {"cpu": cpu, "memory": memory}
     limits = {**resources, **({"nvidia.com/gpu": "1"} if gpu else {})}
-    port = V1ContainerPort(container_port=GRPC_PORT, name="h2c", protocol="TCP") if grpc else \
-        V1ContainerPort(container_port=HTTP_PORT, name="http1", protocol="TCP")
+    port = (
+        V1ContainerPort(container_port=GRPC_PORT, name="h2c", protocol="TCP")
+        if grpc
+        else V1ContainerPort(container_port=HTTP_PORT, name="http1", protocol="TCP")
+    )
     container = V1Container(
-        name="kserve-container", image=image, ports=[port],
+        name="kserve-container",
+        image=image,
+        ports=[port],
         resources=V1ResourceRequirements(requests=resources, limits=limits),
-        readiness_probe=V1Probe(http_get=V1HTTPGetAction(path=f"/v2/models/{name}/ready", port=HTTP_PORT),
-                                initial_delay_seconds=2, period_seconds=5),
+        readiness_probe=V1Probe(
+            http_get=V1HTTPGetAction(path=f"/v2/models/{name}/ready", port=HTTP_PORT),
+            initial_delay_seconds=2,
+            period_seconds=5,
+        ),
     )
     isvc = V1beta1InferenceService(
-        api_version=constants.KSERVE_V1BETA1, kind=constants.KSERVE_KIND_INFERENCESERVICE,
-        metadata=V1ObjectMeta(name=service or service_name(name), namespace=namespace,
-                              labels={"app.kubernetes.io/part-of": "torch-model-zoo", "zoo/model": service_name(name)}),
-        spec=V1beta1InferenceServiceSpec(predictor=V1beta1PredictorSpec(
-            min_replicas=min_replicas, max_replicas=max_replicas, containers=[container])),
+        api_version=constants.KSERVE_V1BETA1,
+        kind=constants.KSERVE_KIND_INFERENCESERVICE,
+        metadata=V1ObjectMeta(
+            name=service or service_name(name),
+            namespace=namespace,
+            labels={"app.kubernetes.io/part-of": "torch-model-zoo", "zoo/model": service_name(name)},
+        ),
+        spec=V1beta1InferenceServiceSpec(
+            predictor=V1beta1PredictorSpec(min_replicas=min_replicas, max_replicas=max_replicas, containers=[container])
+        ),
     )
     return ApiClient().sanitize_for_serialization(isvc)
 
 
-def deploy(name: str, out: Path, store: Path = Path("model_store"), image: str | None = None, gpu: bool = False,
-           min_replicas: int = 1, max_replicas: int = 3, cpu: str = "1", memory: str = "2Gi",
-           namespace: str | None = None, grpc: bool = False, max_request_mb: int = 8,
-           log: Callable[[str], None] = print) -> dict[str, Any]:
+def deploy(
+    name: str,
+    out: Path,
+    store: Path = Path("model_store"),
+    image: str | None = None,
+    gpu: bool = False,
+    min_replicas: int = 1,
+    max_replicas: int = 3,
+    cpu: str = "1",
+    memory: str = "2Gi",
+    namespace: str | None = None,
+    grpc: bool = False,
+    max_request_mb: int = 8,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Write ``out/`` (Dockerfile, model/, inferenceservice.yaml) for ``store/NAME.mar``."""
     import yaml
 
@@ -132,19 +183,41 @@ def deploy(name: str, out: Path, store: Path = Path("model_store"), image: str |
         shutil.rmtree(model)
     unpack(mar, model)
     if not (model / "zoo_handlers" / "kserve_server.py").is_file():
-        raise ServingError(f"{mar} was archived before this KServe engine (no zoo_handlers/kserve_server.py); re-archive "
-                           "it with `zoo-serve archive`")
+        raise ServingError(
+            f"{mar} was archived before this KServe engine (no zoo_handlers/kserve_server.py); re-archive "
+            "it with `zoo-serve archive`"
+        )
     serving = json.loads((model / "serving.json").read_text())
     image = image or f"zoo-{service_name(name)}:latest"
     (out / "Dockerfile").write_text(dockerfile(name, serving["runtime"], gpu, max_request_mb))
     (out / ".dockerignore").write_text("inferenceservice.yaml\n")
-    manifest = inference_service(name, image, gpu=gpu, min_replicas=min_replicas, max_replicas=max_replicas, cpu=cpu,
-                                 memory=memory, namespace=namespace, grpc=grpc)
+    manifest = inference_service(
+        name,
+        image,
+        gpu=gpu,
+        min_replicas=min_replicas,
+        max_replicas=max_replicas,
+        cpu=cpu,
+        memory=memory,
+        namespace=namespace,
+        grpc=grpc,
+    )
     (out / "inferenceservice.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
     service = manifest["metadata"]["name"]
-    steps = [f"docker build -t {image} {out}", f"docker push {image}",
-             f"kubectl apply -f {out / 'inferenceservice.yaml'}",
-             f"kubectl get inferenceservice {service}   # READY True, then its URL answers /v2/models/{name}/infer"]
+    steps = [
+        f"docker build -t {image} {out}",
+        f"docker push {image}",
+        f"kubectl apply -f {out / 'inferenceservice.yaml'}",
+        f"kubectl get inferenceservice {service}   # READY True, then its URL answers /v2/models/{name}/infer",
+    ]
     log(f"wrote {out}/Dockerfile, {out}/model/ and {out}/inferenceservice.yaml; next:\n  " + "\n  ".join(steps))
-    return {"name": name, "service": service, "image": image, "out": str(out), "runtime": serving["runtime"],
-            "gpu": gpu, "manifest": str(out / "inferenceservice.yaml"), "next": steps}
+    return {
+        "name": name,
+        "service": service,
+        "image": image,
+        "out": str(out),
+        "runtime": serving["runtime"],
+        "gpu": gpu,
+        "manifest": str(out / "inferenceservice.yaml"),
+        "next": steps,
+    }

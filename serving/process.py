@@ -64,8 +64,12 @@ def alive(pid: int | None) -> bool:
 
 def initial_state(cfg: ServerConfig, run_dir: Path, key_file: Path) -> dict[str, Any]:
     """What ``server.json`` records of a server being started (``pid`` is added once it is up)."""
-    return {**{k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
-            "run_dir": str(run_dir), "key_file": str(key_file), "started": time.time()}
+    return {
+        **{k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
+        "run_dir": str(run_dir),
+        "key_file": str(key_file),
+        "started": time.time(),
+    }
 
 
 def write_state(run_dir: Path, state: dict[str, Any]) -> None:
@@ -81,9 +85,14 @@ def read_state(run_dir: Path) -> dict[str, Any] | None:
     return state if isinstance(state, dict) else None
 
 
-def wait_until_ready(models: Iterable[str], timeout_s: float, connect: Callable[[], Client | None],
-                     ready: Callable[[Client, str], bool], running: Callable[[], bool],
-                     log: Callable[[str], None]) -> set[str]:
+def wait_until_ready(
+    models: Iterable[str],
+    timeout_s: float,
+    connect: Callable[[], Client | None],
+    ready: Callable[[Client, str], bool],
+    running: Callable[[], bool],
+    log: Callable[[str], None],
+) -> set[str]:
     """Poll until every model in ``models`` is ready, the server stops ``running`` or ``timeout_s`` passes; return
     the models still not ready (empty: all up). ``connect`` gives a client once the server can take one."""
     waiting = set(models)
@@ -111,8 +120,9 @@ def wait_until_ready(models: Iterable[str], timeout_s: float, connect: Callable[
             client.close()
 
 
-def wait_or_kill(pid: int, timeout_s: float, name: str, log: Callable[[str], None],
-                 kill: Callable[[], None] | None = None) -> None:
+def wait_or_kill(
+    pid: int, timeout_s: float, name: str, log: Callable[[str], None], kill: Callable[[], None] | None = None
+) -> None:
     """Wait up to ``timeout_s`` for ``pid`` to exit, then kill it (``kill``, or SIGKILL to ``pid``) and wait."""
     deadline = time.time() + timeout_s
     while alive(pid) and time.time() < deadline:

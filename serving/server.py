@@ -17,8 +17,17 @@ from .engines.kserve import KServe
 from .engines.torchserve import TorchServe, java_version
 from .process import STATE_NAME, alive, free_port, pid_file, read_pid, read_state
 
-__all__ = ["ENGINES", "ServerConfig", "ServingError", "check_models", "free_port", "java_version", "start", "status",
-           "stop"]
+__all__ = [
+    "ENGINES",
+    "ServerConfig",
+    "ServingError",
+    "check_models",
+    "free_port",
+    "java_version",
+    "start",
+    "status",
+    "stop",
+]
 
 #: Engine name → engine (``zoo-serve start --engine``); the first is the default.
 ENGINES: dict[str, Engine] = {engine.name: engine for engine in (TorchServe(), KServe())}
@@ -35,8 +44,9 @@ def check_models(cfg: ServerConfig) -> None:
     """Every model named has an archive in the store, and there is at least one."""
     missing = [m for m in cfg.models if not (cfg.store / f"{m}.mar").is_file()]
     if missing:
-        raise ServingError(f"not in {cfg.store}: {', '.join(m + '.mar' for m in missing)} "
-                           f"(create them with `zoo-serve archive`)")
+        raise ServingError(
+            f"not in {cfg.store}: {', '.join(m + '.mar' for m in missing)} (create them with `zoo-serve archive`)"
+        )
     if not cfg.models:
         raise ServingError(f"no models to serve: name them, or archive some into {cfg.store}")
 
@@ -46,8 +56,10 @@ def start(cfg: ServerConfig, timeout_s: float = 180, log: Callable[[str], None] 
     chosen = engine(cfg.engine)
     run_dir = cfg.run_dir.resolve()
     if alive(read_pid(run_dir)):
-        raise ServingError(f"a server of this run folder is already running (pid {read_pid(run_dir)}); "
-                           f"`zoo-serve stop --run-dir {cfg.run_dir}` first")
+        raise ServingError(
+            f"a server of this run folder is already running (pid {read_pid(run_dir)}); "
+            f"`zoo-serve stop --run-dir {cfg.run_dir}` first"
+        )
     (run_dir / STATE_NAME).unlink(missing_ok=True)  # a stale state file would send `stop` to the wrong engine
     chosen.require()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -81,8 +93,14 @@ def status(run_dir: Path) -> dict[str, Any]:
     state = read_state(run_dir)
     if state is None:
         return info
-    info.update({"engine": state.get("engine", "torchserve"), "inference": f"http://{state['host']}:{state['port']}",
-                 "key_file": state["key_file"], "models": {}})
+    info.update(
+        {
+            "engine": state.get("engine", "torchserve"),
+            "inference": f"http://{state['host']}:{state['port']}",
+            "key_file": state["key_file"],
+            "models": {},
+        }
+    )
     info.update(_engine_of(run_dir).addresses(state))
     if info["running"]:
         with Client.from_run_dir(run_dir) as client:

@@ -72,8 +72,9 @@ def model_archives(tmp_path_factory) -> dict:
             out = root / "train" / source
             Trainer(TrainConfig(recipe=source, device="cpu", out=out, max_steps=30, quiet=True)).fit()
             source = str(out / "checkpoints" / "last.pt")
-        record = export(source, root / "exports" / base, formats=["onnx", "torchscript"], log=lambda m: None,
-                        random_weights=True)
+        record = export(
+            source, root / "exports" / base, formats=["onnx", "torchscript"], log=lambda m: None, random_weights=True
+        )
         assert record["passed"]
         exports[base] = root / "exports" / base
         for runtime in SERVED_RUNTIMES:
@@ -81,8 +82,9 @@ def model_archives(tmp_path_factory) -> dict:
             build_archive(exports[base], runtime=runtime, part=part, name=name, store=store, log=lambda m: None)
             names.append(name)
     # int8: the DCGAN generator, statically quantised on its own noise (no dataset needed)
-    build_archive(exports["dcgan"], runtime="onnx-int8", part="generator", name="dcgan-onnx-int8", store=store,
-                  log=lambda m: None)
+    build_archive(
+        exports["dcgan"], runtime="onnx-int8", part="generator", name="dcgan-onnx-int8", store=store, log=lambda m: None
+    )
     names.append("dcgan-onnx-int8")
     return {"store": store, "exports": exports, "names": names}
 
@@ -116,7 +118,12 @@ def hostile_corpus(seed: int = 0) -> list[tuple[str, bytes, str]]:
         elif kind == 1:
             body = json.dumps({str(rng.integers(5)): rng.standard_normal(int(rng.integers(1, 6))).tolist()}).encode()
         else:
-            body = json.dumps({"n": int(rng.integers(-5, 100)), "state": [float(x) for x in rng.standard_normal(4) * 1e38],
-                               "sentence": " ".join("w" * int(n) for n in rng.integers(1, 90, 5))}).encode()
+            body = json.dumps(
+                {
+                    "n": int(rng.integers(-5, 100)),
+                    "state": [float(x) for x in rng.standard_normal(4) * 1e38],
+                    "sentence": " ".join("w" * int(n) for n in rng.integers(1, 90, 5)),
+                }
+            ).encode()
         corpus.append((base, body, str(rng.choice(["application/json", "application/octet-stream", "text/plain"]))))
     return corpus

@@ -59,16 +59,18 @@ def test_sequence_models_keep_their_sequence_axis_dynamic_in_onnx(tmp_path):
 @pytest.fixture(scope="module")
 def mnist_checkpoint(data_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("mnist")
-    Trainer(TrainConfig(recipe="mnist-cnn-mnist", data_dir=data_dir, device="cpu", out=out, max_steps=400,
-                        quiet=True)).fit()
+    Trainer(
+        TrainConfig(recipe="mnist-cnn-mnist", data_dir=data_dir, device="cpu", out=out, max_steps=400, quiet=True)
+    ).fit()
     return out / "checkpoints" / "last.pt"
 
 
 @pytest.fixture(scope="module")
 def mnist_export(mnist_checkpoint, data_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("mnist-export")
-    result = CliRunner().invoke(export_cli, [str(mnist_checkpoint), "--out", str(out), "--real-samples", "all",
-                                             "--data-dir", str(data_dir)])
+    result = CliRunner().invoke(
+        export_cli, [str(mnist_checkpoint), "--out", str(out), "--real-samples", "all", "--data-dir", str(data_dir)]
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -110,8 +112,21 @@ def test_check_reverifies_and_catches_tampering(mnist_export, tmp_path):
 
 def test_int8_quantization_reports_accuracy_size_and_speed(mnist_checkpoint, data_dir, tmp_path):
     """Static QDQ on real training images; int8 accuracy on the whole test split beside fp32; batch 1 and 64."""
-    result = CliRunner().invoke(export_cli, [str(mnist_checkpoint), "--format", "onnx", "--quantize", "int8",
-                                             "--out", str(tmp_path), "--data-dir", str(data_dir), "--json"])
+    result = CliRunner().invoke(
+        export_cli,
+        [
+            str(mnist_checkpoint),
+            "--format",
+            "onnx",
+            "--quantize",
+            "int8",
+            "--out",
+            str(tmp_path),
+            "--data-dir",
+            str(data_dir),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     q = json.loads((tmp_path / "export.json").read_text())["parts"]["model"]["quantized"]
     assert q["kind"] == "static" and "256 training samples" in q["method"]
@@ -128,8 +143,17 @@ def test_int8_accuracy_drop_past_the_bound_is_refused_unless_allowed(mnist_check
     import export.quantize as quantize
 
     monkeypatch.setattr(quantize, "MAX_DROP", -1.0)
-    args = [str(mnist_checkpoint), "--format", "onnx", "--quantize", "int8", "--data-dir", str(data_dir),
-            "--calibration-samples", "64"]
+    args = [
+        str(mnist_checkpoint),
+        "--format",
+        "onnx",
+        "--quantize",
+        "int8",
+        "--data-dir",
+        str(data_dir),
+        "--calibration-samples",
+        "64",
+    ]
     refused = CliRunner().invoke(export_cli, args + ["--out", str(tmp_path / "a")])
     assert refused.exit_code == 1 and "points below fp32" in refused.output and "--allow-drop" in refused.output
     assert not (tmp_path / "a" / "model.int8.onnx").exists()
@@ -151,8 +175,9 @@ def test_every_catalogue_part_is_quantised_or_refused_with_a_reason(tmp_path):
         out = tmp_path / name
         export(name, out, formats=["onnx"], log=lambda m: None, random_weights=True)
         try:
-            record = quantize_export(out, data_dir=tmp_path / "no-data", log=lambda m: None, eval_samples=32,
-                                     timing=False, samples=8)
+            record = quantize_export(
+                out, data_dir=tmp_path / "no-data", log=lambda m: None, eval_samples=32, timing=False, samples=8
+            )
         except QuantizeError as e:
             assert "\n" not in str(e) and ("needs calibration inputs" in str(e) or "would not speed" in str(e)), str(e)
             record = json.loads((out / "export.json").read_text())
@@ -205,12 +230,20 @@ def test_onnx_matches_eager_on_odd_batch_for_a_gan_generator(tmp_path):
 def test_an_asked_opset_is_the_one_written_or_an_error(tmp_path):
     """The dynamo exporter writes opset >= 18 whatever it is asked: an older opset goes through the legacy
     exporter (and says why), an opset nothing can write is one error line, and below 7 a usage error."""
-    result = CliRunner().invoke(export_cli, ["lenet", "--format", "onnx", "--opset", "13", "--out", str(tmp_path / "a")])
+    result = CliRunner().invoke(
+        export_cli, ["lenet", "--format", "onnx", "--opset", "13", "--out", str(tmp_path / "a")]
+    )
     assert result.exit_code == 0, result.output
     onnx_info = json.loads((tmp_path / "a" / "export.json").read_text())["parts"]["model"]["artifacts"]["onnx"]
-    assert onnx_info["opset"] == 13 and onnx_info["exporter"] == "legacy" and "not the 13 asked for" in onnx_info["why_legacy"]
+    assert (
+        onnx_info["opset"] == 13
+        and onnx_info["exporter"] == "legacy"
+        and "not the 13 asked for" in onnx_info["why_legacy"]
+    )
     assert onnx.load(str(tmp_path / "a" / "model.onnx")).opset_import[0].version == 13
-    result = CliRunner().invoke(export_cli, ["lenet", "--format", "onnx", "--opset", "99", "--out", str(tmp_path / "b")])
+    result = CliRunner().invoke(
+        export_cli, ["lenet", "--format", "onnx", "--opset", "99", "--out", str(tmp_path / "b")]
+    )
     assert result.exit_code == 1 and "Error: opset 99 cannot be written for model" in result.output, result.output
     result = CliRunner().invoke(export_cli, ["lenet", "--format", "onnx", "--opset", "3", "--out", str(tmp_path / "c")])
     assert result.exit_code == 2 and "3 is not in the range x>=7" in result.output, result.output
@@ -226,8 +259,11 @@ def test_int8_figures_recorded_on_a_card_are_shown_and_checked(data_dir, tmp_pat
 
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
     packaged = REGISTRY_FILE.read_bytes()
-    write_card("mnist-cnn.mnist", {k: v for k, v in get_weights("mnist-cnn.mnist").card.items() if k != "int8"},
-               registry_path(local=True))
+    write_card(
+        "mnist-cnn.mnist",
+        {k: v for k, v in get_weights("mnist-cnn.mnist").card.items() if k != "int8"},
+        registry_path(local=True),
+    )
     args = ["mnist-cnn.mnist", "--data-dir", str(data_dir), "--no-timing"]
     recorded = CliRunner().invoke(weights_int8_cmd, args + ["--record", "--json"])
     assert recorded.exit_code == 0, recorded.output

@@ -33,18 +33,37 @@ from handlers.engine_torchserve import handle
 from handlers.tasks import load_handler
 
 EXAMPLES = int(os.environ.get("ZOO_FUZZ_EXAMPLES", "60"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=os.environ.get("ZOO_FUZZ") != "explore",
-                database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                                      HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=os.environ.get("ZOO_FUZZ") != "explore",
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 #: The longest error body any request may produce (messages quote short excerpts only).
 MAX_ERROR_BODY = 2500
 PHRASES = {s.phrase for s in HTTPStatus}
-CONTENT_TYPES = ["application/json", "application/octet-stream", "text/plain", "image/png", "",
-                 "application/x-www-form-urlencoded", "application/json; charset=utf-8", "application/ld+json"]
+CONTENT_TYPES = [
+    "application/json",
+    "application/octet-stream",
+    "text/plain",
+    "image/png",
+    "",
+    "application/x-www-form-urlencoded",
+    "application/json; charset=utf-8",
+    "application/ld+json",
+]
 #: One archive (ONNX runtime) per handler class.
-HANDLED = {"classifier": "ImageClassifierHandler", "autoencoder": "AutoencoderHandler", "dcgan": "GeneratorHandler",
-           "vae": "GeneratorHandler", "ngram": "LanguageModelHandler", "tagger": "TaggerHandler",
-           "dqn": "QNetworkHandler", "rnn": "ZooHandler"}
+HANDLED = {
+    "classifier": "ImageClassifierHandler",
+    "autoencoder": "AutoencoderHandler",
+    "dcgan": "GeneratorHandler",
+    "vae": "GeneratorHandler",
+    "ngram": "LanguageModelHandler",
+    "tagger": "TaggerHandler",
+    "dqn": "QNetworkHandler",
+    "rnn": "ZooHandler",
+}
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +117,23 @@ def answer(handler: Any, requests: list[tuple[bytes, str]]) -> list[tuple[int, A
 
 
 # ------------------------------------------------------------------------------------------ strategies
-json_leaves = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                        st.text(max_size=12))
-json_values = st.recursive(json_leaves, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(
-    st.text(max_size=8), inner, max_size=4), max_leaves=25)
+json_leaves = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12)
+)
+json_values = st.recursive(
+    json_leaves,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=25,
+)
 #: Numbers of every kind a JSON array can carry, extremes included (NaN/Infinity are encoded as the
 #: non-JSON tokens Python writes for them, which a strict server must refuse).
-numbers = st.one_of(st.integers(-300, 300), st.floats(-1e3, 1e3), st.floats(), st.integers(-2**80, 2**80),
-                    st.sampled_from([1e39, -3.5e38, 3.4e38, 1e308, 5e-324, 2**63, -2**63 - 1]))
+numbers = st.one_of(
+    st.integers(-300, 300),
+    st.floats(-1e3, 1e3),
+    st.floats(),
+    st.integers(-(2**80), 2**80),
+    st.sampled_from([1e39, -3.5e38, 3.4e38, 1e308, 5e-324, 2**63, -(2**63) - 1]),
+)
 nested_numbers = st.recursive(numbers, lambda inner: st.lists(inner, max_size=4), max_leaves=30)
 oversized_text = st.integers(1, 200_000).map(lambda n: "w" * n)
 
@@ -113,8 +141,9 @@ oversized_text = st.integers(1, 200_000).map(lambda n: "w" * n)
 @st.composite
 def shaped_array(draw: st.DrawFn, shape: tuple[int, ...]) -> Any:
     """A nested list of exactly ``shape`` (a right-shaped request whose values may still be wrong)."""
-    flat = draw(st.lists(st.one_of(st.integers(0, 255), numbers), min_size=int(np.prod(shape)),
-                         max_size=int(np.prod(shape))))
+    flat = draw(
+        st.lists(st.one_of(st.integers(0, 255), numbers), min_size=int(np.prod(shape)), max_size=int(np.prod(shape)))
+    )
     return np.asarray(flat, dtype=object).reshape(shape).tolist()
 
 
@@ -122,8 +151,13 @@ def shaped_array(draw: st.DrawFn, shape: tuple[int, ...]) -> Any:
 def image_bytes(draw: st.DrawFn) -> bytes:
     """A valid image file: any size up to 64 px, mode and common format."""
     fmt = draw(st.sampled_from(["PNG", "JPEG", "BMP", "GIF", "TIFF"]))
-    modes = {"PNG": ["1", "L", "LA", "P", "RGB", "RGBA", "I;16"], "JPEG": ["L", "RGB", "CMYK"],
-             "BMP": ["1", "L", "P", "RGB"], "GIF": ["L", "P"], "TIFF": ["L", "RGB", "RGBA", "I", "F"]}[fmt]
+    modes = {
+        "PNG": ["1", "L", "LA", "P", "RGB", "RGBA", "I;16"],
+        "JPEG": ["L", "RGB", "CMYK"],
+        "BMP": ["1", "L", "P", "RGB"],
+        "GIF": ["L", "P"],
+        "TIFF": ["L", "RGB", "RGBA", "I", "F"],
+    }[fmt]
     mode = draw(st.sampled_from(modes))
     width, height = draw(st.integers(1, 64)), draw(st.integers(1, 64))
     seed = draw(st.integers(0, 2**16))
@@ -144,11 +178,20 @@ def plausible(handler: Any, base: str) -> st.SearchStrategy[dict[str, Any]]:
     """JSON objects with the endpoint's own field names (and a few others) holding values of every type."""
     spec_shapes = {s["name"]: tuple(s["shape"][1:]) for s in handler.input_specs}
     values = st.one_of(
-        json_values, nested_numbers, numbers, st.text(max_size=30), oversized_text,
-        st.lists(st.text(max_size=10), max_size=6), st.lists(st.text(max_size=3), min_size=250, max_size=300),
+        json_values,
+        nested_numbers,
+        numbers,
+        st.text(max_size=30),
+        oversized_text,
+        st.lists(st.text(max_size=10), max_size=6),
+        st.lists(st.text(max_size=3), min_size=250, max_size=300),
         st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()),
         image_bytes().map(lambda b: base64.b64encode(b).decode()),
-        *[shaped_array(tuple(int(d) for d in shape)) for shape in spec_shapes.values() if all(isinstance(d, int) for d in shape)],
+        *[
+            shaped_array(tuple(int(d) for d in shape))
+            for shape in spec_shapes.values()
+            if all(isinstance(d, int) for d in shape)
+        ],
         shaped_array((28, 28)) if base in ("classifier", "autoencoder") else st.nothing(),
     )
     keys = st.one_of(st.sampled_from(list(handler.fields)), st.text(max_size=6), oversized_text)
@@ -194,9 +237,16 @@ def test_plausible_but_wrong_requests(handlers, base, data):
 def test_a_batch_answers_each_request_as_alone(handlers, base, data):
     """TorchServe batches requests; one bad request never changes what the others get."""
     handler = handlers[base]
-    requests = data.draw(st.lists(st.one_of(
-        st.tuples(plausible(handler, base).map(_json), content_types),
-        st.tuples(st.binary(max_size=256), content_types)), min_size=2, max_size=5))
+    requests = data.draw(
+        st.lists(
+            st.one_of(
+                st.tuples(plausible(handler, base).map(_json), content_types),
+                st.tuples(st.binary(max_size=256), content_types),
+            ),
+            min_size=2,
+            max_size=5,
+        )
+    )
     together = answer(handler, requests)
     alone = [answer(handler, [r])[0] for r in requests]
     assert [c for c, _ in together] == [c for c, _ in alone]

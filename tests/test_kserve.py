@@ -32,23 +32,42 @@ from serving.client import Client
 from serving.server import ServerConfig, free_port, start, status, stop
 
 #: One archive per request kind: image classifier (both runtimes), generator, tagger, language model, tensors.
-SERVED = ["classifier-onnx", "classifier-torchscript", "dcgan-onnx", "dcgan-onnx-int8", "tagger-onnx", "ngram-onnx",
-          "rnn-onnx"]
+SERVED = [
+    "classifier-onnx",
+    "classifier-torchscript",
+    "dcgan-onnx",
+    "dcgan-onnx-int8",
+    "tagger-onnx",
+    "ngram-onnx",
+    "rnn-onnx",
+]
 
 
 @pytest.fixture(scope="module")
 def kserve_served(model_archives, tmp_path_factory):
     root = tmp_path_factory.mktemp("kserve")
-    cfg = ServerConfig(run_dir=root / "run", engine="kserve", store=model_archives["store"], models=SERVED,
-                       port=free_port(), grpc_port=free_port(), max_request_mb=2)
+    cfg = ServerConfig(
+        run_dir=root / "run",
+        engine="kserve",
+        store=model_archives["store"],
+        models=SERVED,
+        port=free_port(),
+        grpc_port=free_port(),
+        max_request_mb=2,
+    )
     try:
         state = start(cfg, timeout_s=300, log=lambda m: None)
         token = json.loads(Path(state["key_file"]).read_text())["inference"]["key"]
         auth = {"authorization": f"Bearer {token}"}  # passed as dict(auth): tritonclient adds its headers to it
-        yield {"cfg": cfg, "auth": auth, "exports": model_archives["exports"], "store": model_archives["store"],
-               "http": triton_http.InferenceServerClient(f"127.0.0.1:{cfg.port}"),
-               "grpc": triton_grpc.InferenceServerClient(f"127.0.0.1:{cfg.grpc_port}"),
-               "client": Client.from_run_dir(cfg.run_dir)}
+        yield {
+            "cfg": cfg,
+            "auth": auth,
+            "exports": model_archives["exports"],
+            "store": model_archives["store"],
+            "http": triton_http.InferenceServerClient(f"127.0.0.1:{cfg.port}"),
+            "grpc": triton_grpc.InferenceServerClient(f"127.0.0.1:{cfg.grpc_port}"),
+            "client": Client.from_run_dir(cfg.run_dir),
+        }
     finally:
         stop(cfg.run_dir, log=lambda m: None)
     assert not (cfg.run_dir / "tmp" / ".model_server.pid").exists()
@@ -93,8 +112,12 @@ def test_metadata_is_truthful(kserve_served, via):
             assert [int(d) for d in got["shape"]] == [-1 if i in dynamic else d for i, d in enumerate(spec["shape"])]
         assert [o["name"] for o in meta["outputs"]] == [o["name"] for o in record["parts"]["model"]["outputs"]]
         assert meta["platform"] == "onnxruntime_onnx"  # the runtime served, named as Triton names it
-    platforms = {name: client.get_model_metadata(name, headers=dict(auth), **({"as_json": True} if via == "grpc" else {}))
-                 ["platform"] for name in ("classifier-torchscript", "dcgan-onnx-int8")}
+    platforms = {
+        name: client.get_model_metadata(name, headers=dict(auth), **({"as_json": True} if via == "grpc" else {}))[
+            "platform"
+        ]
+        for name in ("classifier-torchscript", "dcgan-onnx-int8")
+    }
     assert platforms == {"classifier-torchscript": "pytorch_libtorch", "dcgan-onnx-int8": "onnxruntime_onnx_int8"}
 
 
@@ -126,13 +149,20 @@ def test_tensor_requests_equal_in_process_onnxruntime(kserve_served, via):
     chars = np.ones((1, 4, 5), np.int64)
     feeds = {meta[0]["name"]: words, meta[1]["name"]: chars}
     answer = client.infer("tagger-onnx", [_input(module, k, v, "INT64") for k, v in feeds.items()], headers=dict(auth))
-    np.testing.assert_allclose(answer.as_numpy(answer.get_response(**({"as_json": True} if via == "grpc" else {}))
-                                               ["outputs"][0]["name"]), _ort(exports["tagger"])(feeds)[0], atol=1e-5)
+    np.testing.assert_allclose(
+        answer.as_numpy(answer.get_response(**({"as_json": True} if via == "grpc" else {}))["outputs"][0]["name"]),
+        _ort(exports["tagger"])(feeds)[0],
+        atol=1e-5,
+    )
 
     seq = np.sin(np.linspace(0, 3, 26)).astype(np.float32).reshape(2, 13, 1)
     h0 = np.zeros((1, 2, 32), np.float32)
-    answer = client.infer("rnn-onnx", [_input(module, "x", seq, "FP32"), _input(module, "h0", h0, "FP32")], headers=dict(auth),
-                          outputs=[module.InferRequestedOutput("y")])
+    answer = client.infer(
+        "rnn-onnx",
+        [_input(module, "x", seq, "FP32"), _input(module, "h0", h0, "FP32")],
+        headers=dict(auth),
+        outputs=[module.InferRequestedOutput("y")],
+    )
     y = _ort(exports["rnn"])({"x": seq, "h0": h0})[0]
     np.testing.assert_allclose(answer.as_numpy("y"), y, atol=1e-5)
     assert answer.as_numpy("hn") is None  # only the output asked for
@@ -146,17 +176,25 @@ def test_image_fields_answer_as_torchserve_does(kserve_served, via, runtime):
     module = triton_http if via == "http" else triton_grpc
     client, auth, name = kserve_served[via], kserve_served["auth"], f"classifier-{runtime}"
     pngs = [digit_png(0), digit_png(1)]
-    expected = [json.loads(a.text) for a in _core(kserve_served, name).answer([{"image": base64.b64encode(p).decode(),
-                                                                                 "top_k": 3} for p in pngs])]
+    expected = [
+        json.loads(a.text)
+        for a in _core(kserve_served, name).answer([{"image": base64.b64encode(p).decode(), "top_k": 3} for p in pngs])
+    ]
     sent = np.array([base64.b64encode(p) if via == "http" else p for p in pngs], dtype=np.object_)
-    answer = client.infer(name, [_input(module, "image", sent, "BYTES"),
-                                 _input(module, "top_k", np.array([3, 3], np.int32), "INT32")], headers=dict(auth))
+    answer = client.infer(
+        name,
+        [_input(module, "image", sent, "BYTES"), _input(module, "top_k", np.array([3, 3], np.int32), "INT32")],
+        headers=dict(auth),
+    )
     assert [json.loads(t) for t in answer.as_numpy("response")] == expected
     # KServe v1 and a raw PNG body: the same answers as TorchServe's /predictions
     kclient = kserve_served["client"]
-    code, body, _ = kclient.request("POST", f"/v1/models/{name}:predict", json.dumps(
-        {"instances": [{"image": base64.b64encode(p).decode(), "top_k": 3} for p in pngs]}).encode(),
-        {"Content-Type": "application/json"})
+    code, body, _ = kclient.request(
+        "POST",
+        f"/v1/models/{name}:predict",
+        json.dumps({"instances": [{"image": base64.b64encode(p).decode(), "top_k": 3} for p in pngs]}).encode(),
+        {"Content-Type": "application/json"},
+    )
     assert code == 200 and body == {"predictions": expected}
     code, body, _ = kclient.predict(name, pngs[0], "image/png")
     assert code == 200 and body == json.loads(_core(kserve_served, name).answer([pngs[0]])[0].text)
@@ -166,8 +204,14 @@ def test_image_fields_answer_as_torchserve_does(kserve_served, via, runtime):
 def test_generator_and_text_fields(kserve_served, via):
     module = triton_http if via == "http" else triton_grpc
     client, auth = kserve_served[via], kserve_served["auth"]
-    answer = client.infer("dcgan-onnx", [_input(module, "n", np.array([2], np.int32), "INT32"),
-                                         _input(module, "seed", np.array([7], np.int64), "INT64")], headers=dict(auth))
+    answer = client.infer(
+        "dcgan-onnx",
+        [
+            _input(module, "n", np.array([2], np.int32), "INT32"),
+            _input(module, "seed", np.array([7], np.int64), "INT64"),
+        ],
+        headers=dict(auth),
+    )
     expected = json.loads(_core(kserve_served, "dcgan-onnx").answer([{"n": 2, "seed": 7}])[0].text)
     assert json.loads(answer.as_numpy("response")[0]) == expected and len(expected["images_png"]) == 2
 
@@ -175,11 +219,17 @@ def test_generator_and_text_fields(kserve_served, via):
     answer = client.infer("tagger-onnx", [_input(module, "sentence", sentence, "BYTES")], headers=dict(auth))
     tags = json.loads(answer.as_numpy("response")[0])["tags"]
     assert [t["word"] for t in tags] == ["Everybody", "ate", "the", "xylophone"]
-    assert tags == json.loads(_core(kserve_served, "tagger-onnx").answer([{"sentence": "Everybody ate the xylophone"}])[0].text)["tags"]
+    assert (
+        tags
+        == json.loads(
+            _core(kserve_served, "tagger-onnx").answer([{"sentence": "Everybody ate the xylophone"}])[0].text
+        )["tags"]
+    )
     words = np.array([[b"so", b"gazed"]], dtype=np.object_)
     answer = client.infer("ngram-onnx", [_input(module, "context", words, "BYTES")], headers=dict(auth))
     assert json.loads(answer.as_numpy("response")[0]) == json.loads(
-        _core(kserve_served, "ngram-onnx").answer([{"context": ["so", "gazed"]}])[0].text)
+        _core(kserve_served, "ngram-onnx").answer([{"context": ["so", "gazed"]}])[0].text
+    )
     code, body, _ = kserve_served["client"].predict("tagger-onnx", "Everybody ate the xylophone")  # v1, text/plain
     assert code == 200 and body["tags"] == tags
 
@@ -195,7 +245,13 @@ def test_bad_requests_get_4xx_with_a_message_and_the_server_keeps_serving(kserve
         ([("imag", good, "FP32")], "unknown input"),
         ([("image", np.array([b"not an image"], dtype=np.object_), "BYTES")], "not an image"),
         ([("image", np.array([digit_png()[:60]], dtype=np.object_), "BYTES")], "truncated"),
-        ([("top_k", np.array([0], np.int32), "INT32"), ("image", np.array([digit_png()], dtype=np.object_), "BYTES")], "top_k"),
+        (
+            [
+                ("top_k", np.array([0], np.int32), "INT32"),
+                ("image", np.array([digit_png()], dtype=np.object_), "BYTES"),
+            ],
+            "top_k",
+        ),
         ([("data", np.zeros((65, 28, 28), np.float32), "FP32")], "at most 64"),
     ]
     for inputs, words in bad_v2:
@@ -209,22 +265,45 @@ def test_bad_requests_get_4xx_with_a_message_and_the_server_keeps_serving(kserve
                 client.infer("classifier-onnx", tensors, headers=dict(auth))
             text = str(err.value)
             assert words.lower() in text.lower(), text
-            assert ("[4" in text) if module is triton_http else ("INVALID_ARGUMENT" in text or "RESOURCE_EXHAUSTED" in text), text
+            assert (
+                ("[4" in text)
+                if module is triton_http
+                else ("INVALID_ARGUMENT" in text or "RESOURCE_EXHAUSTED" in text)
+            ), text
     with pytest.raises(InferenceServerException, match="INVALID_ARGUMENT"):  # a row that is not a number
         grpc.infer("dcgan-onnx", [_input(triton_grpc, "n", np.array([[1, 2]], np.int32), "INT32")], headers=dict(auth))
     meta = json.loads((served["exports"]["tagger"] / "export.json").read_text())["parts"]["model"]["inputs"]
-    past_vocabulary = [_input(triton_http, meta[0]["name"], np.array([[10**9]], np.int64), "INT64"),
-                       _input(triton_http, meta[1]["name"], np.ones((1, 1, 3), np.int64), "INT64")]
+    past_vocabulary = [
+        _input(triton_http, meta[0]["name"], np.array([[10**9]], np.int64), "INT64"),
+        _input(triton_http, meta[1]["name"], np.ones((1, 1, 3), np.int64), "INT64"),
+    ]
     with pytest.raises(InferenceServerException, match="runtime could not run"):  # an index past the embedding
         http.infer("tagger-onnx", past_vocabulary, headers=dict(auth))
     kclient = served["client"]
     for path, body, ctype, want, words in [
-        ("/v1/models/classifier-onnx:predict", b'{"instances": [{"image": "abc', "application/json", 400, "request format"),
+        (
+            "/v1/models/classifier-onnx:predict",
+            b'{"instances": [{"image": "abc',
+            "application/json",
+            400,
+            "request format",
+        ),
         ("/v1/models/classifier-onnx:predict", b'{"image": "abc"}', "application/json", 400, "instances"),
         ("/v1/models/classifier-onnx:predict", b'{"instances": []}', "application/json", 422, "at least one"),
-        ("/v1/models/classifier-onnx:predict", b'{"instances": [{"data": [[NaN]]}]}', "application/json", 400, "format"),
-        ("/v1/models/classifier-onnx:predict", json.dumps({"instances": [{"top_k": 3}, {"imag": 1}]}).encode(),
-         "application/json", 422, "instance 0"),
+        (
+            "/v1/models/classifier-onnx:predict",
+            b'{"instances": [{"data": [[NaN]]}]}',
+            "application/json",
+            400,
+            "format",
+        ),
+        (
+            "/v1/models/classifier-onnx:predict",
+            json.dumps({"instances": [{"top_k": 3}, {"imag": 1}]}).encode(),
+            "application/json",
+            422,
+            "instance 0",
+        ),
         ("/v1/models/classifier-onnx:predict", digit_png(), "application/octet-stream", 400, "image/png"),
         ("/v1/models/classifier-onnx:predict", b"x" * (3 << 20), "image/png", 413, "limit"),
         ("/v1/models/nope:predict", b'{"instances": [{}]}', "application/json", 404, "nope"),
@@ -232,12 +311,19 @@ def test_bad_requests_get_4xx_with_a_message_and_the_server_keeps_serving(kserve
         ("/v2/models/classifier-onnx/infer", b"garbage", "application/json", 400, "not an inference request"),
     ]:
         code, answer, _ = kclient.request("POST", path, body, {"Content-Type": ctype})
-        assert code == want and isinstance(answer, dict) and words.lower() in answer["error"].lower(), (path, body[:40], code, answer)
+        assert code == want and isinstance(answer, dict) and words.lower() in answer["error"].lower(), (
+            path,
+            body[:40],
+            code,
+            answer,
+        )
     big = np.zeros((4, 1, 256, 1024), np.float32)  # 4 MB over gRPC: past the 2 MB limit
     with pytest.raises(InferenceServerException, match="RESOURCE_EXHAUSTED"):
         grpc.infer("classifier-onnx", [_input(triton_grpc, "image", big, "FP32")], headers=dict(auth))
     # still serving, no traceback logged for any of it
-    assert http.infer("classifier-onnx", [_input(triton_http, "image", good, "FP32")], headers=dict(auth)).as_numpy("logits").shape == (1, 10)
+    assert http.infer("classifier-onnx", [_input(triton_http, "image", good, "FP32")], headers=dict(auth)).as_numpy(
+        "logits"
+    ).shape == (1, 10)
     log = (served["cfg"].run_dir / "logs" / "kserve.log").read_text()
     assert "Traceback" not in log, log[-3000:]
 
@@ -276,14 +362,26 @@ def test_readme_kserve_commands_work_as_written(kserve_served, tmp_path):
             break
     assert len(commands) == 3, commands
     cfg = kserve_served["cfg"]
-    key_line, *curls = [c.replace("runs/serve", str(cfg.run_dir)).replace("127.0.0.1:8080", f"127.0.0.1:{cfg.port}")
-                        .replace("/mnist-cnn", "/classifier-onnx").split("  #")[0].rstrip() for c in commands]
+    key_line, *curls = [
+        c.replace("runs/serve", str(cfg.run_dir))
+        .replace("127.0.0.1:8080", f"127.0.0.1:{cfg.port}")
+        .replace("/mnist-cnn", "/classifier-onnx")
+        .split("  #")[0]
+        .rstrip()
+        for c in commands
+    ]
     (tmp_path / "digit.png").write_bytes(digit_png(3))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     answers = []
     for curl in curls:
-        out = subprocess.run(["bash", "-c", f"{key_line}\n{curl} -s -w '\\n%{{http_code}}'"], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            ["bash", "-c", f"{key_line}\n{curl} -s -w '\\n%{{http_code}}'"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         body, _, code = out.stdout.rpartition("\n")
         assert code == "200", (curl, out.stdout[-500:], out.stderr[-500:])
         answers.append((body, code))
@@ -296,7 +394,9 @@ def test_access_key_is_required_but_probes_and_metrics_are_open(kserve_served):
     anonymous = Client("127.0.0.1", cfg.port, None, engine="kserve")
     code, body, _ = anonymous.predict("classifier-onnx", digit_png(), "image/png")
     assert code == 401 and "key" in body["error"]
-    assert Client("127.0.0.1", cfg.port, "wrong", engine="kserve").request("GET", "/v2/models/classifier-onnx")[0] == 401
+    assert (
+        Client("127.0.0.1", cfg.port, "wrong", engine="kserve").request("GET", "/v2/models/classifier-onnx")[0] == 401
+    )
     assert anonymous.request("GET", "/v2/health/ready")[0] == 200
     assert anonymous.request("GET", "/v2/models/classifier-onnx/ready")[0] == 200
     with pytest.raises(InferenceServerException, match="UNAUTHENTICATED"):
@@ -315,9 +415,25 @@ def test_cli_start_predict_status_stop_with_workers(model_archives, tmp_path):
 
     runner = CliRunner()
     run_dir, port = tmp_path / "run", free_port()
-    result = runner.invoke(serve_cli, ["start", "classifier-onnx", "--engine", "kserve", "--store", str(model_archives["store"]),
-                                       "--run-dir", str(run_dir), "--port", str(port), "--grpc-port", str(free_port()),
-                                       "--workers", "2"])
+    result = runner.invoke(
+        serve_cli,
+        [
+            "start",
+            "classifier-onnx",
+            "--engine",
+            "kserve",
+            "--store",
+            str(model_archives["store"]),
+            "--run-dir",
+            str(run_dir),
+            "--port",
+            str(port),
+            "--grpc-port",
+            str(free_port()),
+            "--workers",
+            "2",
+        ],
+    )
     try:
         assert result.exit_code == 0, result.output
         assert "KServe is up" in result.output
@@ -341,14 +457,32 @@ def test_cli_start_predict_status_stop_with_workers(model_archives, tmp_path):
 def test_deploy_writes_a_container_context_and_a_manifest_the_sdk_accepts(model_archives, tmp_path):
     out = tmp_path / "deploy"
     zoo_serve = Path(sys.executable).parent / "zoo-serve"
-    done = subprocess.run([str(zoo_serve), "deploy", "classifier-onnx", "--out", str(out), "--store", str(model_archives["store"]),
-                           "--image", "registry.example/zoo:1", "--min-replicas", "0", "--max-replicas", "4"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            str(zoo_serve),
+            "deploy",
+            "classifier-onnx",
+            "--out",
+            str(out),
+            "--store",
+            str(model_archives["store"]),
+            "--image",
+            "registry.example/zoo:1",
+            "--min-replicas",
+            "0",
+            "--max-replicas",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)
     assert info["service"] == "classifier-onnx" and "kubectl apply" in done.stderr
     # the manifest read back through the kserve SDK's model classes: every field must be one they define
-    check = subprocess.run([sys.executable, "-c", CHECK_FIELDS, str(out / "inferenceservice.yaml")], capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, "-c", CHECK_FIELDS, str(out / "inferenceservice.yaml")], capture_output=True, text=True
+    )
     assert check.returncode == 0 and check.stdout.strip() == "ok", check.stdout + check.stderr
     import yaml
 
@@ -413,17 +547,26 @@ def test_the_followed_kserve_code_has_not_drifted():
     """ZooModelServer.start builds KServe's servers itself (ModelServer takes no host, size limit or key): the KServe
     code it follows must be the installed one's, and the installed kserve in the range setup.cfg pins. (Asked in a
     subprocess: kserve is never imported in this one.)"""
-    probe = ("import json; from importlib import metadata; from handlers import kserve_server as k; "
-             "print(json.dumps({'version': metadata.version('kserve'), 'tested': k.KSERVE_TESTED, "
-             "'drift': k.upstream_drift(), 'source': k.upstream_source(next(iter(k.UPSTREAM)))}))")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
-                         cwd=Path(__file__).resolve().parents[1])
+    probe = (
+        "import json; from importlib import metadata; from handlers import kserve_server as k; "
+        "print(json.dumps({'version': metadata.version('kserve'), 'tested': k.KSERVE_TESTED, "
+        "'drift': k.upstream_drift(), 'source': k.upstream_source(next(iter(k.UPSTREAM)))}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     found = json.loads(out.stdout.strip().splitlines()[-1])
     low, high = (tuple(int(p) for p in v.split(".")) for v in found["tested"])
     assert low <= tuple(int(p) for p in found["version"].split(".")[:2]) < high, found["version"]
     setup = (Path(__file__).resolve().parents[1] / "setup.cfg").read_text()
     assert f"kserve>={found['tested'][0]},<{found['tested'][1]}" in setup
-    assert found["drift"] == [], ("the installed kserve changed code that handlers/kserve_server.py follows: review "
-                                  "ZooModelServer.start / ZooGRPCServer against it, then update UPSTREAM")
+    assert found["drift"] == [], (
+        "the installed kserve changed code that handlers/kserve_server.py follows: review "
+        "ZooModelServer.start / ZooGRPCServer against it, then update UPSTREAM"
+    )
     assert "def start(self, models" in found["source"]  # the check reads real source

@@ -31,25 +31,44 @@ from serving.client import Client
 from serving.server import ServerConfig, free_port, start, stop
 
 MODELS = ["classifier-onnx", "tagger-onnx", "rnn-onnx"]
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                       HealthCheck.function_scoped_fixture])
-OK_GRPC = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
-           grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAUTHENTICATED}
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
+OK_GRPC = {
+    grpc.StatusCode.OK,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.UNAUTHENTICATED,
+}
 
 
 @pytest.fixture(scope="module")
 def engine(model_archives, tmp_path_factory):
     root = tmp_path_factory.mktemp("kserve-hostile")
-    cfg = ServerConfig(run_dir=root / "run", engine="kserve", store=model_archives["store"], models=MODELS,
-                       port=free_port(), grpc_port=free_port(), max_request_mb=1)
+    cfg = ServerConfig(
+        run_dir=root / "run",
+        engine="kserve",
+        store=model_archives["store"],
+        models=MODELS,
+        port=free_port(),
+        grpc_port=free_port(),
+        max_request_mb=1,
+    )
     try:
         state = start(cfg, timeout_s=300, log=lambda m: None)
         key = json.loads(Path(state["key_file"]).read_text())["inference"]["key"]
         channel = grpc.insecure_channel(f"127.0.0.1:{cfg.grpc_port}")
-        yield {"cfg": cfg, "client": Client.from_run_dir(cfg.run_dir), "log": cfg.run_dir / "logs" / "kserve.log",
-               "stub": service_pb2_grpc.GRPCInferenceServiceStub(channel),
-               "metadata": [("authorization", f"Bearer {key}")]}
+        yield {
+            "cfg": cfg,
+            "client": Client.from_run_dir(cfg.run_dir),
+            "log": cfg.run_dir / "logs" / "kserve.log",
+            "stub": service_pb2_grpc.GRPCInferenceServiceStub(channel),
+            "metadata": [("authorization", f"Bearer {key}")],
+        }
         channel.close()
     finally:
         stop(cfg.run_dir, log=lambda m: None)
@@ -58,14 +77,19 @@ def engine(model_archives, tmp_path_factory):
 def _binary(engine, head: dict | bytes, payload: bytes, header: str | None = None, model: str = "classifier-onnx"):
     text = head if isinstance(head, bytes) else json.dumps(head).encode()
     body = text + payload
-    headers = {"Content-Type": "application/octet-stream",
-               "Inference-Header-Content-Length": str(len(text)) if header is None else header}
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "Inference-Header-Content-Length": str(len(text)) if header is None else header,
+    }
     return engine["client"].request("POST", f"/v2/models/{model}/infer", body, headers)
 
 
 def _image_head(size: int, shape=(1, 1, 28, 28), datatype="FP32") -> dict:
-    return {"inputs": [{"name": "image", "shape": list(shape), "datatype": datatype,
-                        "parameters": {"binary_data_size": size}}]}
+    return {
+        "inputs": [
+            {"name": "image", "shape": list(shape), "datatype": datatype, "parameters": {"binary_data_size": size}}
+        ]
+    }
 
 
 def _log_lines(engine) -> list[str]:
@@ -75,7 +99,10 @@ def _log_lines(engine) -> list[str]:
 def _assert_answer(code: int, body, where) -> None:
     assert code == 200 or 400 <= code < 500, (where, code, body)
     if code != 200:
-        assert isinstance(body, dict) and isinstance(body.get("error"), str) and len(json.dumps(body)) < 2500, (where, body)
+        assert isinstance(body, dict) and isinstance(body.get("error"), str) and len(json.dumps(body)) < 2500, (
+            where,
+            body,
+        )
 
 
 def test_binary_extension_faults_are_400s_naming_what_is_wrong(engine):
@@ -84,7 +111,9 @@ def test_binary_extension_faults_are_400s_naming_what_is_wrong(engine):
     code, good, _ = _binary(engine, _image_head(len(image)), image)
     assert code == 200 and good["outputs"][0]["name"] == "logits"
     before = len(_log_lines(engine))
-    bytes_head = {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 8}}]}
+    bytes_head = {
+        "inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 8}}]
+    }
     cases = [  # (head, payload, header, words)
         (_image_head(len(image)), image, "abc", "whole number"),
         (_image_head(len(image)), image, "-5", "whole number"),
@@ -156,8 +185,9 @@ def binary_requests(draw):
     head = json.dumps({"inputs": inputs}).encode()
     payload = draw(st.one_of(st.binary(max_size=4000), st.just(np.zeros(784, np.float32).tobytes())))
     header_text = st.text(st.characters(min_codepoint=32, max_codepoint=255, exclude_characters="\x7f"), max_size=6)
-    header = draw(st.one_of(st.just(str(len(head))), st.integers(-5, len(head) + len(payload) + 5).map(str),
-                            header_text))  # what an HTTP header can carry (latin-1, no control characters)
+    header = draw(
+        st.one_of(st.just(str(len(head))), st.integers(-5, len(head) + len(payload) + 5).map(str), header_text)
+    )  # what an HTTP header can carry (latin-1, no control characters)
     model = draw(st.sampled_from(MODELS))
     return head, payload, header, model
 
@@ -170,19 +200,29 @@ def test_arbitrary_binary_extension_bodies(engine, request):
     _assert_answer(code, body, (head[:200], header))
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False) |
-                           st.text(max_size=8), lambda inner: st.lists(inner, max_size=4) |
-                           st.dictionaries(st.text(max_size=6), inner, max_size=4), max_leaves=12)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
 
 
 @st.composite
 def v2_json_requests(draw):
-    inputs = draw(st.lists(st.fixed_dictionaries({"name": names, "shape": shapes, "datatype": datatypes},
-                                                 optional={"data": json_values, "parameters": json_values}), max_size=3))
+    inputs = draw(
+        st.lists(
+            st.fixed_dictionaries(
+                {"name": names, "shape": shapes, "datatype": datatypes},
+                optional={"data": json_values, "parameters": json_values},
+            ),
+            max_size=3,
+        )
+    )
     request = {"inputs": inputs}
     if draw(st.booleans()):
-        request["outputs"] = draw(st.lists(st.fixed_dictionaries({"name": st.sampled_from(["logits", "response", "y", 7])}),
-                                           max_size=2))
+        request["outputs"] = draw(
+            st.lists(st.fixed_dictionaries({"name": st.sampled_from(["logits", "response", "y", 7])}), max_size=2)
+        )
     if draw(st.integers(0, 4)) == 0:  # sometimes not even a list of inputs
         request = {"inputs": draw(json_values)}
     return request, draw(st.sampled_from(MODELS))
@@ -192,8 +232,9 @@ def v2_json_requests(draw):
 @given(request=v2_json_requests())
 def test_arbitrary_v2_json_requests(engine, request):
     body, model = request
-    code, answer, _ = engine["client"].request("POST", f"/v2/models/{model}/infer", json.dumps(body).encode(),
-                                               {"Content-Type": "application/json"})
+    code, answer, _ = engine["client"].request(
+        "POST", f"/v2/models/{model}/infer", json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
     _assert_answer(code, answer, body)
 
 
@@ -201,11 +242,11 @@ def test_arbitrary_v2_json_requests(engine, request):
 def grpc_requests(draw):
     request = service_pb2.ModelInferRequest(model_name=draw(st.sampled_from([*MODELS, "nope", ""])))
     for _ in range(draw(st.integers(0, 3))):
-        request.inputs.add(name=draw(names), datatype=draw(datatypes),
-                           shape=[max(d, 0) for d in draw(shapes)])
+        request.inputs.add(name=draw(names), datatype=draw(datatypes), shape=[max(d, 0) for d in draw(shapes)])
     for _ in range(draw(st.integers(0, 4))):
-        request.raw_input_contents.append(draw(st.one_of(st.binary(max_size=3200),
-                                                         st.just(np.zeros(784, np.float32).tobytes()))))
+        request.raw_input_contents.append(
+            draw(st.one_of(st.binary(max_size=3200), st.just(np.zeros(784, np.float32).tobytes())))
+        )
     for output in draw(st.lists(st.sampled_from(["logits", "response", "zz"]), max_size=2)):
         request.outputs.add(name=output)
     return request
@@ -257,5 +298,7 @@ def test_the_log_stays_bounded_with_several_processes_writing(tmp_path):
     newest = gzip.decompress((tmp_path / "kserve.log.1.gz").read_bytes()).decode()
     assert 15_000 < len(newest) <= 20_000 and all(ln.startswith("worker ") for ln in newest.splitlines())
     # 6,000 lines of ~80 bytes were written: only the newest (3 + 1) x 20 kB are kept
-    kept = path.read_text().count("\n") + sum(gzip.decompress(p.read_bytes()).count(b"\n") for p in tmp_path.glob("*.gz"))
+    kept = path.read_text().count("\n") + sum(
+        gzip.decompress(p.read_bytes()).count(b"\n") for p in tmp_path.glob("*.gz")
+    )
     assert 700 < kept < 1100

@@ -13,8 +13,13 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("zoo", "training", "export", "serving", "handlers")
 #: What each package may import of the others (besides itself). ``handlers`` travels alone inside model
 #: archives, so it imports none of them; the rest may use its image preprocessing.
-ALLOWED = {"handlers": set(), "zoo": {"handlers"}, "training": {"zoo", "handlers"},
-           "export": {"zoo", "training", "handlers"}, "serving": {"zoo", "training", "export", "handlers"}}
+ALLOWED = {
+    "handlers": set(),
+    "zoo": {"handlers"},
+    "training": {"zoo", "handlers"},
+    "export": {"zoo", "training", "handlers"},
+    "serving": {"zoo", "training", "export", "handlers"},
+}
 #: ``python -m zoo`` runs the whole ``zoo`` command (build/verify need training and export) when installed beside.
 ENTRY_POINTS = {"zoo.__main__"}
 MAX_LINES = 500
@@ -54,14 +59,24 @@ def _graph() -> dict[str, set[str]]:
 
 
 def test_dependencies_point_one_way():
-    wrong = sorted(f"{a} imports {b}" for a, deps in _graph().items() for b in deps if a not in ENTRY_POINTS and b.split(".")[0] != a.split(".")[0] and b.split(".")[0] not in ALLOWED[a.split(".")[0]])
+    wrong = sorted(
+        f"{a} imports {b}"
+        for a, deps in _graph().items()
+        for b in deps
+        if a not in ENTRY_POINTS
+        and b.split(".")[0] != a.split(".")[0]
+        and b.split(".")[0] not in ALLOWED[a.split(".")[0]]
+    )
     assert not wrong, "\n".join(wrong)
 
 
 @pytest.mark.parametrize("package", ["training", "export", "serving", "handlers"])
 def test_no_import_circle_between_files(package):
-    graph = {a: {b for b in deps if b.split(".")[0] == package and not b == package}
-             for a, deps in _graph().items() if a.split(".")[0] == package}
+    graph = {
+        a: {b for b in deps if b.split(".")[0] == package and not b == package}
+        for a, deps in _graph().items()
+        if a.split(".")[0] == package
+    }
     circles: list[list[str]] = []
     state: dict[str, int] = {}
 
@@ -69,7 +84,7 @@ def test_no_import_circle_between_files(package):
         state[node] = 1
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                circles.append(trail[trail.index(nxt):] + [nxt])
+                circles.append(trail[trail.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt, [*trail, nxt])
         state[node] = 2
@@ -81,5 +96,7 @@ def test_no_import_circle_between_files(package):
 
 
 def test_no_source_file_over_500_lines():
-    long = {str(p.relative_to(ROOT)): n for p in _sources().values() if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(ROOT)): n for p in _sources().values() if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
     assert not long, f"split these the way training/data/ and training/steps/ are split: {long}"

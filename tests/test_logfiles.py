@@ -33,7 +33,10 @@ def test_no_writer_waits_for_the_compression_of_a_rotated_file(tmp_path):
     a.close()
     assert not compressing()
     assert path.read_text().splitlines() == ["x" * 100, "written during the compression"]
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["kserve.log", "kserve.log.1.gz"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == [
+        "kserve.log",
+        "kserve.log.1.gz",
+    ]
     assert len(gzip.decompress((tmp_path / "kserve.log.1.gz").read_bytes())) == size
     b.close()
 

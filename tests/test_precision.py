@@ -39,8 +39,18 @@ def test_a_bf16_cpu_run_computes_in_bf16_and_saves_fp32(tmp_path):
     lines: list[str] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # no native bf16: the explicit ask warns
-        trainer = Trainer(TrainConfig(recipe="mnist-cnn-mnist", dataset="digits", device="cpu", out=tmp_path,
-                                      max_steps=3, quiet=True, overrides={"precision": "bf16"}), log=lines.append)
+        trainer = Trainer(
+            TrainConfig(
+                recipe="mnist-cnn-mnist",
+                dataset="digits",
+                device="cpu",
+                out=tmp_path,
+                max_steps=3,
+                quiet=True,
+                overrides={"precision": "bf16"},
+            ),
+            log=lines.append,
+        )
         summary = trainer.fit()
     seen: list[torch.dtype] = []
     conv = next(m for m in trainer.raw_model.modules() if isinstance(m, nn.Conv2d))
@@ -55,14 +65,23 @@ def test_a_bf16_cpu_run_computes_in_bf16_and_saves_fp32(tmp_path):
 
 
 def test_bf16_resume_mid_epoch_equals_an_uninterrupted_run(tmp_path):
-    cfg = dict(recipe="mnist-cnn-mnist", dataset="digits", device="cpu", quiet=True, seed=3,
-               overrides={"precision": "bf16", "batch_size": 64, "epochs": 2})
+    cfg = dict(
+        recipe="mnist-cnn-mnist",
+        dataset="digits",
+        device="cpu",
+        quiet=True,
+        seed=3,
+        overrides={"precision": "bf16", "batch_size": 64, "epochs": 2},
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         Trainer(TrainConfig(out=tmp_path / "whole", **cfg)).fit()  # type: ignore[arg-type]
         Trainer(TrainConfig(out=tmp_path / "part", max_steps=30, **cfg)).fit()  # type: ignore[arg-type]
-        resumed = Trainer(TrainConfig(recipe="mnist-cnn-mnist", resume=tmp_path / "part" / "checkpoints" / "last.pt",
-                                      device="cpu", quiet=True)).fit()
+        resumed = Trainer(
+            TrainConfig(
+                recipe="mnist-cnn-mnist", resume=tmp_path / "part" / "checkpoints" / "last.pt", device="cpu", quiet=True
+            )
+        ).fit()
     assert resumed["precision"] == "bf16" and resumed["global_step"] == 46
     whole = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")["state_dict"]
     part = load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt")["state_dict"]
@@ -102,14 +121,23 @@ def test_holdout_takes_evaluation_samples_out_of_train():
         holdout_split(data, len(data.train["y"]), seed=0)
 
 
-@pytest.mark.skipif(not NATIVE, reason="this CPU has no native bf16 (AMX / AVX512-BF16): the comparison would be "
-                                       "of an emulation")
+@pytest.mark.skipif(
+    not NATIVE, reason="this CPU has no native bf16 (AMX / AVX512-BF16): the comparison would be of an emulation"
+)
 def test_bf16_learns_like_fp32_on_real_mnist(data_dir, tmp_path):
     """One epoch of the seed MNIST CNN in bf16 ends within 0.5 points of fp32 on the whole test split."""
     results = {}
     for p in ("fp32", "bf16"):
-        results[p] = Trainer(TrainConfig(recipe="mnist-cnn-mnist", data_dir=data_dir, device="cpu", quiet=True,
-                                         out=tmp_path / p, overrides={"precision": p})).fit()
+        results[p] = Trainer(
+            TrainConfig(
+                recipe="mnist-cnn-mnist",
+                data_dir=data_dir,
+                device="cpu",
+                quiet=True,
+                out=tmp_path / p,
+                overrides={"precision": p},
+            )
+        ).fit()
     assert results["bf16"]["precision"] == "bf16"
     gap = abs(results["bf16"]["test_accuracy"] - results["fp32"]["test_accuracy"])
     assert results["fp32"]["test_accuracy"] > 0.97 and gap <= 0.005, results

@@ -28,8 +28,20 @@ from training.recipes import RECIPES, get_recipe, list_recipes
 from training.steps import get_step, learned
 
 #: Recipes whose data is generated or built in; the rest need $ZOO_DATA_DIR.
-NO_FILES = {"none", "sonnet", "pos-toy", "sin-cos", "quadratic", "quadratic-1000", "gaussians", "linear-points",
-            "poly", "logistic", "bn-quadratic", "digits"}
+NO_FILES = {
+    "none",
+    "sonnet",
+    "pos-toy",
+    "sin-cos",
+    "quadratic",
+    "quadratic-1000",
+    "gaussians",
+    "linear-points",
+    "poly",
+    "logistic",
+    "bn-quadratic",
+    "digits",
+}
 
 #: Per recipe: optimiser steps, the subset size (None: the whole built-in data), profile overrides
 #: (epochs; a smaller batch for the big CIFAR-10 networks), builder arguments. Profiles' optimisers and
@@ -70,8 +82,17 @@ BUDGET: dict[str, dict[str, Any]] = {
 
 #: Too slow for the default suite on a 2-core CPU (a minute or more each): ``make test-all`` runs them,
 #: and ``benchmarks/recipes.py`` measures each of them on the real test split.
-SLOW = {"resnet-cifar10", "resnet18-cifar10", "inception-cifar10", "vgg16-cifar10", "alexnet-cifar10", "dqn-cartpole", "gan-mnist",
-        "lsgan-mnist", "dcgan-mnist"}
+SLOW = {
+    "resnet-cifar10",
+    "resnet18-cifar10",
+    "inception-cifar10",
+    "vgg16-cifar10",
+    "alexnet-cifar10",
+    "dqn-cartpole",
+    "gan-mnist",
+    "lsgan-mnist",
+    "dcgan-mnist",
+}
 
 _BUNDLES: dict[tuple[str, int | None], DataBundle] = {}
 
@@ -86,8 +107,9 @@ def _bundle(recipe: str, data_dir: Path | None, subset: int | None) -> DataBundl
     if key not in _BUNDLES:
         full = load_dataset(dataset, data_dir, **rec.dataset_options)
         part = random_subset(full.train, subset)
-        _BUNDLES[key] = replace(full, train=part, test=part,
-                                description=f"{full.description}, {subset} random training samples")
+        _BUNDLES[key] = replace(
+            full, train=part, test=part, description=f"{full.description}, {subset} random training samples"
+        )
     return _BUNDLES[key]
 
 
@@ -105,10 +127,19 @@ def run_short(recipe: str, out: Path, data_dir: Path | None, profile: str | None
     if b.get("subset") and b.get("steps"):  # enough passes over the subset for the steps (same lr)
         batch = overrides.get("batch_size", prof.batch_size)
         overrides.setdefault("epochs", max(prof.epochs, math.ceil(b["steps"] / math.ceil(b["subset"] / batch))))
-    cfg = TrainConfig(recipe=recipe, profile=profile, data_dir=data_dir, device="cpu", out=out, quiet=True,
-                      max_steps=b.get("steps"), overrides=overrides,
-                      model_kwargs=dict(b.get("model_kwargs", {})), eval_first=True,
-                      data=_bundle(recipe, data_dir, b.get("subset")))
+    cfg = TrainConfig(
+        recipe=recipe,
+        profile=profile,
+        data_dir=data_dir,
+        device="cpu",
+        out=out,
+        quiet=True,
+        max_steps=b.get("steps"),
+        overrides=overrides,
+        model_kwargs=dict(b.get("model_kwargs", {})),
+        eval_first=True,
+        data=_bundle(recipe, data_dir, b.get("subset")),
+    )
     if rec.variants:
         from training.sweep import run_many
 
@@ -153,8 +184,9 @@ def test_recipe_learns(name, tmp_path, request):
 
 def test_a_dead_recipe_is_caught(tmp_path, request):
     """The bounds above fail a recipe that does not learn: SimpleCNN under ResNet's Adam 0.01 (the old default)."""
-    [summary] = run_short("simple-cnn-cifar10", tmp_path, _data_dir_for("simple-cnn-cifar10", request),
-                          profile="resnet-seed")
+    [summary] = run_short(
+        "simple-cnn-cifar10", tmp_path, _data_dir_for("simple-cnn-cifar10", request), profile="resnet-seed"
+    )
     ok, how = learned(get_step("classification").headline, summary["initial"], summary)
     assert not ok, how
 

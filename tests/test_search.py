@@ -50,7 +50,9 @@ def test_search_finds_the_best_region_prunes_the_hopeless_one_and_writes_what_a_
     kept = [p.parent.name for p in (out / "trials").glob("*/checkpoints")]
     assert kept == [f"{best['trial']:03d}"], kept  # only the best trial keeps its checkpoints
     # the best settings train again as a plain run
-    again = CliRunner().invoke(train_main, [*RECIPE, "--set-file", str(out / "best.json"), "--out", str(tmp_path / "best")])
+    again = CliRunner().invoke(
+        train_main, [*RECIPE, "--set-file", str(out / "best.json"), "--out", str(tmp_path / "best")]
+    )
     assert again.exit_code == 0, again.output
     config = json.loads((tmp_path / "best" / "config.json").read_text())
     assert config["hyperparameters"]["lr"] == pytest.approx(best["set"]["lr"])
@@ -94,8 +96,21 @@ def test_identical_commands_share_one_study_with_distinct_points_and_no_phantom_
     trial is recorded that did not run (no FAIL past the budget)."""
     path = tmp_path / ("study.journal" if kind == "journal" else "study.db")
     storage = f"journal:{path}" if kind == "journal" else f"sqlite:///{path}"
-    command = _zoo_train(*RECIPE, "--search", SPACE, "--trials", "7", "--pruner", "none", "--storage", storage,
-                         "--study", "shared", "--out", str(tmp_path / "run"))
+    command = _zoo_train(
+        *RECIPE,
+        "--search",
+        SPACE,
+        "--trials",
+        "7",
+        "--pruner",
+        "none",
+        "--storage",
+        storage,
+        "--study",
+        "shared",
+        "--out",
+        str(tmp_path / "run"),
+    )
     workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [w.communicate(timeout=600)[0] for w in workers]
     assert all(w.returncode == 0 for w in workers), [o[-1500:] for o in outputs]
@@ -115,8 +130,23 @@ def test_a_killed_workers_trial_in_a_journal_is_run_again(tmp_path):
     """A journal file has no heartbeat: the next worker on the machine fails the dead worker's RUNNING trial
     (it is recorded, with its parameters, as the failure it was) and runs the budget to its end."""
     path = tmp_path / "study.journal"
-    command = _zoo_train(*RECIPE, "--epochs", "150", "--search", SPACE, "--trials", "4", "--pruner", "none",
-                         "--storage", f"journal:{path}", "--study", "s", "--out", str(tmp_path / "run"))
+    command = _zoo_train(
+        *RECIPE,
+        "--epochs",
+        "150",
+        "--search",
+        SPACE,
+        "--trials",
+        "4",
+        "--pruner",
+        "none",
+        "--storage",
+        f"journal:{path}",
+        "--study",
+        "s",
+        "--out",
+        str(tmp_path / "run"),
+    )
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     def study() -> optuna.Study:
@@ -141,29 +171,58 @@ def test_a_killed_workers_trial_in_a_journal_is_run_again(tmp_path):
 
 
 def test_the_grid_sweep_runs_on_the_same_machinery(tmp_path):
-    result = CliRunner().invoke(train_main, ["classifier-gaussians", "--sweep", "lr=0.02,0.2", "--sweep", "batch_size=50,200",
-                                             "--epochs", "5", "--device", "cpu", "--quiet", "--json", "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        train_main,
+        [
+            "classifier-gaussians",
+            "--sweep",
+            "lr=0.02,0.2",
+            "--sweep",
+            "batch_size=50,200",
+            "--epochs",
+            "5",
+            "--device",
+            "cpu",
+            "--quiet",
+            "--json",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     final = json.loads(result.stdout.strip().splitlines()[-1])
-    assert [(r["params"]["lr"], r["params"]["batch_size"]) for r in final["runs"]] == \
-        [("0.02", "50"), ("0.02", "200"), ("0.2", "50"), ("0.2", "200")]
-    assert {p.name for p in tmp_path.iterdir()} >= {"sweep.csv", "sweep.json", "comparison.png", "study.db", "trials.csv"}
+    assert [(r["params"]["lr"], r["params"]["batch_size"]) for r in final["runs"]] == [
+        ("0.02", "50"),
+        ("0.02", "200"),
+        ("0.2", "50"),
+        ("0.2", "200"),
+    ]
+    assert {p.name for p in tmp_path.iterdir()} >= {
+        "sweep.csv",
+        "sweep.json",
+        "comparison.png",
+        "study.db",
+        "trials.csv",
+    }
     study = _study(tmp_path, "classifier-gaussians")
     assert isinstance(study.sampler, optuna.samplers.BaseSampler) and len(study.trials) == 4
 
 
-@pytest.mark.parametrize(("args", "says"), [
-    (["--search", "lr"], "FIELD=VALUES"),
-    (["--search", "lr=log:0:1"], "LOW > 0"),
-    (["--search", "lr=0.5:0.1"], "LOW must be below HIGH"),
-    (["--search", "learning_rate=0.1,0.2"], "not a field of this recipe"),
-    (["--search", "batch_size=16,abc"], "batch_size='abc': expected a whole number"),
-    (["--search", "batch_size=1.5:8"], "whole ends"),
-    (["--search", "optimizer=0.1:0.2"], "not a number"),
-    (["--search", "model.widthh=1,2"], "no argument 'widthh'"),
-    (["--sweep", "lr=0.1:0.2"], "needs --search"),
-    (["--search", "lr=0.1,0.2", "--storage", "postgresql://zoo@127.0.0.1:9/none"], "cannot open the study storage"),
-])
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--search", "lr"], "FIELD=VALUES"),
+        (["--search", "lr=log:0:1"], "LOW > 0"),
+        (["--search", "lr=0.5:0.1"], "LOW must be below HIGH"),
+        (["--search", "learning_rate=0.1,0.2"], "not a field of this recipe"),
+        (["--search", "batch_size=16,abc"], "batch_size='abc': expected a whole number"),
+        (["--search", "batch_size=1.5:8"], "whole ends"),
+        (["--search", "optimizer=0.1:0.2"], "not a number"),
+        (["--search", "model.widthh=1,2"], "no argument 'widthh'"),
+        (["--sweep", "lr=0.1:0.2"], "needs --search"),
+        (["--search", "lr=0.1,0.2", "--storage", "postgresql://zoo@127.0.0.1:9/none"], "cannot open the study storage"),
+    ],
+)
 def test_bad_searches_are_refused_before_any_training(args, says, tmp_path):
     result = CliRunner().invoke(train_main, [*RECIPE, *args, "--out", str(tmp_path / "s")])
     assert result.exit_code != 0 and says in result.output, result.output
@@ -172,16 +231,36 @@ def test_bad_searches_are_refused_before_any_training(args, says, tmp_path):
 
 def test_a_study_of_another_recipe_is_refused_and_a_failing_trial_does_not_stop_the_study(tmp_path):
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    first = CliRunner().invoke(train_main, ["classifier-gaussians", "--epochs", "5", "--quiet", "--search",
-                                            "model.n_output=1,2", "--sampler", "grid", "--trials", "2",
-                                            "--storage", storage, "--study", "s", "--out", str(tmp_path / "a"), "--json"])
+    first = CliRunner().invoke(
+        train_main,
+        [
+            "classifier-gaussians",
+            "--epochs",
+            "5",
+            "--quiet",
+            "--search",
+            "model.n_output=1,2",
+            "--sampler",
+            "grid",
+            "--trials",
+            "2",
+            "--storage",
+            storage,
+            "--study",
+            "s",
+            "--out",
+            str(tmp_path / "a"),
+            "--json",
+        ],
+    )
     assert first.exit_code == 0, first.output
     summary = json.loads(first.stdout.strip().splitlines()[-1])
     assert summary["states"]["FAIL"] >= 1 and summary["states"]["COMPLETE"] >= 1  # n_output=1 cannot train
     failed = [t for t in _study(tmp_path, "s", storage).trials if t.state == optuna.trial.TrialState.FAIL]
     assert "IndexError" in failed[0].user_attrs["error"] or "out of bounds" in failed[0].user_attrs["error"]
-    other = CliRunner().invoke(train_main, [*RECIPE, "--search", SPACE, "--storage", storage, "--study", "s",
-                                            "--out", str(tmp_path / "b")])
+    other = CliRunner().invoke(
+        train_main, [*RECIPE, "--search", SPACE, "--storage", storage, "--study", "s", "--out", str(tmp_path / "b")]
+    )
     assert other.exit_code != 0 and "made for recipe 'classifier-gaussians'" in other.output, other.output
 
 
@@ -190,14 +269,42 @@ def test_postgresql_storage(tmp_path):
     if not url:
         pytest.skip("ZOO_TEST_POSTGRES_URL is not set: no PostgreSQL server here (.ci/run starts one and sets it)")
     study = f"pg-{os.getpid()}-{int(time.time())}"
-    result = CliRunner().invoke(train_main, [*RECIPE, "--search", SPACE, "--trials", "4", "--storage", url, "--study", study,
-                                             "--out", str(tmp_path), "--json"])
+    result = CliRunner().invoke(
+        train_main,
+        [
+            *RECIPE,
+            "--search",
+            SPACE,
+            "--trials",
+            "4",
+            "--storage",
+            url,
+            "--study",
+            study,
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert len(optuna.load_study(study_name=study, storage=url).trials) == 4
 
 
 def test_a_search_whose_every_trial_fails_stops_with_the_error(tmp_path):
-    result = CliRunner().invoke(train_main, ["classifier-gaussians", "--epochs", "2", "--quiet", "--search",
-                                             "model.n_output=1", "--trials", "2", "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        train_main,
+        [
+            "classifier-gaussians",
+            "--epochs",
+            "2",
+            "--quiet",
+            "--search",
+            "model.n_output=1",
+            "--trials",
+            "2",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 1 and "trials failed in a row" in result.output, result.output
     assert len(_study(tmp_path, "classifier-gaussians").trials) == 3

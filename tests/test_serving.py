@@ -50,12 +50,24 @@ RUNTIMES = SERVED_RUNTIMES
 def served(model_archives, tmp_path_factory):
     """Serve every archived (model, runtime) from one TorchServe; stop it however the tests end."""
     root = tmp_path_factory.mktemp("serving")
-    cfg = ServerConfig(run_dir=root / "run", store=model_archives["store"], models=model_archives["names"],
-                       port=free_port(), management_port=free_port(), metrics_port=free_port(), batch_size=4,
-                       max_batch_delay_ms=20)
+    cfg = ServerConfig(
+        run_dir=root / "run",
+        store=model_archives["store"],
+        models=model_archives["names"],
+        port=free_port(),
+        management_port=free_port(),
+        metrics_port=free_port(),
+        batch_size=4,
+        max_batch_delay_ms=20,
+    )
     try:
         start(cfg, timeout_s=600, log=lambda m: None)
-        yield {"client": Client.from_run_dir(cfg.run_dir), "exports": model_archives["exports"], "cfg": cfg, "root": root}
+        yield {
+            "client": Client.from_run_dir(cfg.run_dir),
+            "exports": model_archives["exports"],
+            "cfg": cfg,
+            "root": root,
+        }
     finally:
         stop(cfg.run_dir, log=lambda m: None)
     assert not (cfg.run_dir / "tmp" / ".model_server.pid").exists()
@@ -91,8 +103,14 @@ def test_image_classifier_matches_in_process(served, runtime):
     images = [(rng.random((28, 28)) * 255).astype(np.uint8) for _ in range(6)]
     run = _runtime(exp, runtime, "model")
     with ThreadPoolExecutor(6) as pool:  # concurrent requests so that TorchServe batches them
-        answers = list(pool.map(lambda im: client.__class__(client.host, client.port, client.token)
-                                .predict(f"classifier-{runtime}", png_bytes(im), "image/png"), images))
+        answers = list(
+            pool.map(
+                lambda im: client.__class__(client.host, client.port, client.token).predict(
+                    f"classifier-{runtime}", png_bytes(im), "image/png"
+                ),
+                images,
+            )
+        )
     for image, (code, body, _) in zip(images, answers):
         assert code == 200, body
         x = imaging.preprocess(imaging.decode_image(png_bytes(image)), pre)[None]
@@ -101,7 +119,9 @@ def test_image_classifier_matches_in_process(served, runtime):
             assert p["probability"] == pytest.approx(probs[p["index"]], abs=1e-6)
         assert body["predictions"][0]["index"] == int(probs.argmax())
     # the same image as base64 JSON and as a pixel array gives the same answer
-    b64 = client.predict(f"classifier-{runtime}", {"image": base64.b64encode(png_bytes(images[0])).decode(), "top_k": 3})
+    b64 = client.predict(
+        f"classifier-{runtime}", {"image": base64.b64encode(png_bytes(images[0])).decode(), "top_k": 3}
+    )
     raw = client.predict(f"classifier-{runtime}", {"data": images[0].tolist(), "invert": "no", "top_k": 3})
     assert b64[0] == raw[0] == 200 and len(b64[1]["predictions"]) == 3
     assert b64[1]["predictions"][0]["probability"] == pytest.approx(answers[0][1]["predictions"][0]["probability"])
@@ -178,7 +198,9 @@ def test_language_model_and_tagger(served, runtime):
     meta = _record(exp)["meta"]
     code, body, _ = client.predict(f"tagger-{runtime}", {"sentence": "Everybody ate the xylophone"})
     assert code == 200 and [t["word"] for t in body["tags"]] == ["Everybody", "ate", "the", "xylophone"]
-    words = np.array([[meta["words"].index(w) if w in meta["words"] else 1 for w in ["everybody", "ate", "the", "xylophone"]]])
+    words = np.array(
+        [[meta["words"].index(w) if w in meta["words"] else 1 for w in ["everybody", "ate", "the", "xylophone"]]]
+    )
     chars = np.zeros((1, 4, 9), np.int64)
     for j, w in enumerate(["everybody", "ate", "the", "xylophone"]):
         chars[0, j, : len(w)] = [meta["chars"].index(c) if c in meta["chars"] else 1 for c in w]
@@ -242,8 +264,12 @@ def test_bad_inputs_get_4xx_and_the_worker_survives(served):
         assert isinstance(answer, dict) and words.lower() in answer["error"].lower(), answer
         ok = client.predict(name, good, "image/png")
         assert ok[0] == 200, ok
-    for base, bad, words in (("dqn", {"state": [1, 2]}, "shape"), ("dqn", {"state": [1, 2, 3, None]}, "numbers"),
-                             ("dcgan", {"n": 1000}, "'n'"), ("tagger", {"sentence": ""}, "empty")):
+    for base, bad, words in (
+        ("dqn", {"state": [1, 2]}, "shape"),
+        ("dqn", {"state": [1, 2, 3, None]}, "numbers"),
+        ("dcgan", {"n": 1000}, "'n'"),
+        ("tagger", {"sentence": ""}, "empty"),
+    ):
         code, answer, _ = client.predict(f"{base}-onnx", bad)
         assert code == 422 and words in answer["error"], answer
     for token in (None, "wrong-token"):
@@ -276,8 +302,12 @@ def test_responses_are_marked_json(served):
     conn = http.client.HTTPConnection(served["client"].host, served["client"].port, timeout=30)
     try:
         for body, status in ((b'{"state": [0, 0, 0, 0]}', 200), (b'{"state": [0, 0]}', 422), (b'{"zzzzzz": 1}', 422)):
-            conn.request("POST", "/predictions/dqn-onnx", body, {"Authorization": f"Bearer {served['client'].token}",
-                                                                 "Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                "/predictions/dqn-onnx",
+                body,
+                {"Authorization": f"Bearer {served['client'].token}", "Content-Type": "application/json"},
+            )
             response = conn.getresponse()
             response.read()
             assert response.status == status
@@ -303,12 +333,21 @@ def test_readme_curl_command_works_as_written(served, tmp_path):
     cmd = " ".join(command)
     assert "Content-Type" in cmd, "README's curl must set the content type (curl defaults to form encoding)"
     cfg = served["cfg"]
-    cmd = (cmd.replace("runs/serve", str(cfg.run_dir)).replace("127.0.0.1:8080", f"127.0.0.1:{cfg.port}")
-           .replace("/predictions/mnist-cnn", "/predictions/classifier-onnx"))
+    cmd = (
+        cmd.replace("runs/serve", str(cfg.run_dir))
+        .replace("127.0.0.1:8080", f"127.0.0.1:{cfg.port}")
+        .replace("/predictions/mnist-cnn", "/predictions/classifier-onnx")
+    )
     (tmp_path / "digit.png").write_bytes(digit_png(4))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    out = subprocess.run(["bash", "-c", cmd + " -s -w '\\n%{http_code}'"], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        ["bash", "-c", cmd + " -s -w '\\n%{http_code}'"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     body, _, code = out.stdout.rpartition("\n")
     assert code == "200", (cmd, out.stdout[-500:], out.stderr[-500:])
     assert json.loads(body)["predictions"][0]["label"] in [str(i) for i in range(10)]
@@ -354,17 +393,26 @@ def test_kserve_engine_answers_tritonclient_as_torchserve_answers(served):
     png = digit_png(5)
     code, torchserve_answer, _ = served["client"].predict("classifier-onnx", png, "image/png")
     assert code == 200
-    kcfg = ServerConfig(run_dir=served["root"] / "kserve", engine="kserve", store=cfg.store, models=["classifier-onnx"],
-                        port=free_port(), grpc_port=free_port())
+    kcfg = ServerConfig(
+        run_dir=served["root"] / "kserve",
+        engine="kserve",
+        store=cfg.store,
+        models=["classifier-onnx"],
+        port=free_port(),
+        grpc_port=free_port(),
+    )
     try:
         start(kcfg, timeout_s=120, log=lambda m: None)
         key = json.loads((kcfg.run_dir / "key_file.json").read_text())["inference"]["key"]
-        for module, address, image in ((triton_http, f"127.0.0.1:{kcfg.port}", base64.b64encode(png)),
-                                       (triton_grpc, f"127.0.0.1:{kcfg.grpc_port}", png)):
+        for module, address, image in (
+            (triton_http, f"127.0.0.1:{kcfg.port}", base64.b64encode(png)),
+            (triton_grpc, f"127.0.0.1:{kcfg.grpc_port}", png),
+        ):
             tensor = module.InferInput("image", [1], "BYTES")
             tensor.set_data_from_numpy(np.array([image], dtype=np.object_))
-            answer = module.InferenceServerClient(address).infer("classifier-onnx", [tensor],
-                                                                 headers={"authorization": f"Bearer {key}"})
+            answer = module.InferenceServerClient(address).infer(
+                "classifier-onnx", [tensor], headers={"authorization": f"Bearer {key}"}
+            )
             assert json.loads(answer.as_numpy("response")[0]) == torchserve_answer, module.__name__
         assert Client.from_run_dir(kcfg.run_dir).predict("classifier-onnx", png)[1] == torchserve_answer  # v1
     finally:
@@ -374,18 +422,37 @@ def test_kserve_engine_answers_tritonclient_as_torchserve_answers(served):
 def test_cli_archive_start_predict_stop(tmp_path):
     runner = CliRunner()
     store, run_dir = tmp_path / "store", tmp_path / "run"
-    result = runner.invoke(serve_cli, ["archive", "dqn", "--store", str(store), "--exports", str(tmp_path / "exports"),
-                                       "--runtime", "torchscript"])
+    result = runner.invoke(
+        serve_cli,
+        ["archive", "dqn", "--store", str(store), "--exports", str(tmp_path / "exports"), "--runtime", "torchscript"],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.strip().splitlines()[-1])["name"] == "dqn"
     ports = [str(free_port()) for _ in range(3)]
     try:
-        started = runner.invoke(serve_cli, ["start", "--store", str(store), "--run-dir", str(run_dir), "--port", ports[0],
-                                            "--management-port", ports[1], "--metrics-port", ports[2], "--verbose-logs"])
+        started = runner.invoke(
+            serve_cli,
+            [
+                "start",
+                "--store",
+                str(store),
+                "--run-dir",
+                str(run_dir),
+                "--port",
+                ports[0],
+                "--management-port",
+                ports[1],
+                "--metrics-port",
+                ports[2],
+                "--verbose-logs",
+            ],
+        )
         assert started.exit_code == 0, started.output
         assert "key_file.json" in started.output
         # --verbose-logs: TorchServe's own logging (the quiet default is tested on the shared server)
-        assert not (run_dir / "log4j2.xml").exists() and "metrics_mode=log" in (run_dir / "config.properties").read_text()
+        assert (
+            not (run_dir / "log4j2.xml").exists() and "metrics_mode=log" in (run_dir / "config.properties").read_text()
+        )
         request = tmp_path / "state.json"
         request.write_text(json.dumps({"state": [0, 0, 0, 0]}))
         answer = runner.invoke(serve_cli, ["predict", "dqn", str(request), "--run-dir", str(run_dir)])
@@ -394,7 +461,9 @@ def test_cli_archive_start_predict_stop(tmp_path):
         row = json.loads(scripted.output)
         assert scripted.exit_code == 0 and row["status"] == 200 and row["file"] == str(request)
         assert len(row["answer"]["q_values"]) == 2 and row["latency_ms"] > 0
-        again = runner.invoke(serve_cli, ["start", "--store", str(store), "--run-dir", str(run_dir), "--port", ports[0]])
+        again = runner.invoke(
+            serve_cli, ["start", "--store", str(store), "--run-dir", str(run_dir), "--port", ports[0]]
+        )
         assert again.exit_code != 0 and "already running" in again.output
     finally:
         stopped = runner.invoke(serve_cli, ["stop", "--run-dir", str(run_dir)])
@@ -411,8 +480,9 @@ def test_missing_java_is_explained(monkeypatch, tmp_path):
 
 
 def test_demo_trains_then_serves_with_train(tmp_path):
-    result = CliRunner().invoke(serve_cli, ["demo", "--train", "--out", str(tmp_path / "demo"), "--requests", "40",
-                                            "--port", str(free_port())])
+    result = CliRunner().invoke(
+        serve_cli, ["demo", "--train", "--out", str(tmp_path / "demo"), "--requests", "40", "--port", str(free_port())]
+    )
     assert result.exit_code == 0, result.output
     assert "[1/5] training mnist-cnn" in result.output
     assert "TorchServe stopped" in result.output and "40 requests: accuracy" in result.output
@@ -427,8 +497,9 @@ def test_demo_serves_the_shipped_weights_without_training(tmp_path, monkeypatch)
     import zoo
 
     monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
-    result = CliRunner().invoke(serve_cli, ["demo", "--out", str(tmp_path / "demo"), "--requests", "500",
-                                            "--port", str(free_port())])
+    result = CliRunner().invoke(
+        serve_cli, ["demo", "--out", str(tmp_path / "demo"), "--requests", "500", "--port", str(free_port())]
+    )
     assert result.exit_code == 0, result.output
     assert "the shipped trained weights mnist-cnn.mnist" in result.output and "training" not in result.output
     assert "500 MNIST test digits shipped with the package" in result.output

@@ -32,6 +32,7 @@ from training.recipes import get_recipe, list_recipes
 
 BIN = Path(sys.executable).parent
 
+
 @pytest.fixture(autouse=True, scope="module")
 def _cache(tmp_path_factory):
     """Extracted archives and tensor caches go to a per-session folder, not ~/.cache."""
@@ -56,8 +57,9 @@ def test_every_model_recipe_is_registered_both_ways():
 @pytest.mark.slow  # the recipe's learn test and benchmarks/recipes.py cover it in the default suite
 def test_mnist_cnn_one_epoch_reaches_98_percent(data_dir, tmp_path):
     """The seed's headline number: mnist-cnn, seed profile, one epoch, full MNIST test set."""
-    summary = Trainer(TrainConfig(recipe="mnist-cnn-mnist", data_dir=data_dir, device="cpu", out=tmp_path,
-                                  quiet=True)).fit()
+    summary = Trainer(
+        TrainConfig(recipe="mnist-cnn-mnist", data_dir=data_dir, device="cpu", out=tmp_path, quiet=True)
+    ).fit()
     assert summary["test_accuracy"] >= 0.98
     assert (tmp_path / "confusion_matrix.png").is_file()
     assert set(summary["per_class_accuracy"]) == {str(i) for i in range(10)}
@@ -92,12 +94,30 @@ def test_pos_tagger_toy_tags_the_seed_sentence(tmp_path):
 def test_fast_cifar_profile_and_compile_run_on_cpu(data_dir, tmp_path):
     """The GPU-oriented pieces still work on a CPU: the fast profile (bf16 autocast where the CPU has it,
     channels_last and one-cycle) and torch.compile; checkpoints hold plain state_dict keys."""
-    fast = Trainer(TrainConfig(recipe="resnet-cifar10", profile="fast", data_dir=data_dir, device="cpu",
-                               out=tmp_path / "fast", max_steps=2, eval_samples=64, quiet=True,
-                               overrides={"batch_size": 16})).fit()
+    fast = Trainer(
+        TrainConfig(
+            recipe="resnet-cifar10",
+            profile="fast",
+            data_dir=data_dir,
+            device="cpu",
+            out=tmp_path / "fast",
+            max_steps=2,
+            eval_samples=64,
+            quiet=True,
+            overrides={"batch_size": 16},
+        )
+    ).fit()
     assert fast["global_step"] == 2 and fast["test_loss"] == fast["test_loss"]
-    compiled = Trainer(TrainConfig(recipe="classifier-gaussians", device="cpu", out=tmp_path / "compiled",
-                                   compile=True, quiet=True, overrides={"epochs": 3})).fit()
+    compiled = Trainer(
+        TrainConfig(
+            recipe="classifier-gaussians",
+            device="cpu",
+            out=tmp_path / "compiled",
+            compile=True,
+            quiet=True,
+            overrides={"epochs": 3},
+        )
+    ).fit()
     keys = load_checkpoint(tmp_path / "compiled" / "checkpoints" / "last.pt")["state_dict"].keys()
     assert compiled["global_step"] == 3 and not any(k.startswith("_orig_mod") for k in keys)
 
@@ -117,13 +137,29 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
     """Kill a real zoo-train process mid-run (SIGKILL), resume it: final weights equal an uninterrupted run's."""
     # VAE: its training samples noise, so the global RNG state must be restored too.
     # 1,437 digits in batches of 32: 45 steps per epoch, 180 in all.
-    args = ["vae-mnist", "--dataset", "digits", "--device", "cpu", "--epochs", "4", "--batch-size", "32",
-            "--quiet", "--checkpoint-every", "3", "--seed", "7"]
+    args = [
+        "vae-mnist",
+        "--dataset",
+        "digits",
+        "--device",
+        "cpu",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "32",
+        "--quiet",
+        "--checkpoint-every",
+        "3",
+        "--seed",
+        "7",
+    ]
     whole = tmp_path / "whole"
     subprocess.run([BIN / "zoo-train", *args, "--out", whole], check=True, capture_output=True)
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([BIN / "zoo-train", *args, "--out", killed], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [BIN / "zoo-train", *args, "--out", killed], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     last = killed / "checkpoints" / "last.pt"
     deadline = time.time() + 120
     step = 0
@@ -139,8 +175,9 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert 30 <= step < 180, f"the run was not interrupted mid-way (checkpoint at step {step})"
-    resumed = subprocess.run([BIN / "zoo-train", "--resume", last, "--quiet", "--json"], check=True,
-                             capture_output=True, text=True)
+    resumed = subprocess.run(
+        [BIN / "zoo-train", "--resume", last, "--quiet", "--json"], check=True, capture_output=True, text=True
+    )
     summary = json.loads(resumed.stdout.strip().splitlines()[-1])
     assert summary["global_step"] == 180
     a, b = _state(whole / "checkpoints" / "last.pt"), _state(last)
@@ -151,9 +188,26 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
 
 def test_ddp_on_cpu_with_two_processes(tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "training.cli", "mnist-cnn-mnist", "--dataset", "digits", "--device", "cpu", "--max-steps", "4",
-           "--quiet", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "training.cli",
+        "mnist-cnn-mnist",
+        "--dataset",
+        "digits",
+        "--device",
+        "cpu",
+        "--max-steps",
+        "4",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -229,8 +283,22 @@ def test_cli_list_json_and_sweep(tmp_path):
     listing = runner.invoke(train_main, ["--list", "--json"])
     assert listing.exit_code == 0
     assert {r["name"] for r in json.loads(listing.stdout)} == set(list_recipes())
-    result = runner.invoke(train_main, ["classifier-gaussians", "--sweep", "lr=0.02,0.2", "--epochs", "5",
-                                        "--device", "cpu", "--quiet", "--json", "--out", str(tmp_path)])
+    result = runner.invoke(
+        train_main,
+        [
+            "classifier-gaussians",
+            "--sweep",
+            "lr=0.02,0.2",
+            "--epochs",
+            "5",
+            "--device",
+            "cpu",
+            "--quiet",
+            "--json",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     final = json.loads(result.stdout.strip().splitlines()[-1])
     assert [r["params"]["lr"] for r in final["runs"]] == ["0.02", "0.2"]
@@ -240,8 +308,22 @@ def test_cli_list_json_and_sweep(tmp_path):
 
 
 def test_tensorboard_logs(tmp_path):
-    result = CliRunner().invoke(train_main, ["mnist-cnn-mnist", "--dataset", "digits", "--max-steps", "3",
-                                             "--device", "cpu", "--quiet", "--tensorboard", "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        train_main,
+        [
+            "mnist-cnn-mnist",
+            "--dataset",
+            "digits",
+            "--max-steps",
+            "3",
+            "--device",
+            "cpu",
+            "--quiet",
+            "--tensorboard",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     events = list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 1000
@@ -250,8 +332,11 @@ def test_tensorboard_logs(tmp_path):
 @pytest.fixture(scope="module")
 def digit_checkpoint(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("digits")
-    Trainer(TrainConfig(recipe="mnist-cnn-mnist", dataset="digits", device="cpu", out=out, quiet=True,
-                        overrides={"epochs": 3})).fit()
+    Trainer(
+        TrainConfig(
+            recipe="mnist-cnn-mnist", dataset="digits", device="cpu", out=out, quiet=True, overrides={"epochs": 3}
+        )
+    ).fit()
     return out / "checkpoints" / "best.pt"
 
 
@@ -295,10 +380,13 @@ def test_zoo_eval_tsne_draws_classes_that_separate(digit_checkpoint, tmp_path):
     assert image.width > 300 and len(colours) > 10  # coloured points, not a blank picture
 
 
-@pytest.mark.parametrize("args, says", [
-    (["--dataset", "cifar10"], "mnist-cnn-mnist uses mnist, digits; --dataset cifar10 does not fit it"),
-    (["--tsne", "3"], "t-SNE needs at least 10 samples, got 3"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--dataset", "cifar10"], "mnist-cnn-mnist uses mnist, digits; --dataset cifar10 does not fit it"),
+        (["--tsne", "3"], "t-SNE needs at least 10 samples, got 3"),
+    ],
+)
 def test_zoo_eval_refuses_what_cannot_work_with_one_line(digit_checkpoint, tmp_path, args, says):
     """A dataset of another shape used to end in a convolution's shape error, three t-SNE samples in
     scikit-learn's neighbour-count error."""
@@ -327,9 +415,11 @@ def test_zoo_dream_amplifies_the_chosen_layer(digit_checkpoint, tmp_path):
     assert np.abs(dreamed.astype(int) - np.asarray(Image.open(tmp_path / "digit.png")).astype(int)).mean() > 5
     # bad input: one line, non-zero exit, no traceback
     (tmp_path / "junk.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    for bad, message in (([str(digit_checkpoint), str(tmp_path / "junk.png")], "image"),
-                         ([*args, "--layer", "fc"], "no layer 'fc'"),
-                         ([str(tmp_path / "digit.png"), str(tmp_path / "digit.png")], "checkpoint")):
+    for bad, message in (
+        ([str(digit_checkpoint), str(tmp_path / "junk.png")], "image"),
+        ([*args, "--layer", "fc"], "no layer 'fc'"),
+        ([str(tmp_path / "digit.png"), str(tmp_path / "digit.png")], "checkpoint"),
+    ):
         failed = CliRunner().invoke(dream_main, bad)
         assert failed.exit_code == 1 and message in failed.output and "Traceback" not in failed.output, failed.output
 
@@ -353,7 +443,12 @@ def test_a_used_run_folder_is_refused_unless_overwritten_and_a_run_records_where
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4, 5]  # one run's history, not two
     assert (tmp_path / "run" / "notes.txt").read_text() == "mine"  # --overwrite removes the run's files only
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["device_name"].startswith(f"{config['device_name'].split(',')[0]},") and "torch threads" in config["device_name"]
+    assert (
+        config["device_name"].startswith(f"{config['device_name'].split(',')[0]},")
+        and "torch threads" in config["device_name"]
+    )
     assert config["versions"]["torch"] == torch.__version__ and config["commit"]
-    fresh = CliRunner().invoke(train_main, [*args[:2], "1", "--device", "cpu", "--quiet", "--out", str(tmp_path / "new")])
+    fresh = CliRunner().invoke(
+        train_main, [*args[:2], "1", "--device", "cpu", "--quiet", "--out", str(tmp_path / "new")]
+    )
     assert fresh.exit_code == 0, fresh.output

@@ -30,6 +30,7 @@ from serving.ui import sketch_to_digit
 #: Gradio's server threads leave their event loops and sockets to the garbage collector (upstream): not ours to fail on.
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning", "ignore::ResourceWarning")
 
+
 def _best_shipped(dataset: str) -> str:
     """The shipped weights of ``dataset`` with the best headline metric (what a CIFAR tab should show)."""
     from zoo.weights import get_weights, list_weights
@@ -39,10 +40,18 @@ def _best_shipped(dataset: str) -> str:
 
 
 #: (archive name, weights): one served model per kind of tab; the CIFAR tab the best shipped CIFAR-10 model
-SERVED = [("digits", "mnist-cnn.mnist"), ("cifar", _best_shipped("cifar10")), ("gan", "gan.mnist"), ("dcgan", "dcgan.mnist"),
-          ("vae", "vae.mnist"),
-          ("tagger", "pos-tagger.ud-english"),
-          ("ngram", "ngram.sonnet"), ("dqn", "dqn.cartpole"), ("ae", "autoencoder.mnist"), ("rnn", "rnn-regressor.sin-cos")]
+SERVED = [
+    ("digits", "mnist-cnn.mnist"),
+    ("cifar", _best_shipped("cifar10")),
+    ("gan", "gan.mnist"),
+    ("dcgan", "dcgan.mnist"),
+    ("vae", "vae.mnist"),
+    ("tagger", "pos-tagger.ud-english"),
+    ("ngram", "ngram.sonnet"),
+    ("dqn", "dqn.cartpole"),
+    ("ae", "autoencoder.mnist"),
+    ("rnn", "rnn-regressor.sin-cos"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +63,26 @@ def page(tmp_path_factory, data_dir):
     root = tmp_path_factory.mktemp("ui")
     for name, weights in SERVED:
         build_archive(weights, name=name, store=root / "store", exports_dir=root / "exports", log=lambda m: None)
-    cfg = ServerConfig(run_dir=root / "run", store=root / "store", models=[n for n, _ in SERVED], port=free_port(),
-                       management_port=free_port(), metrics_port=free_port())
+    cfg = ServerConfig(
+        run_dir=root / "run",
+        store=root / "store",
+        models=[n for n, _ in SERVED],
+        port=free_port(),
+        management_port=free_port(),
+        metrics_port=free_port(),
+    )
     start(cfg, log=lambda m: None)
     port = free_port()
     app = serve(cfg.run_dir, port, block=False, log=lambda m: None)
     try:
-        yield {"url": f"http://127.0.0.1:{port}/", "ui": GradioClient(f"http://127.0.0.1:{port}/", verbose=False),
-               "endpoint": Client.from_run_dir(cfg.run_dir), "cfg": cfg, "root": root, "data": data_dir}
+        yield {
+            "url": f"http://127.0.0.1:{port}/",
+            "ui": GradioClient(f"http://127.0.0.1:{port}/", verbose=False),
+            "endpoint": Client.from_run_dir(cfg.run_dir),
+            "cfg": cfg,
+            "root": root,
+            "data": data_dir,
+        }
     finally:
         app.close()
         stop(cfg.run_dir, log=lambda m: None)
@@ -91,7 +112,9 @@ def test_a_drawn_mnist_digit_and_an_uploaded_cifar_image_are_classified_as_the_e
     cifar = load_dataset("cifar10", page["data"]).test
     for i in (0, 3333, 6666):  # an airplane, a cat, a frog (the test folder is in class order)
         image = cifar["x"][i].permute(1, 2, 0).numpy()
-        labels, _, _ = page["ui"].predict(None, _file(page["root"], "cifar.png", png_bytes(image)), 3, api_name="/classify_cifar")
+        labels, _, _ = page["ui"].predict(
+            None, _file(page["root"], "cifar.png", png_bytes(image)), 3, api_name="/classify_cifar"
+        )
         direct = page["endpoint"].predict("cifar", png_bytes(image), "image/png")[1]
         assert labels["label"] == direct["predictions"][0]["label"]
 
@@ -110,7 +133,9 @@ def test_generator_tagger_language_model_q_network_autoencoder_and_tensors(page)
     direct = endpoint.predict("dcgan", {"n": 16, "seed": 3})[1]
     assert len(gallery) == 16 and "round trip" in status
     last = np.asarray(Image.open(gallery[-1]["image"]).convert("L"))
-    assert np.array_equal(last, np.asarray(Image.open(io.BytesIO(base64.b64decode(direct["images_png"][-1]))).convert("L")))
+    assert np.array_equal(
+        last, np.asarray(Image.open(io.BytesIO(base64.b64decode(direct["images_png"][-1]))).convert("L"))
+    )
     assert last.shape == (28, 28) and last.std() > 20  # a digit-like picture, not a flat field
     walk, status = ui.predict(3, 4, 6, api_name="/walk_vae")  # the VAE decoder between two latent points
     assert len(walk) == 6 and "round trip" in status
@@ -119,7 +144,9 @@ def test_generator_tagger_language_model_q_network_autoencoder_and_tensors(page)
     assert direct["seed"] is None and len(direct["images_png"]) == 3
     tagged, _ = ui.predict("The cat sat on the mat .", api_name="/tag_tagger")
     direct = endpoint.predict("tagger", {"sentence": "The cat sat on the mat ."})[1]
-    assert [(t["token"].strip(), t["class_or_confidence"]) for t in tagged] == [(t["word"], t["tag"]) for t in direct["tags"]]
+    assert [(t["token"].strip(), t["class_or_confidence"]) for t in tagged] == [
+        (t["word"], t["tag"]) for t in direct["tags"]
+    ]
     nexts, continuation, _ = ui.predict("so gazed", 3, api_name="/next_words_ngram")
     direct = endpoint.predict("ngram", {"context": ["so", "gazed"], "top_k": 5})[1]
     assert nexts["label"] == direct["predictions"][0]["word"] and len(continuation.split()) == 5
@@ -128,8 +155,9 @@ def test_generator_tagger_language_model_q_network_autoencoder_and_tensors(page)
     assert action["label"].startswith(direct["label"])
     movie, played = ui.predict(0, api_name="/play_dqn")
     assert movie and "return 200" in played  # the shipped DQN balances the pole through the endpoint
-    original, rebuilt, status = ui.predict(None, _file(page["root"], "blank.png", png_bytes(np.zeros((28, 28), np.uint8))),
-                                           api_name="/reconstruct_ae")
+    original, rebuilt, status = ui.predict(
+        None, _file(page["root"], "blank.png", png_bytes(np.zeros((28, 28), np.uint8))), api_name="/reconstruct_ae"
+    )
     assert original and rebuilt and "code [" in status
     request = json.dumps({"x": [[0.0], [0.5], [1.0]], "h0": [[0.0] * 32]})
     plot, status = ui.predict(request, api_name="/tensors_rnn")
@@ -161,18 +189,25 @@ def test_every_failure_is_a_message_and_the_page_keeps_working(page):
     with pytest.raises(AppError, match="Draw a digit or upload an image first"):
         ui.predict(None, None, 3, api_name="/classify_digits")
     truncated = png_bytes((np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8))[:200]
-    for file, data, says in (("notes.png", b"just some text, not a picture", "not an image Pillow can decode"),
-                             ("cut.png", truncated, "corrupt or truncated image"),
-                             ("bomb.png", _huge_png(12_000, 12_000), "too large (12000x12000)")):
+    for file, data, says in (
+        ("notes.png", b"just some text, not a picture", "not an image Pillow can decode"),
+        ("cut.png", truncated, "corrupt or truncated image"),
+        ("bomb.png", _huge_png(12_000, 12_000), "too large (12000x12000)"),
+    ):
         t0 = time.perf_counter()
         with pytest.raises(AppError, match=f"{file}: .*{re.escape(says)}"):
             ui.predict(None, _file(root, file, data), 3, api_name="/classify_digits")
         assert time.perf_counter() - t0 < 30  # the bomb is refused by its header, not decoded
-    labels, _, status = ui.predict(None, _file(root, "zero.png", png_bytes(np.zeros((28, 28), np.uint8))), 3,
-                                   api_name="/classify_digits")
+    labels, _, status = ui.predict(
+        None, _file(root, "zero.png", png_bytes(np.zeros((28, 28), np.uint8))), 3, api_name="/classify_digits"
+    )
     assert "round trip" in status and labels["label"]  # still answering
-    for bad, words in (({"z": [[1.0, 2.0]]}, "z"), ({"z": [[0.0] * 96], "n": 2}, "not both"),
-                       ({"z": []}, "expected Nx96"), ({"z": [[0.0] * 96] * 65}, "1 to 64")):
+    for bad, words in (
+        ({"z": [[1.0, 2.0]]}, "z"),
+        ({"z": [[0.0] * 96], "n": 2}, "not both"),
+        ({"z": []}, "expected Nx96"),
+        ({"z": [[0.0] * 96] * 65}, "1 to 64"),
+    ):
         code, answer, _ = page["endpoint"].predict("gan", bad)
         assert code == 422 and words in answer["error"], (bad, answer)
     import gradio as gr
@@ -196,7 +231,9 @@ def test_forty_classify_calls_from_twenty_clients_at_once_all_answer(page):
     clients = [GradioClient(page["url"], verbose=False) for _ in range(20)]
 
     def classify(i: int):
-        return clients[i % 20].predict(None, _file(page["root"], f"same-{i}.png", image), 3, api_name="/classify_digits")
+        return clients[i % 20].predict(
+            None, _file(page["root"], f"same-{i}.png", image), 3, api_name="/classify_digits"
+        )
 
     with ThreadPoolExecutor(20) as pool:
         episode = pool.submit(clients[0].predict, 1, api_name="/play_dqn")
@@ -206,8 +243,10 @@ def test_forty_classify_calls_from_twenty_clients_at_once_all_answer(page):
     assert "return" in episode.result()[1]
 
 
-@pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
-                    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+@pytest.mark.skipif(
+    not (shutil.which("chromium") and shutil.which("chromedriver")),
+    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
+)
 def test_in_a_real_browser_a_drawn_one_is_recognised(page, tmp_path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -218,10 +257,20 @@ def test_in_a_real_browser_a_drawn_one_is_recognised(page, tmp_path):
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
-                "--disable-dev-shm-usage", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,1500"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--enable-unsafe-swiftshader",
+        "--use-angle=swiftshader",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1280,1500",
+    ):
         options.add_argument(arg)
     browser = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     wait = WebDriverWait(browser, 60)
@@ -235,7 +284,9 @@ def test_in_a_real_browser_a_drawn_one_is_recognised(page, tmp_path):
             return next((ln for ln in lines if ln and ln != "prediction"), "")
 
         def tab(name: str) -> None:
-            wait.until(ec.element_to_be_clickable((By.XPATH, f"//button[@role='tab'][normalize-space()='{name}']"))).click()
+            wait.until(
+                ec.element_to_be_clickable((By.XPATH, f"//button[@role='tab'][normalize-space()='{name}']"))
+            ).click()
 
         def page_says() -> str:
             """The digit tab's status line, else the text of any error toast (what a user would read)."""
@@ -244,6 +295,7 @@ def test_in_a_real_browser_a_drawn_one_is_recognised(page, tmp_path):
 
         def settled_canvas():
             """The sketch canvas once the editor has finished fitting it (its size unchanged for half a second)."""
+
             def size(b):
                 canvas = b.find_elements(By.CSS_SELECTOR, "#sketch-digits canvas")[-1]
                 return canvas, (canvas.size["width"], canvas.size["height"])
@@ -268,8 +320,11 @@ def test_in_a_real_browser_a_drawn_one_is_recognised(page, tmp_path):
             half = 0.4 * height
             left = max(middle - half, box.location["x"])
             right = min(middle + half, box.location["x"] + box.size["width"])
-            stroke = ActionChains(browser).move_to_element_with_offset(
-                canvas, int((left + right) / 2 - middle), -int(height * 0.3)).click_and_hold()
+            stroke = (
+                ActionChains(browser)
+                .move_to_element_with_offset(canvas, int((left + right) / 2 - middle), -int(height * 0.3))
+                .click_and_hold()
+            )
             for _ in range(10):  # a vertical stroke: a 1
                 stroke.move_by_offset(0, int(height * 0.06))
             stroke.release().perform()
@@ -312,8 +367,14 @@ def test_the_page_works_with_the_kserve_engine_too(page, tmp_path):
     """The same page functions against the KServe engine (its metadata has no task: the served archive says it)."""
     from serving.ui import Playground
 
-    cfg = ServerConfig(run_dir=tmp_path / "run", engine="kserve", store=page["root"] / "store", models=["digits", "gan"],
-                       port=free_port(), grpc_port=free_port())
+    cfg = ServerConfig(
+        run_dir=tmp_path / "run",
+        engine="kserve",
+        store=page["root"] / "store",
+        models=["digits", "gan"],
+        port=free_port(),
+        grpc_port=free_port(),
+    )
     start(cfg, log=lambda m: None)
     try:
         playground = Playground(cfg.run_dir)

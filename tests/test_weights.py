@@ -250,7 +250,9 @@ def test_weights_not_shipped_are_downloaded_with_their_hash_checked(zoo_home, mi
     (folder / "mnist-cnn.tampered.safetensors").write_bytes(data[:-1] + b"\0")
     for tag in ("mirrored", "tampered", "truncated", "missing"):
         name = f"mnist-cnn.{tag}"
-        file = {"truncated": "short/mnist-cnn.mirrored.safetensors", "missing": "nowhere.safetensors"}.get(tag, f"{name}.safetensors")
+        file = {"truncated": "short/mnist-cnn.mirrored.safetensors", "missing": "nowhere.safetensors"}.get(
+            tag, f"{name}.safetensors"
+        )
         write_card(name, _card_copy("mnist-cnn.mnist", name, url=f"{url}/{file}"), registry_path(local=True))
     cache = zoo_home / "weights"
 
@@ -277,7 +279,7 @@ def test_weights_not_shipped_are_downloaded_with_their_hash_checked(zoo_home, mi
 def test_zoo_weights_verify_reproduces_every_shipped_card(data_dir):
     """timm-style results check: every shipped card's metrics measured again on their evaluation split."""
     result = CliRunner().invoke(zoo_cli(), ["weights", "verify", "--data-dir", str(data_dir), "--json"])
-    rows = json.loads(result.stdout[result.stdout.index("["):])
+    rows = json.loads(result.stdout[result.stdout.index("[") :])
     assert {r["name"] for r in rows} >= set(SHIPPED)
     bad = {r["name"]: r.get("metrics") or r.get("note") for r in rows if not r["ok"]}
     assert not bad and result.exit_code == 0, bad
@@ -291,9 +293,10 @@ def test_zoo_weights_verify_reproduces_every_shipped_card(data_dir):
 
 
 def test_verify_full_measures_the_whole_split(data_dir):
-    result = CliRunner().invoke(zoo_cli(), ["weights", "verify", "resnet.cifar10", "--full", "--data-dir", str(data_dir),
-                                            "--json"])
-    row = json.loads(result.stdout[result.stdout.index("["):])[0]
+    result = CliRunner().invoke(
+        zoo_cli(), ["weights", "verify", "resnet.cifar10", "--full", "--data-dir", str(data_dir), "--json"]
+    )
+    row = json.loads(result.stdout[result.stdout.index("[") :])[0]
     assert result.exit_code == 0 and row["ok"] and row["split"] == "whole evaluation split", row
     assert row["card"] == get_weights("resnet.cifar10").metrics["test_accuracy"]
 
@@ -318,13 +321,16 @@ def test_build_trains_measures_and_cards_into_the_cache(zoo_home, tmp_path):
     """`zoo weights build` on a seconds-long recipe: the card's settings trained, stored, measured and loadable;
     a finished run with other hyper-parameters is the truth (they become the card's overrides, so its command
     reproduces the run); a run of another recipe cannot stand for the card."""
-    result = CliRunner().invoke(zoo_cli(), ["weights", "build", "linear-regression.points", "--out", str(tmp_path / "run"),
-                                           "--json"])
+    result = CliRunner().invoke(
+        zoo_cli(), ["weights", "build", "linear-regression.points", "--out", str(tmp_path / "run"), "--json"]
+    )
     assert result.exit_code == 0, result.output
-    card = json.loads(result.stdout[result.stdout.index("{"):])
+    card = json.loads(result.stdout[result.stdout.index("{") :])
     assert (zoo_home / "weights" / card["file"]["name"]).is_file()
-    assert json.loads(registry_path(local=True).read_text())["weights"]["linear-regression.points"]["file"]["sha256"] == \
-        card["file"]["sha256"]
+    assert (
+        json.loads(registry_path(local=True).read_text())["weights"]["linear-regression.points"]["file"]["sha256"]
+        == card["file"]["sha256"]
+    )
     local = get_weights("linear-regression.points")  # the local card now overlays the packaged one
     assert local.card["built_at"] == card["built_at"] and local.sha256 == card["file"]["sha256"]
     model = zoo.get_model("linear-regression", weights="points")
@@ -333,17 +339,24 @@ def test_build_trains_measures_and_cards_into_the_cache(zoo_home, tmp_path):
     assert card["metrics"]["test_loss"] == pytest.approx(packaged["metrics"]["test_loss"], rel=1e-3)  # reproduced
     from training.cli import train_main
 
-    other = CliRunner().invoke(train_main, ["linear-regression", "--lr", "0.002", "--out", str(tmp_path / "other"), "--quiet"])
+    other = CliRunner().invoke(
+        train_main, ["linear-regression", "--lr", "0.002", "--out", str(tmp_path / "other"), "--quiet"]
+    )
     assert other.exit_code == 0, other.output
-    taken = CliRunner().invoke(zoo_cli(), ["weights", "build", "linear-regression.points", "--run", str(tmp_path / "other"),
-                                           "--json"])
+    taken = CliRunner().invoke(
+        zoo_cli(), ["weights", "build", "linear-regression.points", "--run", str(tmp_path / "other"), "--json"]
+    )
     assert taken.exit_code == 0, taken.output
-    t = json.loads(taken.stdout[taken.stdout.index("{"):])["training"]
+    t = json.loads(taken.stdout[taken.stdout.index("{") :])["training"]
     assert t["overrides"] == {"lr": 0.002} and t["hyperparameters"]["lr"] == 0.002
     assert t["command"] == "zoo-train linear-regression --set lr=0.002 --seed 0"
-    wrong = CliRunner().invoke(train_main, ["poly-regression", "--epochs", "1", "--out", str(tmp_path / "wrong"), "--quiet"])
+    wrong = CliRunner().invoke(
+        train_main, ["poly-regression", "--epochs", "1", "--out", str(tmp_path / "wrong"), "--quiet"]
+    )
     assert wrong.exit_code == 0, wrong.output
-    refused = CliRunner().invoke(zoo_cli(), ["weights", "build", "linear-regression.points", "--run", str(tmp_path / "wrong")])
+    refused = CliRunner().invoke(
+        zoo_cli(), ["weights", "build", "linear-regression.points", "--run", str(tmp_path / "wrong")]
+    )
     assert refused.exit_code == 1 and "did not train linear-regression.points" in refused.output, refused.output
 
 
@@ -362,13 +375,16 @@ def test_a_run_made_on_one_machine_and_built_on_another_names_where_each_happene
     (run / "config.json").write_text(json.dumps(config))
 
     def build(*extra: str):
-        return CliRunner().invoke(zoo_cli(), ["weights", "build", "linear-regression.points", "--run", str(run), "--json",
-                                              *extra])
+        return CliRunner().invoke(
+            zoo_cli(), ["weights", "build", "linear-regression.points", "--run", str(run), "--json", *extra]
+        )
 
     built = build()
     assert built.exit_code == 0, built.output
-    card = json.loads(built.stdout[built.stdout.index("{"):])
-    assert card["training"]["device_name"] == "Imaginary Accelerator X1" and card["training"]["commit"] == "feedface1234"
+    card = json.loads(built.stdout[built.stdout.index("{") :])
+    assert (
+        card["training"]["device_name"] == "Imaginary Accelerator X1" and card["training"]["commit"] == "feedface1234"
+    )
     assert "Trained on Imaginary Accelerator X1" in card["notes"] and cpu_name() in card["notes"]
     assert card["training"]["measured_on"].startswith(cpu_name())
     assert zoo.get_weights("linear-regression.points").card["training"]["device_name"] == "Imaginary Accelerator X1"
@@ -381,7 +397,7 @@ def test_a_run_made_on_one_machine_and_built_on_another_names_where_each_happene
     assert refused.exit_code == 1 and "--trained-on" in refused.output and "does not record" in refused.output
     told = build("--trained-on", "Old GPU", "--trained-commit", "0123abc")
     assert told.exit_code == 0, told.output
-    t = json.loads(told.stdout[told.stdout.index("{"):])["training"]
+    t = json.loads(told.stdout[told.stdout.index("{") :])["training"]
     assert t["device_name"] == "Old GPU" and t["commit"] == "0123abc"
 
 
@@ -419,11 +435,14 @@ def test_eval_and_predict_take_a_weights_name(tmp_path, data_dir):
     from training.cli import eval_main, predict_main
     from training.data import load_dataset
 
-    result = CliRunner().invoke(eval_main, ["fashion-net.fashion-mnist", "--data-dir", str(data_dir), "--out",
-                                            str(tmp_path / "eval"), "--json"])
+    result = CliRunner().invoke(
+        eval_main, ["fashion-net.fashion-mnist", "--data-dir", str(data_dir), "--out", str(tmp_path / "eval"), "--json"]
+    )
     assert result.exit_code == 0, result.output
     measured = json.loads(result.stdout.strip().splitlines()[-1])
-    assert measured["test_accuracy"] == pytest.approx(get_weights("fashion-net.fashion-mnist").metrics["test_accuracy"], abs=2e-3)
+    assert measured["test_accuracy"] == pytest.approx(
+        get_weights("fashion-net.fashion-mnist").metrics["test_accuracy"], abs=2e-3
+    )
     test = load_dataset("mnist", data_dir).test
     files = []
     for i in range(5):
@@ -469,8 +488,15 @@ def test_serve_start_with_a_bare_model_name_serves_its_trained_weights(tmp_path,
 
     from serving.archive import build_archive
 
-    archived = build_archive("resnet.cifar10", runtime="onnx-int8", name="resnet-int8", store=store,
-                             exports_dir=tmp_path / "exports", data_dir=data_dir, log=lambda m: None)
+    archived = build_archive(
+        "resnet.cifar10",
+        runtime="onnx-int8",
+        name="resnet-int8",
+        store=store,
+        exports_dir=tmp_path / "exports",
+        data_dir=data_dir,
+        log=lambda m: None,
+    )
     export_dir = Path(archived["export_dir"])
     quantized = json.loads((export_dir / "export.json").read_text())["parts"]["model"]["quantized"]
     assert quantized["quality"]["samples"] == 10_000 and abs(quantized["quality"]["drop"]) < 0.01
@@ -481,11 +507,16 @@ def test_serve_start_with_a_bare_model_name_serves_its_trained_weights(tmp_path,
     names.append("resnet-int8")
     for engine in ("torchserve", "kserve"):
         run_dir = tmp_path / engine
-        ports = ["--port", str(free_port())] + (["--grpc-port", str(free_port())] if engine == "kserve" else
-                                                 ["--management-port", str(free_port()), "--metrics-port", str(free_port())])
+        ports = ["--port", str(free_port())] + (
+            ["--grpc-port", str(free_port())]
+            if engine == "kserve"
+            else ["--management-port", str(free_port()), "--metrics-port", str(free_port())]
+        )
         try:
-            started = runner.invoke(serve_cli, ["start", *names, "--engine", engine, "--store", str(store), "--run-dir",
-                                                str(run_dir), *ports])
+            started = runner.invoke(
+                serve_cli,
+                ["start", *names, "--engine", engine, "--store", str(store), "--run-dir", str(run_dir), *ports],
+            )
             assert started.exit_code == 0, started.output
             assert all((store / f"{n}.mar").is_file() for n in names)
             client = Client.from_run_dir(run_dir)
@@ -506,8 +537,10 @@ def test_serve_start_with_a_bare_model_name_serves_its_trained_weights(tmp_path,
                 assert right >= least * len(said), (engine, name, right)
                 answers.setdefault(name, said)
                 assert said == answers[name], f"{engine} answers {name} differently"
-            said = [client.predict("resnet-int8", png_bytes(x.permute(1, 2, 0).numpy()), "image/png")[1]["predictions"][0]
-                    for x in cifar["x"][:12]]
+            said = [
+                client.predict("resnet-int8", png_bytes(x.permute(1, 2, 0).numpy()), "image/png")[1]["predictions"][0]
+                for x in cifar["x"][:12]
+            ]
             assert [p["label"] for p in said] == int8_labels, engine
             if engine == "torchserve":
                 assert client.describe("resnet-int8")[1]["runtime"] == "onnx-int8"
@@ -535,7 +568,9 @@ def test_cards_name_the_commands_that_reproduce_them():
         w = get_weights(name)
         if w.built:
             command = w.card["training"]["command"]
-            assert re.fullmatch(r"zoo-train [\w-]+( --(profile|set|model-arg|dataset) \S+)* --seed \d+", command), command
+            assert re.fullmatch(r"zoo-train [\w-]+( --(profile|set|model-arg|dataset) \S+)* --seed \d+", command), (
+                command
+            )
 
 
 @pytest.mark.parametrize("name", ["rnn-regressor.sin-cos", "pos-tagger.ud-english", "vae.mnist"])
@@ -556,8 +591,9 @@ def test_trained_cifar_exports_agree_with_eager_on_real_test_images(name, tmp_pa
     from export.core import export
     from export.parity import ATOL
 
-    record = export(name, tmp_path, formats=["torchscript", "onnx"], real_samples=500, data_dir=data_dir,
-                    log=lambda m: None)
+    record = export(
+        name, tmp_path, formats=["torchscript", "onnx"], real_samples=500, data_dir=data_dir, log=lambda m: None
+    )
     parity = record["parts"]["model"]["parity"]
     assert record["passed"] and "500 samples from the test split" in parity["real_samples"], parity["real_samples"]
     assert "seeded draw" in parity["real_samples"]

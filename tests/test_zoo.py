@@ -15,11 +15,37 @@ from zoo.cli import main as zoo_cli
 
 #: Every registry name of ../shared/spec/ZOO.md's model tables (checked against the file when present).
 CATALOGUE = {
-    "lenet", "alexnet", "vgg16", "inception", "resnet", "resnet18", "simple-cnn", "mnist-cnn",
-    "mnist-cnn-bn", "mnist-cnn-wide", "fashion-net", "mnist-lstm", "mlp-bn", "transfer-resnet18",
-    "autoencoder", "conv-autoencoder", "vae", "gan", "dcgan", "gan-curves",
-    "rnn-regressor", "lstm-regressor", "ngram", "pos-tagger", "dqn",
-    "regression-net", "classifier-net", "linear-regression", "poly-regression", "logistic-regression", "bn-net",
+    "lenet",
+    "alexnet",
+    "vgg16",
+    "inception",
+    "resnet",
+    "resnet18",
+    "simple-cnn",
+    "mnist-cnn",
+    "mnist-cnn-bn",
+    "mnist-cnn-wide",
+    "fashion-net",
+    "mnist-lstm",
+    "mlp-bn",
+    "transfer-resnet18",
+    "autoencoder",
+    "conv-autoencoder",
+    "vae",
+    "gan",
+    "dcgan",
+    "gan-curves",
+    "rnn-regressor",
+    "lstm-regressor",
+    "ngram",
+    "pos-tagger",
+    "dqn",
+    "regression-net",
+    "classifier-net",
+    "linear-regression",
+    "poly-regression",
+    "logistic-regression",
+    "bn-net",
 }
 ZOO_MD = Path(__file__).resolve().parents[2] / "shared" / "spec" / "ZOO.md"
 MODELS = zoo.list_models()
@@ -92,7 +118,9 @@ def test_part_shapes_torchscript_and_torch_export(name, part_name):
     for e, g in zip(expected, got):
         torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-5)
 
-    program = torch.export.export(module, part.example_inputs(), dynamic_shapes=part.torch_export_dynamic_shapes(["batch"]))
+    program = torch.export.export(
+        module, part.example_inputs(), dynamic_shapes=part.torch_export_dynamic_shapes(["batch"])
+    )
     with torch.no_grad():
         got = _as_tuple(program.module()(*inputs))
     for e, g in zip(expected, got):

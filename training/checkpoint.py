@@ -53,8 +53,13 @@ def rng_state() -> dict[str, Any]:
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
     }
     if torch.cuda.is_available():
@@ -65,7 +70,9 @@ def rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
-    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    np.random.set_state(
+        (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():
@@ -137,9 +144,17 @@ def checkpoint_from_weights(weights: str | Weights) -> dict[str, Any]:
     state, header = w.load()
     t = w.card.get("training") or {}
     return build_checkpoint(
-        model_name=w.model, model_kwargs=w.model_kwargs, state_dict=state, task=w.card["task"],
-        preprocessing=w.preprocessing, labels=w.labels, meta=header.get("meta") or {}, recipe=t["recipe"],
-        profile=t["profile"], hyperparameters=t.get("hyperparameters") or {}, metrics=w.metrics,
+        model_name=w.model,
+        model_kwargs=w.model_kwargs,
+        state_dict=state,
+        task=w.card["task"],
+        preprocessing=w.preprocessing,
+        labels=w.labels,
+        meta=header.get("meta") or {},
+        recipe=t["recipe"],
+        profile=t["profile"],
+        hyperparameters=t.get("hyperparameters") or {},
+        metrics=w.metrics,
         dataset=(w.card.get("dataset") or {}).get("name", ""),
     ) | {"weights": {"name": w.name, "sha256": w.sha256, "card": dict(w.card)}}
 

@@ -64,10 +64,19 @@ def _octave_sizes(height: int, width: int, octaves: int, scale: float) -> list[t
     return sizes[::-1]  # smallest first
 
 
-def dream(model: nn.Module, image: torch.Tensor, layer: str | None = None, *, octaves: int = 4,
-          octave_scale: float = 1.4, steps: int = 20, lr: float = 0.02, jitter: int = 2,
-          bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
-          progress: Callable[[Iterator[int]], Iterator[int]] = iter) -> DreamResult:
+def dream(
+    model: nn.Module,
+    image: torch.Tensor,
+    layer: str | None = None,
+    *,
+    octaves: int = 4,
+    octave_scale: float = 1.4,
+    steps: int = 20,
+    lr: float = 0.02,
+    jitter: int = 2,
+    bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
+    progress: Callable[[Iterator[int]], Iterator[int]] = iter,
+) -> DreamResult:
     """Amplify ``layer``'s activations (mean square) in ``image`` (1, C, H, W, normalised).
 
     Each octave starts from the previous octave's result upscaled, plus the original image at that size;

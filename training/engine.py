@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -37,7 +35,8 @@ from .machine import device_name, project_commit, resolve_device, seed_everythin
 from .precision import resolve_precision
 from .recipes import Profile, Recipe, get_recipe
 from .small_convs import route_small_convs
-from .steps import Context, Step, eval_mode, get_step
+from .steps import Context, Step, get_step
+from .tracking import Meter, claim_run_folder, open_tensorboard, tensorboard_epoch
 
 
 @dataclass
@@ -61,35 +60,13 @@ class TrainConfig:
     checkpoint_every: int = 0
     eval_samples: int | None = None  # evaluate on a fixed random subset of N test samples (smoke runs)
     holdout: int | None = None  # evaluate on N samples held out of the train split, not on the test split
-    eval_first: bool = False  # also evaluate the untrained model (the "initial" metrics: what learning is measured against)
+    eval_first: bool = (
+        False  # also evaluate the untrained model (the "initial" metrics: what learning is measured against)
+    )
     quiet: bool = False
     overwrite: bool = False  # train into an ``out`` folder that holds an earlier run, replacing that run's files
     data: DataBundle | None = None  # a preloaded bundle (sweeps reuse one)
     on_eval: Callable[[dict[str, Any]], None] | None = None  # called with each evaluation's record (search pruning)
-
-
-class _Meter:
-    """Sums of per-batch metrics (kept on the device; synchronised only when read)."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, torch.Tensor] = {}
-        self.count = 0
-
-    def add(self, metrics: dict[str, torch.Tensor], n: int) -> None:
-        for k, v in metrics.items():
-            v = v.detach().float() * n
-            self.sums[k] = self.sums[k] + v if k in self.sums else v
-        self.count += n
-
-    def means(self) -> dict[str, float]:
-        return {k: float(v) / max(self.count, 1) for k, v in self.sums.items()}
-
-    def state(self) -> dict[str, Any]:
-        return {"sums": {k: v.cpu() for k, v in self.sums.items()}, "count": self.count}
-
-    def load(self, state: dict[str, Any], device: torch.device) -> None:
-        self.sums = {k: v.to(device) for k, v in state["sums"].items()}
-        self.count = state["count"]
 
 
 class Trainer:
@@ -158,7 +135,9 @@ class Trainer:
 
         dataset = cfg.dataset or self.recipe.dataset
         self.recipe.check_dataset(dataset)
-        self.data: DataBundle = cfg.data or load_dataset(dataset, cfg.data_dir, cfg.download, **self.recipe.dataset_options)
+        self.data: DataBundle = cfg.data or load_dataset(
+            dataset, cfg.data_dir, cfg.download, **self.recipe.dataset_options
+        )
         self.dataset = dataset
         if cfg.holdout:
             self.data = holdout_split(self.data, cfg.holdout, cfg.seed)
@@ -181,7 +160,9 @@ class Trainer:
 
         step_cls = get_step(self.recipe.step)
         if self.world > 1 and not step_cls.supports_ddp:
-            raise RuntimeError(f"{self.recipe.name}: the {self.recipe.step} step does not support multi-process training")
+            raise RuntimeError(
+                f"{self.recipe.name}: the {self.recipe.step} step does not support multi-process training"
+            )
         forward_model: nn.Module = model
         if cfg.compile:
             forward_model = torch.compile(model)  # type: ignore[assignment]
@@ -189,8 +170,16 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             forward_model = nn.parallel.DistributedDataParallel(forward_model, device_ids=ids)
         self.ctx = Context(
-            recipe=self.recipe, profile=self.profile, data=self.data, model=forward_model, raw_model=model,
-            device=self.device, seed=cfg.seed, preprocessing=self.preprocessing, rank=self.rank, world=self.world,
+            recipe=self.recipe,
+            profile=self.profile,
+            data=self.data,
+            model=forward_model,
+            raw_model=model,
+            device=self.device,
+            seed=cfg.seed,
+            preprocessing=self.preprocessing,
+            rank=self.rank,
+            world=self.world,
             precision=self.precision,
         )
         self.step: Step = step_cls(self.ctx)
@@ -211,21 +200,11 @@ class Trainer:
             return Path("runs") / self.recipe.name / datetime.now().strftime("%Y%m%d-%H%M%S")
         if cfg.resume is not None or self.rank != 0:
             return out
-        found = [name for name in RUN_MARKERS if (out / name).exists()]
-        if found and not cfg.overwrite:
-            raise RunFolderInUse(
-                f"{out} already holds a run ({', '.join(found)}); training into it would mix two runs. Continue that "
-                f"run with `zoo-train --resume {out}`, choose a fresh --out folder, or give --overwrite to replace it")
-        if found:
-            for path in (out / name for name in RUN_FILES):
-                if path.is_dir():
-                    shutil.rmtree(path)
-                elif path.exists():
-                    path.unlink()
+        claim_run_folder(out, cfg.overwrite)
         return out
 
     # ------------------------------------------------------------------ checkpoints
-    def _train_state(self, epoch: int, batch: int, meter: _Meter) -> dict[str, Any]:
+    def _train_state(self, epoch: int, batch: int, meter: Meter) -> dict[str, Any]:
         return {
             "epoch": epoch,
             "batch": batch,
@@ -242,16 +221,25 @@ class Trainer:
             "elapsed_s": self.elapsed(),
         }
 
-    def _checkpoint(self, epoch: int, batch: int, meter: _Meter, metrics: dict[str, Any]) -> dict[str, Any]:
+    def _checkpoint(self, epoch: int, batch: int, meter: Meter, metrics: dict[str, Any]) -> dict[str, Any]:
         return build_checkpoint(
-            model_name=self.recipe.model, model_kwargs=self.model_kwargs, state_dict=self.raw_model.state_dict(),
-            task=self.spec.task, preprocessing=self.preprocessing, labels=self.labels, meta=self.data.meta,
-            recipe=self.recipe.name, profile=self.cfg.profile, hyperparameters=self.profile.to_dict(),
-            metrics=metrics, dataset=self.dataset, train_state=self._train_state(epoch, batch, meter),
+            model_name=self.recipe.model,
+            model_kwargs=self.model_kwargs,
+            state_dict=self.raw_model.state_dict(),
+            task=self.spec.task,
+            preprocessing=self.preprocessing,
+            labels=self.labels,
+            meta=self.data.meta,
+            recipe=self.recipe.name,
+            profile=self.cfg.profile,
+            hyperparameters=self.profile.to_dict(),
+            metrics=metrics,
+            dataset=self.dataset,
+            train_state=self._train_state(epoch, batch, meter),
             precision=self.precision,
         )
 
-    def save(self, epoch: int, batch: int, meter: _Meter, metrics: dict[str, Any], best: bool = False) -> None:
+    def save(self, epoch: int, batch: int, meter: Meter, metrics: dict[str, Any], best: bool = False) -> None:
         if self.rank != 0:
             return
         ckpt = self._checkpoint(epoch, batch, meter, metrics)
@@ -259,8 +247,8 @@ class Trainer:
         if best:
             save_checkpoint(ckpt, self.out_dir / "checkpoints" / "best.pt")
 
-    def _restore(self) -> tuple[int, int, _Meter]:
-        meter = _Meter()
+    def _restore(self) -> tuple[int, int, Meter]:
+        meter = Meter()
         if self.resume_state is None:
             return 0, 0, meter
         state = self.resume_state["train_state"]
@@ -277,8 +265,10 @@ class Trainer:
         self.elapsed_before = state.get("elapsed_s", 0.0)
         meter.load(state["meter"], self.device)
         set_rng_state(state["rng"])
-        self.log(f"resumed {self.recipe.name} at epoch {state['epoch'] + 1}, batch {state['batch']} "
-                 f"(step {self.global_step}) from {self.cfg.resume}")
+        self.log(
+            f"resumed {self.recipe.name} at epoch {state['epoch'] + 1}, batch {state['batch']} "
+            f"(step {self.global_step}) from {self.cfg.resume}"
+        )
         return state["epoch"], state["batch"], meter
 
     # ------------------------------------------------------------------ loop
@@ -298,7 +288,7 @@ class Trainer:
             return True
         return False
 
-    def _reduce(self, meter: _Meter) -> dict[str, float]:
+    def _reduce(self, meter: Meter) -> dict[str, float]:
         if self.world > 1:
             keys = sorted(meter.sums)
             packed = torch.stack([meter.sums[k] for k in keys] + [torch.tensor(float(meter.count), device=self.device)])
@@ -317,17 +307,25 @@ class Trainer:
         steps_per_epoch = step.steps_per_epoch()
         eval_every = int(profile.extra.get("eval_every") or max(1, math.ceil(profile.epochs / 50)))
         log_every = int(profile.extra.get("log_every") or 25)
-        writer = self._tensorboard() if cfg.tensorboard and self.rank == 0 else None
+        writer = open_tensorboard(self) if cfg.tensorboard and self.rank == 0 else None
         if self.rank == 0:
             self._write_config()
-            self.log(f"{self.recipe.name} [{cfg.profile}] {self.recipe.model} on {self.data.description}; "
-                     f"device {self.device}, {self.precision} ({self.precision_reason}); {profile.epochs} epochs x {steps_per_epoch} steps; out {self.out_dir}")
+            self.log(
+                f"{self.recipe.name} [{cfg.profile}] {self.recipe.model} on {self.data.description}; "
+                f"device {self.device}, {self.precision} ({self.precision_reason}); {profile.epochs} epochs x {steps_per_epoch} steps; out {self.out_dir}"
+            )
         steps_log = open(self.out_dir / "steps.jsonl", "a") if self.rank == 0 and "log_every" in profile.extra else None
         total = profile.epochs * steps_per_epoch
         if cfg.max_steps is not None:
             total = min(total, cfg.max_steps)
-        bar = tqdm(total=total, initial=min(self.global_step, total), unit="step", dynamic_ncols=True,
-                   disable=cfg.quiet or self.rank != 0 or None, file=sys.stderr)
+        bar = tqdm(
+            total=total,
+            initial=min(self.global_step, total),
+            unit="step",
+            dynamic_ncols=True,
+            disable=cfg.quiet or self.rank != 0 or None,
+            file=sys.stderr,
+        )
         final_metrics: dict[str, Any] = {}
         self.initial: dict[str, Any] = {}
         if cfg.eval_first and self.global_step == 0:
@@ -339,7 +337,7 @@ class Trainer:
             for epoch in range(start_epoch, profile.epochs):
                 first = start_batch if epoch == start_epoch else 0
                 if first == 0:
-                    meter = _Meter()
+                    meter = Meter()
                 bar.set_description(f"epoch {epoch + 1}/{profile.epochs}")
                 t0, n0 = time.perf_counter(), meter.count
                 batch_index = first
@@ -354,7 +352,11 @@ class Trainer:
                         if steps_log is not None:
                             record_step = {"step": self.global_step, "elapsed_s": round(self.elapsed(), 4), **shown}
                             steps_log.write(json.dumps(record_step) + "\n")
-                    if cfg.checkpoint_every and self.global_step % cfg.checkpoint_every == 0 and step.resumable_mid_epoch:
+                    if (
+                        cfg.checkpoint_every
+                        and self.global_step % cfg.checkpoint_every == 0
+                        and step.resumable_mid_epoch
+                    ):
                         self.save(epoch, batch_index + 1, meter, {})
                     if step.stop or (cfg.max_steps is not None and self.global_step >= cfg.max_steps):
                         stopped = True
@@ -366,8 +368,10 @@ class Trainer:
                 last = stopped or epoch + 1 == profile.epochs
                 if not (last or (epoch + 1) % eval_every == 0):
                     continue
-                record: dict[str, Any] = {"epoch": epoch + 1 if finished_epoch else epoch + (batch_index + 1) / steps_per_epoch,
-                                          "global_step": self.global_step}
+                record: dict[str, Any] = {
+                    "epoch": epoch + 1 if finished_epoch else epoch + (batch_index + 1) / steps_per_epoch,
+                    "global_step": self.global_step,
+                }
                 record.update({f"train_{k}": v for k, v in self._reduce(meter).items()})
                 record.update(step.evaluate(final=last))
                 record["time_s"] = round(epoch_time, 3)
@@ -380,9 +384,9 @@ class Trainer:
                         f.write(json.dumps(record) + "\n")
                     self.log(self._format(record))
                     if writer is not None:
-                        self._tensorboard_epoch(writer, record)
+                        tensorboard_epoch(writer, self, record)
                 next_pos = (epoch + 1, 0) if finished_epoch else (epoch, batch_index + 1)
-                self.save(*next_pos, _Meter() if finished_epoch else meter, record, best=improved)
+                self.save(*next_pos, Meter() if finished_epoch else meter, record, best=improved)
                 final_metrics = record
                 if cfg.on_eval is not None:
                     cfg.on_eval(record)  # may stop the run (a pruned search trial raises)
@@ -410,25 +414,44 @@ class Trainer:
 
     def _write_config(self) -> None:
         config = {
-            "recipe": self.recipe.name, "profile": self.cfg.profile, "model": self.recipe.model,
-            "model_kwargs": self.model_kwargs, "dataset": self.dataset, "data": self.data.description,
-            "hyperparameters": self.profile.to_dict(), "device": str(self.device), "precision": self.precision,
-            "precision_reason": self.precision_reason, "seed": self.cfg.seed,
-            "world_size": self.world, "torch_threads": torch.get_num_threads(), "compile": self.cfg.compile,
-            "max_steps": self.cfg.max_steps, "holdout": self.cfg.holdout,
+            "recipe": self.recipe.name,
+            "profile": self.cfg.profile,
+            "model": self.recipe.model,
+            "model_kwargs": self.model_kwargs,
+            "dataset": self.dataset,
+            "data": self.data.description,
+            "hyperparameters": self.profile.to_dict(),
+            "device": str(self.device),
+            "precision": self.precision,
+            "precision_reason": self.precision_reason,
+            "seed": self.cfg.seed,
+            "world_size": self.world,
+            "torch_threads": torch.get_num_threads(),
+            "compile": self.cfg.compile,
+            "max_steps": self.cfg.max_steps,
+            "holdout": self.cfg.holdout,
             "command": sys.argv,
             # where it ran, so that a card built elsewhere from this run names this machine, not its own
             "device_name": device_name(str(self.device), torch.get_num_threads()),
-            "versions": library_versions(), "commit": project_commit(),
+            "versions": library_versions(),
+            "commit": project_commit(),
         }
         (self.out_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
 
     def _finish(self, final: dict[str, Any], stopped: bool) -> dict[str, Any]:
         summary: dict[str, Any] = {
-            "recipe": self.recipe.name, "profile": self.cfg.profile, "model": self.recipe.model,
-            "dataset": self.dataset, "device": str(self.device), "precision": self.precision, "epochs": self.profile.epochs,
-            "global_step": self.global_step, "stopped_early": stopped, "wall_time_s": round(self.elapsed(), 2),
-            "out_dir": str(self.out_dir), "checkpoint": str(self.out_dir / "checkpoints" / "last.pt"),
+            "recipe": self.recipe.name,
+            "profile": self.cfg.profile,
+            "model": self.recipe.model,
+            "dataset": self.dataset,
+            "device": str(self.device),
+            "precision": self.precision,
+            "epochs": self.profile.epochs,
+            "global_step": self.global_step,
+            "stopped_early": stopped,
+            "wall_time_s": round(self.elapsed(), 2),
+            "out_dir": str(self.out_dir),
+            "checkpoint": str(self.out_dir / "checkpoints" / "last.pt"),
             "best_checkpoint": str(self.out_dir / "checkpoints" / "best.pt"),
         }
         summary.update({k: v for k, v in final.items() if k not in ("time_s", "lr")})
@@ -446,48 +469,6 @@ class Trainer:
         if self.world > 1:
             torch.distributed.barrier()
         return summary
-
-    def _tensorboard(self) -> Any:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(self.out_dir / "tensorboard"))
-        images = self.step.sample_images()
-        if images is not None:
-            from torchvision.utils import make_grid
-
-            writer.add_image("inputs", make_grid(images.float() / 255 if images.dtype == torch.uint8 else images), 0)
-        try:
-            part = self.spec.resolved(**self.model_kwargs).parts[0]
-            module = part.get(self.raw_model)
-            example = tuple(t.to(self.device) for t in part.example_inputs())
-            with warnings.catch_warnings(), eval_mode(module):
-                warnings.simplefilter("ignore")  # add_graph traces with TorchScript (deprecated upstream)
-                writer.add_graph(module, example)
-        except Exception as e:  # the graph is a nicety; never fail a run over it
-            self.log(f"tensorboard: graph not written ({type(e).__name__})")
-        return writer
-
-    def _tensorboard_epoch(self, writer: Any, record: dict[str, Any]) -> None:
-        step = self.global_step
-        for k, v in record.items():
-            if isinstance(v, (int, float)) and k not in ("epoch", "global_step"):
-                writer.add_scalar(k.replace("train_", "train/").replace("test_", "test/"), v, step)
-        for name, p in self.raw_model.named_parameters():
-            writer.add_histogram(f"weights/{name}", p.detach().float().cpu(), step)
-            if p.grad is not None:
-                writer.add_histogram(f"grads/{name}", p.grad.detach().float().cpu(), step)
-        writer.flush()
-
-
-#: A folder holding any of these holds a run.
-RUN_MARKERS = ("config.json", "metrics.jsonl", "metrics.json", "checkpoints/last.pt")
-#: What a run writes at the top of its folder (``--overwrite`` removes these, and nothing else).
-RUN_FILES = ("config.json", "metrics.json", "metrics.jsonl", "train.log", "checkpoints", "tensorboard", "curves.png",
-             "confusion_matrix.png", "samples.png", "reconstructions.png", "eval")
-
-
-class RunFolderInUse(RuntimeError):
-    """``--out`` names a folder that already holds a run; the message says how to resume or replace it."""
 
 
 def train(recipe: str, **kwargs: Any) -> dict[str, Any]:

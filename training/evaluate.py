@@ -13,9 +13,15 @@ from .machine import resolve_device
 from .recipes import get_recipe
 
 
-def evaluate_checkpoint(ckpt: dict[str, Any], data_dir: Path | None = None, dataset: str | None = None,
-                        device: str = "auto", out: Path | None = None, tsne_samples: int = 0,
-                        eval_samples: int | None = None) -> dict[str, Any]:
+def evaluate_checkpoint(
+    ckpt: dict[str, Any],
+    data_dir: Path | None = None,
+    dataset: str | None = None,
+    device: str = "auto",
+    out: Path | None = None,
+    tsne_samples: int = 0,
+    eval_samples: int | None = None,
+) -> dict[str, Any]:
     """The recipe step's final evaluation of ``ckpt``; with ``out``, its plots (and t-SNE) too; with
     ``eval_samples``, on a fixed seeded draw of that many test samples (every class in it) instead of all."""
     from .steps import Context, get_step
@@ -29,8 +35,16 @@ def evaluate_checkpoint(ckpt: dict[str, Any], data_dir: Path | None = None, data
         data = replace(data, test=random_subset(data.test, eval_samples))
     dev = resolve_device(device)
     model = model_from_checkpoint(ckpt).to(dev)
-    ctx = Context(recipe=rec, profile=profile, data=data, model=model, raw_model=model, device=dev, seed=0,
-                  preprocessing=ckpt["preprocessing"])
+    ctx = Context(
+        recipe=rec,
+        profile=profile,
+        data=data,
+        model=model,
+        raw_model=model,
+        device=dev,
+        seed=0,
+        preprocessing=ckpt["preprocessing"],
+    )
     step = get_step(rec.step)(ctx)
     metrics: dict[str, Any] = step.evaluate(final=True)
     metrics["eval_samples"] = step.eval_loader.n if step.eval_loader is not None else None
@@ -46,6 +60,14 @@ def evaluate_checkpoint(ckpt: dict[str, Any], data_dir: Path | None = None, data
             raise ValueError(f"--tsne needs a labelled test split; {rec.name}'s data has none")
         features, labels = penultimate_features(model, step.eval_loader.batches(0))
         names = data.labels or [str(i) for i in range(int(labels.max()) + 1)]
-        metrics.update(tsne(features, labels, names, out / "tsne.png", samples=tsne_samples,
-                            title=f"t-SNE of {rec.model}'s features ({data.name} test)"))
+        metrics.update(
+            tsne(
+                features,
+                labels,
+                names,
+                out / "tsne.png",
+                samples=tsne_samples,
+                title=f"t-SNE of {rec.model}'s features ({data.name} test)",
+            )
+        )
     return metrics

@@ -22,8 +22,9 @@ def last_linear(model: nn.Module) -> nn.Linear:
 
 
 @torch.no_grad()
-def penultimate_features(model: nn.Module, batches: Iterable[dict[str, torch.Tensor]],
-                         limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def penultimate_features(
+    model: nn.Module, batches: Iterable[dict[str, torch.Tensor]], limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The input of the model's last linear layer for every sample of ``batches`` (dicts with x and y)."""
     captured: list[torch.Tensor] = []
     handle = last_linear(model).register_forward_hook(lambda _m, inputs, _o: captured.append(inputs[0].flatten(1)))
@@ -43,8 +44,15 @@ def penultimate_features(model: nn.Module, batches: Iterable[dict[str, torch.Ten
     return torch.cat(features).numpy(), torch.cat(labels).numpy()
 
 
-def tsne(features: np.ndarray, labels: np.ndarray, names: list[str], path: Path, samples: int = 1000,
-         seed: int = 0, title: str = "") -> dict[str, Any]:
+def tsne(
+    features: np.ndarray,
+    labels: np.ndarray,
+    names: list[str],
+    path: Path,
+    samples: int = 1000,
+    seed: int = 0,
+    title: str = "",
+) -> dict[str, Any]:
     """Embed up to ``samples`` feature vectors (a fixed random subset) with scikit-learn's t-SNE, draw them
     to ``path``, and score the picture: leave-one-out 5-nearest-neighbour accuracy in the 2-d embedding
     (how well classes separate; chance is about 1 / classes)."""

@@ -32,14 +32,18 @@ def training_curves(history: Sequence[dict[str, Any]], path: Path, title: str = 
     epochs = [h["epoch"] for h in history]
     families: dict[str, list[str]] = {}
     for key in history[-1]:
-        if key in ("epoch", "time_s", "lr", "samples_per_s", "global_step") or not isinstance(history[-1][key], (int, float)):
+        if key in ("epoch", "time_s", "lr", "samples_per_s", "global_step") or not isinstance(
+            history[-1][key], (int, float)
+        ):
             continue
         base = key.removeprefix("train_").removeprefix("test_")
         families.setdefault(base, []).append(key)
     fig, axes = plt.subplots(1, max(len(families), 1), figsize=(4.5 * max(len(families), 1), 3.5), squeeze=False)
     for ax, (base, keys) in zip(axes[0], families.items()):
         for key in keys:
-            ax.plot(epochs, [h.get(key, math.nan) for h in history], marker="o" if len(epochs) < 30 else None, label=key)
+            ax.plot(
+                epochs, [h.get(key, math.nan) for h in history], marker="o" if len(epochs) < 30 else None, label=key
+            )
         ax.set_xlabel("epoch")
         ax.set_title(base)
         ax.legend()
@@ -62,8 +66,15 @@ def confusion_matrix(matrix: torch.Tensor, labels: Sequence[str], path: Path) ->
     if n <= 20:
         for i in range(n):
             for j in range(n):
-                ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if norm[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    int(matrix[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black",
+                )
     ax.set_title("confusion matrix (test)")
     return _save(fig, path)
 
@@ -142,7 +153,9 @@ def curves(points: torch.Tensor, paintings: torch.Tensor, path: Path) -> Path:
     return _save(fig, path)
 
 
-def series(y: torch.Tensor, pred: torch.Tensor, cut: int | None, path: Path, inputs: torch.Tensor | None = None) -> Path:
+def series(
+    y: torch.Tensor, pred: torch.Tensor, cut: int | None, path: Path, inputs: torch.Tensor | None = None
+) -> Path:
     fig, ax = plt.subplots(figsize=(7, 3.5))
     y, pred, inputs = _np(y), _np(pred), _np(inputs)
     if inputs is not None:
@@ -166,8 +179,13 @@ def returns(values: Sequence[float], path: Path) -> Path:
     return _save(fig, path)
 
 
-def comparison(series_by_label: dict[str, Sequence[float]], path: Path, xlabel: str = "step", ylabel: str = "loss",
-               ylim: tuple[float, float] | None = None) -> Path:
+def comparison(
+    series_by_label: dict[str, Sequence[float]],
+    path: Path,
+    xlabel: str = "step",
+    ylabel: str = "loss",
+    ylim: tuple[float, float] | None = None,
+) -> Path:
     """Several runs' curves on one plot (the seeds' optimiser comparison)."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, values in series_by_label.items():

@@ -62,8 +62,11 @@ def resolve_precision(requested: str, device: torch.device) -> tuple[str, str]:
         warnings.warn(f"precision=bf16: {why}; training in fp32", stacklevel=2)
         return "fp32", why
     if not ok:
-        warnings.warn(f"precision=bf16 asked for but {why}: bf16 is emulated here and usually slower than fp32 "
-                      "(use precision=auto or fp32)", stacklevel=2)
+        warnings.warn(
+            f"precision=bf16 asked for but {why}: bf16 is emulated here and usually slower than fp32 "
+            "(use precision=auto or fp32)",
+            stacklevel=2,
+        )
     return "bf16", f"asked for ({why})"
 
 

@@ -13,7 +13,6 @@ import csv
 import itertools
 import json
 import math
-import os
 import shutil
 import time
 import warnings
@@ -22,198 +21,54 @@ from pathlib import Path
 from typing import Any
 
 from .engine import TrainConfig
-from .machine import pid_alive
 from .recipes import get_recipe
 from .space import Dimension, SearchError, dimensions, parse_space
 from .steps import get_step
+from .study import (
+    PRUNERS,
+    SAMPLERS,
+    StudyLock,
+    fail_dead_workers,
+    lock_path,
+    open_study,
+    sampler_for,
+    trial_seed,
+    worker_id,
+)
 from .sweep import label_of, write_sweep
 from .trials import TrialRunner
 
-__all__ = ["PRUNERS", "SAMPLERS", "Dimension", "SearchError", "dimensions", "open_study", "parse_space", "search",
-           "summarize"]
-
-SAMPLERS = ("tpe", "random", "grid")
-PRUNERS = ("median", "hyperband", "none")
+__all__ = [
+    "PRUNERS",
+    "SAMPLERS",
+    "Dimension",
+    "SearchError",
+    "dimensions",
+    "open_study",
+    "parse_space",
+    "search",
+    "summarize",
+]
 
 
 class OverBudget(Exception):
     """A trial started after the study had its trials (another worker got there first): recorded as failed."""
 
 
-# --------------------------------------------------------------------------- the study
-
-
-def _storage(url: str | None, out_dir: Path) -> Any:
-    import optuna
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-    if url is None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{(out_dir / 'study.db').resolve()}"
-    try:
-        if url.startswith("journal:"):
-            path = Path(url.removeprefix("journal:")).expanduser()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return JournalStorage(JournalFileBackend(str(path)))
-        return _rdb_storage(url)
-    except (optuna.exceptions.StorageInternalError, ImportError, ValueError, OSError) as e:
-        raise SearchError(f"cannot open the study storage {url}: {str(e).splitlines()[0][:200]}") from None
-    except Exception as e:  # SQLAlchemy's own errors: a bad URL, a server that does not answer
-        raise SearchError(f"cannot open the study storage {url} ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
-
-
-def _rdb_storage(url: str, attempts: int = 10) -> Any:
-    """An RDB storage whose trials carry a heartbeat (a worker that dies leaves its trial RUNNING: the heartbeat
-    stops, and the trial is failed and retried). Opening it creates the tables where they are missing; another
-    process doing the same at that moment (a worker of another storage URL, a dashboard, a script's
-    ``optuna.load_study``) makes SQLite answer "table ... already exists" or "database is locked": those are
-    retried, as the tables are then made."""
-    import optuna
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-    from sqlalchemy.exc import OperationalError
-
-    for attempt in range(attempts):
-        try:
-            return RDBStorage(url, heartbeat_interval=2, grace_period=6,
-                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
-        except (OperationalError, optuna.exceptions.StorageInternalError) as e:
-            transient = "already exists" in str(e) or "locked" in str(e)
-            if not transient or attempt == attempts - 1:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
-def _lock_path(url: str | None, out_dir: Path) -> Path | None:
-    """A lock file beside a study kept in a local file (SQLite, journal); None for a database server.
-
-    Not ``FILE.lock``: Optuna's journal storage takes that name for its own lock (a symlink it creates and
-    removes), and a file of ours there would make every worker wait for it forever."""
-    if url is None:
-        return out_dir / f"study.db{WORKERS_LOCK_SUFFIX}"
-    if url.startswith("journal:"):
-        return Path(url.removeprefix("journal:") + WORKERS_LOCK_SUFFIX).expanduser()
-    if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///") + WORKERS_LOCK_SUFFIX).expanduser()
-    return None
-
-
-WORKERS_LOCK_SUFFIX = ".workers-lock"
-
-
-class StudyLock:
-    """An exclusive ``flock`` shared by every worker of a file-backed study: held while a worker creates the
-    storage's tables, and from its budget check until its next trial exists (so two workers never both take
-    the last trial). A no-op for a database server (there the in-trial budget check remains)."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path, self._file = path, None
-
-    def acquire(self) -> None:
-        if self.path is not None and self._file is None:
-            import fcntl
-
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a")
-            fcntl.flock(self._file, fcntl.LOCK_EX)
-
-    def release(self) -> None:
-        if self._file is not None:
-            self._file.close()  # closing drops the flock
-            self._file = None
-
-    def __enter__(self) -> StudyLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-def _worker_id() -> str:
-    import socket
-
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def fail_dead_workers(study: Any, log: Callable[[str], None] = print) -> int:
-    """Mark FAIL the RUNNING trials of workers on this machine that no longer exist (a killed worker's trial
-    stays RUNNING forever in a journal file, which has no heartbeat); return how many."""
-    import socket
-
-    import optuna
-
-    host, n = socket.gethostname(), 0
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        worker = str(t.user_attrs.get("worker", ""))
-        where, _, pid = worker.rpartition(":")
-        if where == host and pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
-            try:
-                study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-            except (ValueError, RuntimeError):  # another worker recovered it first
-                continue
-            n += 1
-            log(f"--- trial {t.number} of a worker that is gone ({worker}) marked failed; it will be run again")
-    return n
-
-
-def _trial_seed(seed: int, number: int) -> int:
-    """The sampler's seed for trial ``number``: reproducible for one worker, distinct across the workers of a
-    shared study (each trial number is handed out once by the storage)."""
-    return (seed * 1_000_003 + number * 7_919) % 2**32
-
-
-def _sampler(name: str, dims: Sequence[Dimension], seed: int) -> Any:
-    import optuna
-
-    if name == "grid":
-        if any(d.kind != "choice" for d in dims):
-            raise SearchError("the grid sampler takes lists of values only (FIELD=v1,v2,...), not ranges")
-        return optuna.samplers.GridSampler({d.name: list(d.choices) for d in dims}, seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
-
-
-def _pruner(name: str) -> Any:
-    import optuna
-
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner()
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
-
-
-def open_study(recipe: str, metric: str, direction: str, dims: Sequence[Dimension], out_dir: Path, storage: str | None,
-               study_name: str | None, sampler: str, pruner: str, seed: int) -> Any:
-    """Create or resume the study; refuse one made for another recipe, metric or space."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    name = study_name or recipe
-    with warnings.catch_warnings(), StudyLock(_lock_path(storage, out_dir)):  # workers started together: one makes the tables
-        warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat's retry callback
-        study = optuna.create_study(study_name=name, storage=_storage(storage, out_dir), load_if_exists=True,
-                                    direction="maximize" if direction == "max" else "minimize",
-                                    sampler=_sampler(sampler, dims, seed), pruner=_pruner(pruner))
-    attrs = study.user_attrs
-    mine = {"recipe": recipe, "metric": metric, "space": {d.name: [d.kind, list(d.choices), d.low, d.high, d.log]
-                                                          for d in dims}}
-    for key, value in mine.items():
-        if key not in attrs:  # a new study, or one another worker is recording right now: record what is missing
-            study.set_user_attr(key, value)
-        elif attrs[key] != json.loads(json.dumps(value)):
-            raise SearchError(f"study {name!r} in this storage was made for {key} {attrs[key]!r}, not "
-                              f"{value!r}; choose another --study name")
-    if study.direction.name.lower() != ("maximize" if direction == "max" else "minimize"):
-        raise SearchError(f"study {name!r} {study.direction.name.lower()}s; this recipe's {metric} needs the other way")
-    return study
-
-
-def search(base: TrainConfig, specs: Sequence[str], trials: int, out_dir: Path, *, sampler: str = "tpe",
-           pruner: str = "median", storage: str | None = None, study_name: str | None = None, grid: bool = False,
-           keep_all: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+def search(
+    base: TrainConfig,
+    specs: Sequence[str],
+    trials: int,
+    out_dir: Path,
+    *,
+    sampler: str = "tpe",
+    pruner: str = "median",
+    storage: str | None = None,
+    study_name: str | None = None,
+    grid: bool = False,
+    keep_all: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Run (or join, or resume) a study of ``trials`` finished trials; return a summary with the best trial."""
     recipe = get_recipe(base.recipe)
     profile = recipe.profile(base.profile or recipe.default).with_overrides(**base.overrides)
@@ -233,8 +88,18 @@ def search(base: TrainConfig, specs: Sequence[str], trials: int, out_dir: Path, 
     if grid:
         _enqueue_grid(study, dims)
     started = time.perf_counter()
-    worker = _Worker(study, TrialRunner(base), dims, trials, out_dir, metric, sampler, base.seed,
-                     StudyLock(_lock_path(storage, out_dir)), log)
+    worker = _Worker(
+        study,
+        TrialRunner(base),
+        dims,
+        trials,
+        out_dir,
+        metric,
+        sampler,
+        base.seed,
+        StudyLock(lock_path(storage, out_dir)),
+        log,
+    )
     worker.work(grid)
     return summarize(study, out_dir, metric, mode, grid, keep_all, time.perf_counter() - started, log)
 
@@ -253,8 +118,19 @@ def _enqueue_grid(study: Any, dims: Sequence[Dimension]) -> None:
 class _Worker:
     """One process's share of a study: takes trials under the study lock until the study has its trials."""
 
-    def __init__(self, study: Any, runner: TrialRunner, dims: Sequence[Dimension], trials: int, out_dir: Path,
-                 metric: str, sampler: str, seed: int, lock: StudyLock, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        study: Any,
+        runner: TrialRunner,
+        dims: Sequence[Dimension],
+        trials: int,
+        out_dir: Path,
+        metric: str,
+        sampler: str,
+        seed: int,
+        lock: StudyLock,
+        log: Callable[[str], None],
+    ) -> None:
         import optuna
 
         self.study, self.runner, self.dims, self.trials, self.out_dir = study, runner, dims, trials, out_dir
@@ -286,7 +162,9 @@ class _Worker:
                         time.sleep(1.0)
                         continue
                     elif len(self.failures) > self.trials:  # a search whose every trial fails would never end
-                        raise SearchError(f"{len(self.failures)} trials failed in a row, the last with: {self.failures[-1]}")
+                        raise SearchError(
+                            f"{len(self.failures)} trials failed in a row, the last with: {self.failures[-1]}"
+                        )
                     self.study.optimize(self.objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
                 finally:
                     self.lock.release()
@@ -296,14 +174,17 @@ class _Worker:
         import optuna
 
         self.lock.release()  # this trial exists: other workers may take the next
-        trial.set_user_attr("worker", _worker_id())
-        earlier = [t for t in self.study.get_trials(deepcopy=False, states=(*self.done_states, optuna.trial.TrialState.RUNNING))
-                   if t.number < trial.number]
+        trial.set_user_attr("worker", worker_id())
+        earlier = [
+            t
+            for t in self.study.get_trials(deepcopy=False, states=(*self.done_states, optuna.trial.TrialState.RUNNING))
+            if t.number < trial.number
+        ]
         if len(earlier) >= self.trials:  # only on a database server, where workers share no lock
             self.over_budget = True
             raise OverBudget(f"the study has its {self.trials} trials")
         if self.sampler != "grid":  # per-trial seed: identical commands on one study still propose distinct points
-            self.study.sampler = _sampler(self.sampler, self.dims, _trial_seed(self.seed, trial.number))
+            self.study.sampler = sampler_for(self.sampler, self.dims, trial_seed(self.seed, trial.number))
         params = {d.name: d.suggest(trial) for d in self.dims}
         if self.sampler == "grid" and any(t.params == params for t in earlier):  # two workers enqueued one point
             raise OverBudget(f"a duplicate of an earlier trial ({params})")
@@ -345,17 +226,34 @@ class _Worker:
         return float(value)
 
 
-def summarize(study: Any, out_dir: Path, metric: str, mode: str, grid: bool, keep_all: bool, seconds: float,
-              log: Callable[[str], None]) -> dict[str, Any]:
+def summarize(
+    study: Any,
+    out_dir: Path,
+    metric: str,
+    mode: str,
+    grid: bool,
+    keep_all: bool,
+    seconds: float,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     """trials.csv, best.json, the plots, and (grids) the sweep files; prune non-best checkpoints."""
     import optuna
 
     out_dir.mkdir(parents=True, exist_ok=True)
     trials = study.get_trials(deepcopy=False)
-    rows = [{"trial": t.number, "state": t.state.name, metric: t.value, **{f"param_{k}": v for k, v in t.params.items()},
-             "seconds": round(t.duration.total_seconds(), 2) if t.duration else None,
-             "error": t.user_attrs.get("error") or t.system_attrs.get("fail_reason", "")[:200] if t.state.name == "FAIL" else ""}
-            for t in trials]
+    rows = [
+        {
+            "trial": t.number,
+            "state": t.state.name,
+            metric: t.value,
+            **{f"param_{k}": v for k, v in t.params.items()},
+            "seconds": round(t.duration.total_seconds(), 2) if t.duration else None,
+            "error": t.user_attrs.get("error") or t.system_attrs.get("fail_reason", "")[:200]
+            if t.state.name == "FAIL"
+            else "",
+        }
+        for t in trials
+    ]
     fields: list[str] = []
     for row in rows:
         fields += [k for k in row if k not in fields]
@@ -364,16 +262,27 @@ def summarize(study: Any, out_dir: Path, metric: str, mode: str, grid: bool, kee
         writer.writeheader()
         writer.writerows(rows)
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    result: dict[str, Any] = {"study": study.study_name, "metric": metric, "direction": mode, "out_dir": str(out_dir),
-                              "trials": len(trials), "seconds": round(seconds, 1),
-                              "states": {s: sum(r["state"] == s for r in rows) for s in ("COMPLETE", "PRUNED", "FAIL")},
-                              "csv": str(out_dir / "trials.csv")}
+    result: dict[str, Any] = {
+        "study": study.study_name,
+        "metric": metric,
+        "direction": mode,
+        "out_dir": str(out_dir),
+        "trials": len(trials),
+        "seconds": round(seconds, 1),
+        "states": {s: sum(r["state"] == s for r in rows) for s in ("COMPLETE", "PRUNED", "FAIL")},
+        "csv": str(out_dir / "trials.csv"),
+    }
     if complete:
         best = study.best_trial
-        settings = {"recipe": study.user_attrs["recipe"], "metric": metric, "value": best.value, "trial": best.number,
-                    "set": {k: v for k, v in best.params.items() if not k.startswith("model.")},
-                    "model_args": {k[6:]: v for k, v in best.params.items() if k.startswith("model.")},
-                    "run_dir": best.user_attrs.get("run_dir")}
+        settings = {
+            "recipe": study.user_attrs["recipe"],
+            "metric": metric,
+            "value": best.value,
+            "trial": best.number,
+            "set": {k: v for k, v in best.params.items() if not k.startswith("model.")},
+            "model_args": {k[6:]: v for k, v in best.params.items() if k.startswith("model.")},
+            "run_dir": best.user_attrs.get("run_dir"),
+        }
         (out_dir / "best.json").write_text(json.dumps(settings, indent=2))
         result["best"] = settings
         if not keep_all:  # the best trial's checkpoints are kept, the others' dropped (their metrics stay)
@@ -382,10 +291,14 @@ def summarize(study: Any, out_dir: Path, metric: str, mode: str, grid: bool, kee
                 if t.number != best.number and run and t.state.is_finished():
                     shutil.rmtree(Path(run) / "checkpoints", ignore_errors=True)
         _plots(study, out_dir, log)
-        log(f"best trial {best.number}: {metric} {best.value:.4g} with {best.params}; settings in {out_dir / 'best.json'}")
+        log(
+            f"best trial {best.number}: {metric} {best.value:.4g} with {best.params}; settings in {out_dir / 'best.json'}"
+        )
     if grid:
         runs = _sweep_files(trials, out_dir, metric)
-        result["runs"] = [{"label": r["label"], "params": r["params"], "state": r["state"], **r["summary"]} for r in runs]
+        result["runs"] = [
+            {"label": r["label"], "params": r["params"], "state": r["state"], **r["summary"]} for r in runs
+        ]
         result.update(csv=str(out_dir / "sweep.csv"), plot=str(out_dir / "comparison.png"))
     return result
 
@@ -398,9 +311,11 @@ def _plots(study: Any, out_dir: Path, log: Callable[[str], None]) -> None:
     import optuna
     from optuna.visualization import matplotlib as vis
 
-    drawings = {"optimization_history.png": vis.plot_optimization_history,
-                "param_importances.png": vis.plot_param_importances,
-                "parallel_coordinate.png": vis.plot_parallel_coordinate}
+    drawings = {
+        "optimization_history.png": vis.plot_optimization_history,
+        "param_importances.png": vis.plot_param_importances,
+        "parallel_coordinate.png": vis.plot_parallel_coordinate,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # optuna marks its matplotlib plots experimental
         for file, draw in drawings.items():
@@ -423,9 +338,21 @@ def _sweep_files(trials: Sequence[Any], out_dir: Path, metric: str) -> list[dict
         if not run or not t.state.is_finished():
             continue
         metrics = Path(run) / "metrics.jsonl"
-        history = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()] if metrics.is_file() else []
-        runs.append({"run": t.number + 1, "label": label_of(t.params), "params": t.params, "state": t.state.name,
-                     metric: t.value, "summary": t.user_attrs.get("summary", {}), "history": history,
-                     "wall_time_s": t.user_attrs.get("wall_time_s"), "run_dir": Path(run)})
+        history = (
+            [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()] if metrics.is_file() else []
+        )
+        runs.append(
+            {
+                "run": t.number + 1,
+                "label": label_of(t.params),
+                "params": t.params,
+                "state": t.state.name,
+                metric: t.value,
+                "summary": t.user_attrs.get("summary", {}),
+                "history": history,
+                "wall_time_s": t.user_attrs.get("wall_time_s"),
+                "run_dir": Path(run),
+            }
+        )
     write_sweep(out_dir, runs)
     return runs

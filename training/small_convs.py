@@ -36,9 +36,15 @@ def _gemm_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
 
 
 def _routed_forward(self: nn.Conv2d, x: torch.Tensor) -> Any:
-    if (x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and x.dim() == 4 and self.groups == 1
-            and self.padding_mode == "zeros" and not isinstance(self.padding, str)
-            and x.shape[-1] * x.shape[-2] <= MAX_PIXELS):
+    if (
+        x.device.type == "cpu"
+        and torch.is_autocast_enabled("cpu")
+        and x.dim() == 4
+        and self.groups == 1
+        and self.padding_mode == "zeros"
+        and not isinstance(self.padding, str)
+        and x.shape[-1] * x.shape[-2] <= MAX_PIXELS
+    ):
         return _gemm_conv(self, x)
     return type(self).forward(self, x)
 

@@ -69,7 +69,9 @@ def parse_space(specs: Sequence[str], *, grid: bool = False) -> dict[str, list[s
                     raise SearchError(f"{flag}: {current} is given twice")
                 space[current] = [value.strip()] if value.strip() else []
             elif current is None:
-                raise SearchError(f"{flag} expects FIELD=VALUES (e.g. lr=log:1e-4:1e-1 or batch_size=32,64); got {spec!r}")
+                raise SearchError(
+                    f"{flag} expects FIELD=VALUES (e.g. lr=log:1e-4:1e-1 or batch_size=32,64); got {spec!r}"
+                )
             elif token:
                 space[current].append(token)
     for name, values in space.items():
@@ -92,7 +94,9 @@ def dimensions(space: Mapping[str, list[str]], recipe: Recipe, profile: Profile,
         elif name in fields:
             like = getattr(profile, name)
         else:
-            raise SearchError(f"{name} is not a field of this recipe; searchable: {', '.join(sorted(fields))}, or model.ARG")
+            raise SearchError(
+                f"{name} is not a field of this recipe; searchable: {', '.join(sorted(fields))}, or model.ARG"
+            )
         ranged = len(values) == 1 and ":" in values[0]
         if ranged and grid:
             raise SearchError(f"--sweep {name}: a sweep lists values (v1,v2,...); a range ({values[0]}) needs --search")

@@ -23,9 +23,16 @@ def write_sweep(out_dir: Path, runs: Sequence[Mapping[str, Any]]) -> None:
     curves: dict[str, list[float]] = {}
     per_step = any((Path(r["run_dir"]) / "steps.jsonl").is_file() for r in runs)
     for r in runs:
-        rows += [{"run": r["run"], "label": r["label"], **{f"param_{k}": v for k, v in r["params"].items() if k != "label"},
-                  **{k: v for k, v in record.items() if isinstance(v, (int, float, str))},
-                  "run_duration_s": r["wall_time_s"]} for record in r["history"]]
+        rows += [
+            {
+                "run": r["run"],
+                "label": r["label"],
+                **{f"param_{k}": v for k, v in r["params"].items() if k != "label"},
+                **{k: v for k, v in record.items() if isinstance(v, (int, float, str))},
+                "run_duration_s": r["wall_time_s"],
+            }
+            for record in r["history"]
+        ]
         curves[r["label"]] = _loss_curve(Path(r["run_dir"]), r["history"], per_step)
     fieldnames: list[str] = []
     for row in rows:
@@ -34,12 +41,14 @@ def write_sweep(out_dir: Path, runs: Sequence[Mapping[str, Any]]) -> None:
         writer = csv.DictWriter(f, fieldnames=fieldnames)
         writer.writeheader()
         writer.writerows(rows)
-    (out_dir / "sweep.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "run_dir"} for r in runs],
-                                                   indent=2, default=str))
+    (out_dir / "sweep.json").write_text(
+        json.dumps([{k: v for k, v in r.items() if k != "run_dir"} for r in runs], indent=2, default=str)
+    )
     finite = [v for c in curves.values() for v in c if v == v]
     ylim = (0.0, min(max(finite), 3 * sorted(finite)[len(finite) // 2] + 1e-9)) if finite else None
-    plots.comparison(curves, out_dir / "comparison.png", xlabel="step" if per_step else "epoch", ylabel="train loss",
-                     ylim=ylim)
+    plots.comparison(
+        curves, out_dir / "comparison.png", xlabel="step" if per_step else "epoch", ylabel="train loss", ylim=ylim
+    )
 
 
 def _loss_curve(run_dir: Path, history: Sequence[Mapping[str, Any]], per_step: bool) -> list[float]:
@@ -55,8 +64,9 @@ def label_of(combo: Mapping[str, Any]) -> str:
     return "-".join(f"{k.removeprefix(MODEL_PREFIX)}={v}" for k, v in combo.items()).replace("/", "_")
 
 
-def run_many(base: TrainConfig, combos: Sequence[Mapping[str, Any]], out_dir: Path,
-             log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_many(
+    base: TrainConfig, combos: Sequence[Mapping[str, Any]], out_dir: Path, log: Callable[[str], None] = print
+) -> dict[str, Any]:
     """One run per combination under ``out_dir/<label>/``; writes ``sweep.csv``/``sweep.json``
     (per-epoch loss, accuracy, durations per run) and a comparison plot of the train loss."""
     recipe = get_recipe(base.recipe)
@@ -69,10 +79,28 @@ def run_many(base: TrainConfig, combos: Sequence[Mapping[str, Any]], out_dir: Pa
         label = label_of(combo)
         log(f"--- run {i}/{len(combos)}: {label}")
         summary, trainer = runner.run_trial(combo, out_dir / label)
-        runs.append({"run": i, "label": label, "params": dict(combo), "summary": summary, "history": trainer.history,
-                     "wall_time_s": summary["wall_time_s"], "run_dir": out_dir / label})
+        runs.append(
+            {
+                "run": i,
+                "label": label,
+                "params": dict(combo),
+                "summary": summary,
+                "history": trainer.history,
+                "wall_time_s": summary["wall_time_s"],
+                "run_dir": out_dir / label,
+            }
+        )
     write_sweep(out_dir, runs)
-    return {"runs": [{"label": r["label"], "params": r["params"], **{k: v for k, v in r["summary"].items()
-                                                                     if isinstance(v, (int, float, str)) or k == "initial"}}
-                     for r in runs],
-            "out_dir": str(out_dir), "csv": str(out_dir / "sweep.csv"), "plot": str(out_dir / "comparison.png")}
+    return {
+        "runs": [
+            {
+                "label": r["label"],
+                "params": r["params"],
+                **{k: v for k, v in r["summary"].items() if isinstance(v, (int, float, str)) or k == "initial"},
+            }
+            for r in runs
+        ],
+        "out_dir": str(out_dir),
+        "csv": str(out_dir / "sweep.csv"),
+        "plot": str(out_dir / "comparison.png"),
+    }

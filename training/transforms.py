@@ -68,7 +68,9 @@ class ImageTransform:
         if aug.get("flip"):
             x = random_flip(x, g)  # type: ignore[arg-type]
         if self.size is not None and x.shape[-1] != self.size:
-            x = F.interpolate(x, size=self.size, mode="bilinear", antialias=x.shape[-1] > self.size, align_corners=False)
+            x = F.interpolate(
+                x, size=self.size, mode="bilinear", antialias=x.shape[-1] > self.size, align_corners=False
+            )
         if self.mean.device != x.device:  # moved once: a per-batch copy from pageable memory waits for the GPU
             self.mean, self.std = self.mean.to(x.device), self.std.to(x.device)
         x = (x - self.mean) / self.std
@@ -81,8 +83,9 @@ class ImageTransform:
 
     def eval(self) -> ImageTransform:
         """The same transform without augmentation."""
-        return ImageTransform(self.mean.flatten().tolist(), self.std.flatten().tolist(), size=self.size,
-                              channels_last=self.channels_last)
+        return ImageTransform(
+            self.mean.flatten().tolist(), self.std.flatten().tolist(), size=self.size, channels_last=self.channels_last
+        )
 
 
 class TrimPadding:

@@ -36,21 +36,30 @@ def convert_model_arg(recipe: Recipe, key: str, value: Any) -> Any:
         raise ValueError(f"model argument {key}={value}: {e}") from None
 
 
-def split_params(recipe: Recipe, profile_name: str | None, base_overrides: Mapping[str, Any],
-                 params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def split_params(
+    recipe: Recipe, profile_name: str | None, base_overrides: Mapping[str, Any], params: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(profile overrides, model arguments) of ``params``, each converted and checked (ValueError naming a bad one)."""
     fields = {k: v for k, v in params.items() if k != "label" and not k.startswith(MODEL_PREFIX)}
     profile = recipe.profile(profile_name or recipe.default).with_overrides(**{**base_overrides, **fields})
-    model_kwargs = {k.removeprefix(MODEL_PREFIX): convert_model_arg(recipe, k.removeprefix(MODEL_PREFIX), v)
-                    for k, v in params.items() if k.startswith(MODEL_PREFIX)}
+    model_kwargs = {
+        k.removeprefix(MODEL_PREFIX): convert_model_arg(recipe, k.removeprefix(MODEL_PREFIX), v)
+        for k, v in params.items()
+        if k.startswith(MODEL_PREFIX)
+    }
     return {k: getattr(profile, k) for k in fields}, model_kwargs
 
 
 def trial_config(base: TrainConfig, params: Mapping[str, Any], out: Path, **changes: Any) -> TrainConfig:
     """``base`` with ``params`` set on top of its own overrides and model arguments, writing into ``out``."""
     overrides, model_kwargs = split_params(get_recipe(base.recipe), base.profile, base.overrides, params)
-    return replace(base, overrides={**base.overrides, **overrides}, model_kwargs={**base.model_kwargs, **model_kwargs},
-                   out=out, **changes)
+    return replace(
+        base,
+        overrides={**base.overrides, **overrides},
+        model_kwargs={**base.model_kwargs, **model_kwargs},
+        out=out,
+        **changes,
+    )
 
 
 class TrialRunner:
@@ -61,8 +70,9 @@ class TrialRunner:
         self.data = base.data
         self.log = log
 
-    def run_trial(self, params: Mapping[str, Any], out: Path,
-                  on_eval: Callable[[dict[str, Any]], None] | None = None) -> tuple[dict[str, Any], Trainer]:
+    def run_trial(
+        self, params: Mapping[str, Any], out: Path, on_eval: Callable[[dict[str, Any]], None] | None = None
+    ) -> tuple[dict[str, Any], Trainer]:
         """Train with ``params`` into ``out``; (summary, trainer). ``on_eval`` sees each evaluation (a search
         prunes there by raising); whatever happens, later trials reuse the dataset this one read."""
         cfg = trial_config(self.base, params, out, data=self.data, on_eval=on_eval or self.base.on_eval)

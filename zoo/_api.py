@@ -81,8 +81,7 @@ class TensorSpec:
         """The shape with dynamic axes set from ``sizes`` (axis name → size)."""
         sizes = sizes or {}
         return tuple(
-            int(sizes.get(self.dynamic[i], d)) if i in self.dynamic else int(d)
-            for i, d in enumerate(self.shape)
+            int(sizes.get(self.dynamic[i], d)) if i in self.dynamic else int(d) for i, d in enumerate(self.shape)
         )
 
     def example(self, sizes: Mapping[str, int] | None = None, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -70,7 +70,11 @@ def list_cmd(task: str | None, as_json: bool) -> None:
     ]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
     for i, line in enumerate([header, *lines]):
-        click.echo("  ".join(str(x).rjust(w) if j == 2 and i else str(x).ljust(w) for j, (x, w) in enumerate(zip(line, widths))).rstrip())
+        click.echo(
+            "  ".join(
+                str(x).rjust(w) if j == 2 and i else str(x).ljust(w) for j, (x, w) in enumerate(zip(line, widths))
+            ).rstrip()
+        )
         if i == 0:
             click.echo("  ".join("-" * w for w in widths))
     click.echo(f"\n{len(rows)} models; * = improved variant, not a seed architecture.")
@@ -106,8 +110,10 @@ def info_cmd(name: str, as_json: bool) -> None:
     click.echo(f"  recipes: {', '.join(data['recipes']) or '-'}")
     for w in data["weights"]:
         value = f"{w['value']:.4f}" if isinstance(w["value"], (int, float)) else "not built"
-        click.echo(f"  weights: {w['name']}{' (default)' if w['default'] else ''}  {w['metric']} {value}  "
-                   f"{'shipped' if w['shipped'] else w['build'] or 'cache or mirror'}")
+        click.echo(
+            f"  weights: {w['name']}{' (default)' if w['default'] else ''}  {w['metric']} {value}  "
+            f"{'shipped' if w['shipped'] else w['build'] or 'cache or mirror'}"
+        )
     doc = (spec.builder.__doc__ or "").strip()
     if doc:
         click.echo("\n" + "\n".join("  " + line.strip() for line in doc.splitlines()))
@@ -135,9 +141,19 @@ def _weights_row(name: str) -> dict:
     w = get_weights(name)
     metric, mode = w.headline
     f = w.card.get("file") or {}
-    return {"name": name, "model": w.model, "default": bool(w.card.get("default")), "metric": metric or None,
-            "value": w.metrics.get(metric), "mode": mode, "size": f.get("size"), "dtype": f.get("dtype"),
-            "shipped": w.shipped, "built": w.built, "build": None if w.built else w.how_to_build()}
+    return {
+        "name": name,
+        "model": w.model,
+        "default": bool(w.card.get("default")),
+        "metric": metric or None,
+        "value": w.metrics.get(metric),
+        "mode": mode,
+        "size": f.get("size"),
+        "dtype": f.get("dtype"),
+        "shipped": w.shipped,
+        "built": w.built,
+        "build": None if w.built else w.how_to_build(),
+    }
 
 
 @weights_group.command("list")
@@ -162,9 +178,11 @@ def weights_list_cmd(model: str | None, as_json: bool, markdown: bool) -> None:
         value = f"{r['value']:.4f}" if isinstance(r["value"], (int, float)) else "-"
         size = f"{r['size'] / 1e6:.2f} MB {r['dtype']}" if r["size"] else "-"
         status = "shipped" if r["shipped"] else ("cached/downloadable" if r["built"] else f"build: {r['build']}")
-        click.echo(f"{r['name'] + (' *' if r['default'] else ''):<{width}}  {r['metric'] or '-':<18} {value:>10}  "
-                   f"{size:<16} {status}")
-    click.echo(f"\n{len(rows)} weights; * = the model's default (weights=\"DEFAULT\")")
+        click.echo(
+            f"{r['name'] + (' *' if r['default'] else ''):<{width}}  {r['metric'] or '-':<18} {value:>10}  "
+            f"{size:<16} {status}"
+        )
+    click.echo(f'\n{len(rows)} weights; * = the model\'s default (weights="DEFAULT")')
 
 
 @weights_group.command("info")
@@ -190,11 +208,16 @@ def int8_lines(entry: dict) -> list[str]:
         if "refused" in p:
             lines.append(f"  int8 {part}: refused: {p['refused']}")
             continue
-        quality = (f"accuracy {p['fp32_accuracy']:.4f} fp32 -> {p['int8_accuracy']:.4f} int8" if "int8_accuracy" in p
-                   else f"output relative error {p.get('output_rel_error', float('nan')):.4f}")
+        quality = (
+            f"accuracy {p['fp32_accuracy']:.4f} fp32 -> {p['int8_accuracy']:.4f} int8"
+            if "int8_accuracy" in p
+            else f"output relative error {p.get('output_rel_error', float('nan')):.4f}"
+        )
         fast = ", ".join(f"{b.replace('batch', 'batch ')} {s:.2f}x" for b, s in p.get("speedup", {}).items())
-        lines.append(f"  int8 {part}: {quality}; ORT speed-up {fast or '-'}"
-                     + ("" if p.get("kept", True) else " (more than 1 point lost: zoo-export keeps fp32)"))
+        lines.append(
+            f"  int8 {part}: {quality}; ORT speed-up {fast or '-'}"
+            + ("" if p.get("kept", True) else " (more than 1 point lost: zoo-export keeps fp32)")
+        )
     lines.append(f"    measured {str(entry.get('measured', '?'))[:10]} on {entry.get('machine')}")
     return lines
 
@@ -204,8 +227,10 @@ def _card_text(w: Weights) -> str:
     lines = [f"{w.name}  ({w.model}, {c.get('task')}{', default' if c.get('default') else ''})"]
     f = c.get("file") or {}
     if w.built:
-        lines.append(f"  file: {f['name']}  {f['size']:,} bytes  {f['dtype']}  {f['parameters']:,} parameters  "
-                     f"sha256 {f['sha256'][:16]}...  ({'shipped' if w.shipped else 'cache or mirror'})")
+        lines.append(
+            f"  file: {f['name']}  {f['size']:,} bytes  {f['dtype']}  {f['parameters']:,} parameters  "
+            f"sha256 {f['sha256'][:16]}...  ({'shipped' if w.shipped else 'cache or mirror'})"
+        )
     else:
         lines.append(f"  file: not built here; {w.how_to_build()}")
     ds = c.get("dataset") or {}
@@ -217,17 +242,25 @@ def _card_text(w: Weights) -> str:
         lines.append(f"    {k:<26} {v:.6g}" + ("   <- headline" if k == metric else ""))
     subset = c.get("verify_subset")
     if subset:
-        lines.append(f"  verify subset ({subset['samples']:,} test samples, seed {subset['seed']}; what `zoo weights verify` "
-                     f"reads, --full the whole split): {metric} {subset['metrics'].get(metric, float('nan')):.6g}")
+        lines.append(
+            f"  verify subset ({subset['samples']:,} test samples, seed {subset['seed']}; what `zoo weights verify` "
+            f"reads, --full the whole split): {metric} {subset['metrics'].get(metric, float('nan')):.6g}"
+        )
     t = c.get("training") or {}
     lines.append(f"  trained by: {t.get('command') or ''}".rstrip())
-    lines.append(f"  recipe {t.get('recipe')} [{t.get('profile')}], seed {t.get('seed')}, overrides {t.get('overrides') or '-'}, "
-                 f"model args {t.get('model_args') or '-'}")
+    lines.append(
+        f"  recipe {t.get('recipe')} [{t.get('profile')}], seed {t.get('seed')}, overrides {t.get('overrides') or '-'}, "
+        f"model args {t.get('model_args') or '-'}"
+    )
     if t.get("wall_time_s") is not None:
-        lines.append(f"  {t.get('epochs')} epochs, {t.get('steps')} steps, {t['wall_time_s']:.0f} s on {t.get('device_name')}"
-                     + (f"; measured on {t['measured_on']}" if t.get("measured_on") else ""))
+        lines.append(
+            f"  {t.get('epochs')} epochs, {t.get('steps')} steps, {t['wall_time_s']:.0f} s on {t.get('device_name')}"
+            + (f"; measured on {t['measured_on']}" if t.get("measured_on") else "")
+        )
         v = t.get("versions") or {}
-        lines.append(f"  torch {v.get('torch')}, python {v.get('python')}, commit {t.get('commit')}, {t.get('created')}")
+        lines.append(
+            f"  torch {v.get('torch')}, python {v.get('python')}, commit {t.get('commit')}, {t.get('created')}"
+        )
     if c.get("preprocessing"):
         lines.append(f"  preprocessing: {json.dumps(c['preprocessing'])}")
     if c.get("labels"):

@@ -79,11 +79,29 @@ class KServe:
                 shutil.rmtree(target)
             dirs.append(unpack(cfg.store / f"{name}.mar", target))
         key_file = write_key(run_dir)
-        cmd = [sys.executable, "-m", "handlers.kserve_server", "--host", cfg.host, "--http-port", str(cfg.port),
-               "--grpc-port", str(cfg.grpc_port), "--workers", str(cfg.workers),
-               "--max-request-mb", str(cfg.max_request_mb), "--key-file", str(key_file),
-               "--log-file", str(run_dir / "logs" / LOG_NAME),
-               "--log-max-mb", str(LOG_MAX_MB), "--log-backups", str(LOG_BACKUPS)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "handlers.kserve_server",
+            "--host",
+            cfg.host,
+            "--http-port",
+            str(cfg.port),
+            "--grpc-port",
+            str(cfg.grpc_port),
+            "--workers",
+            str(cfg.workers),
+            "--max-request-mb",
+            str(cfg.max_request_mb),
+            "--key-file",
+            str(key_file),
+            "--log-file",
+            str(run_dir / "logs" / LOG_NAME),
+            "--log-max-mb",
+            str(LOG_MAX_MB),
+            "--log-backups",
+            str(LOG_BACKUPS),
+        ]
         if cfg.verbose_logs:
             cmd.append("--access-log")
         for d in dirs:
@@ -92,16 +110,27 @@ class KServe:
         (run_dir / "logs").mkdir(exist_ok=True)
         (run_dir / "tmp").mkdir(exist_ok=True)
         with open(run_dir / "logs" / OUT_NAME, "ab") as out:  # what the process prints before its logging is set up
-            proc = subprocess.Popen(cmd, cwd=run_dir, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                cwd=run_dir,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.started[proc.pid] = proc
         pid_file(run_dir).write_text(str(proc.pid))
         state = {**initial_state(cfg, run_dir, key_file), "pid": proc.pid}
         client = Client(cfg.host, cfg.port, read_token(run_dir), engine="kserve")
         waiting = wait_until_ready(
-            cfg.models, timeout_s, lambda: client,
+            cfg.models,
+            timeout_s,
+            lambda: client,
             lambda c, name: c.request("GET", f"/v2/models/{name}/ready", timeout=5)[0] == 200,
-            lambda: proc.poll() is None, log)
+            lambda: proc.poll() is None,
+            log,
+        )
         if waiting:
             tail = log_tail(run_dir, (OUT_NAME, LOG_NAME))
             self.stop(proc.pid, run_dir, 30, lambda m: None)

@@ -45,8 +45,10 @@ def java_version() -> int:
     """Java's major version; ServingError with what to install when it is missing or too old."""
     java = shutil.which("java")
     if java is None:
-        raise ServingError("TorchServe needs Java 17 or newer and `java` is not on PATH. "
-                           "Install it (Debian/Ubuntu: apt-get install openjdk-17-jre-headless) and retry.")
+        raise ServingError(
+            "TorchServe needs Java 17 or newer and `java` is not on PATH. "
+            "Install it (Debian/Ubuntu: apt-get install openjdk-17-jre-headless) and retry."
+        )
     out = subprocess.run([java, "-version"], capture_output=True, text=True)
     match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
     if not match:
@@ -64,9 +66,17 @@ def write_config(cfg: ServerConfig) -> Path:
     run_dir = cfg.run_dir.resolve()
     store = cfg.store.resolve()
     models = {
-        name: {"1.0": {"defaultVersion": True, "marName": f"{name}.mar", "minWorkers": cfg.workers,
-                       "maxWorkers": cfg.workers, "batchSize": cfg.batch_size, "maxBatchDelay": cfg.max_batch_delay_ms,
-                       "responseTimeout": cfg.response_timeout_s}}
+        name: {
+            "1.0": {
+                "defaultVersion": True,
+                "marName": f"{name}.mar",
+                "minWorkers": cfg.workers,
+                "maxWorkers": cfg.workers,
+                "batchSize": cfg.batch_size,
+                "maxBatchDelay": cfg.max_batch_delay_ms,
+                "responseTimeout": cfg.response_timeout_s,
+            }
+        }
         for name in cfg.models
     }
     grpc = cfg.grpc_ports or (free_port(cfg.host), free_port(cfg.host))
@@ -143,9 +153,11 @@ QUIET_LOG_CONFIG = """<?xml version="1.0" encoding="UTF-8"?>
     <Root level="info"><AppenderRef ref="ts_log"/></Root>
   </Loggers>
 </Configuration>
-""".format(access=_ROLLING.format(name="access_log", pattern="%d{ISO8601} - %m%n"),
-           model=_ROLLING.format(name="model_log", pattern="%d{ISO8601} [%-5p] %t - %m%n"),
-           ts=_ROLLING.format(name="ts_log", pattern="%d{ISO8601} [%-5p] %t %c - %m%n"))
+""".format(
+    access=_ROLLING.format(name="access_log", pattern="%d{ISO8601} - %m%n"),
+    model=_ROLLING.format(name="model_log", pattern="%d{ISO8601} [%-5p] %t - %m%n"),
+    ts=_ROLLING.format(name="ts_log", pattern="%d{ISO8601} [%-5p] %t %c - %m%n"),
+)
 
 
 def server_env(run_dir: Path, max_request_mb: int = 8, threads: int | None = None) -> dict[str, str]:
@@ -154,10 +166,19 @@ def server_env(run_dir: Path, max_request_mb: int = 8, threads: int | None = Non
     tmp = run_dir / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     if len(str(tmp / ".ts.sock.65535")) > 100:  # unix socket paths are limited to ~108 bytes
-        raise ServingError(f"run folder path too long for TorchServe's worker sockets: {run_dir}; use a shorter --run-dir")
+        raise ServingError(
+            f"run folder path too long for TorchServe's worker sockets: {run_dir}; use a shorter --run-dir"
+        )
     env = dict(os.environ)
-    env.update({"TMPDIR": str(tmp), "TEMP": str(tmp), "LOG_LOCATION": str(run_dir / "logs"),
-                "METRICS_LOCATION": str(run_dir / "logs"), "ZOO_MAX_REQUEST_MB": str(max_request_mb)})
+    env.update(
+        {
+            "TMPDIR": str(tmp),
+            "TEMP": str(tmp),
+            "LOG_LOCATION": str(run_dir / "logs"),
+            "METRICS_LOCATION": str(run_dir / "logs"),
+            "ZOO_MAX_REQUEST_MB": str(max_request_mb),
+        }
+    )
     if threads:
         env["ZOO_THREADS"] = str(threads)
     bin_dir = str(Path(sys.executable).parent)
@@ -181,21 +202,37 @@ class TorchServe:
         java_version()
 
     def start(self, cfg: ServerConfig, run_dir: Path, timeout_s: float, log: Callable[[str], None]) -> dict[str, Any]:
-        require_free_ports(cfg.host, ((cfg.port, "--port"), (cfg.management_port, "--management-port"),
-                                      (cfg.metrics_port, "--metrics-port")))
+        require_free_ports(
+            cfg.host,
+            ((cfg.port, "--port"), (cfg.management_port, "--management-port"), (cfg.metrics_port, "--metrics-port")),
+        )
         config = write_config(cfg)
         key_file = run_dir / "key_file.json"
         key_file.unlink(missing_ok=True)
-        cmd = [torchserve_command(), "--start", "--ncs", "--model-store", str(cfg.store.resolve()),
-               "--ts-config", str(config)]
+        cmd = [
+            torchserve_command(),
+            "--start",
+            "--ncs",
+            "--model-store",
+            str(cfg.store.resolve()),
+            "--ts-config",
+            str(config),
+        ]
         if not cfg.verbose_logs:
             (run_dir / "log4j2.xml").write_text(QUIET_LOG_CONFIG)
             cmd += ["--log-config", str(run_dir / "log4j2.xml")]
         (run_dir / "logs").mkdir(exist_ok=True)
         console = run_dir / "logs" / "torchserve.out"
         with open(console, "ab") as out:  # not a pipe: the Java server inherits it and never closes it
-            code = subprocess.call(cmd, cwd=run_dir, env=server_env(run_dir, cfg.max_request_mb, cfg.threads()),
-                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=120)
+            code = subprocess.call(
+                cmd,
+                cwd=run_dir,
+                env=server_env(run_dir, cfg.max_request_mb, cfg.threads()),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=120,
+            )
         if code != 0:
             raise ServingError(f"torchserve --start failed (exit {code}): {console.read_text()[-1500:]}")
 
@@ -210,8 +247,9 @@ class TorchServe:
         def running() -> bool:  # TorchServe writes its PID file a moment after `--start` returns
             return read_pid(run_dir) is None or alive(read_pid(run_dir))
 
-        waiting = wait_until_ready(cfg.models, timeout_s, connect, lambda c, name: c.describe(name)[0] == 200,
-                                   running, log)
+        waiting = wait_until_ready(
+            cfg.models, timeout_s, connect, lambda c, name: c.describe(name)[0] == 200, running, log
+        )
         if waiting:
             tail = log_tail(run_dir, LOG_NAMES)
             pid = read_pid(run_dir)
@@ -226,10 +264,19 @@ class TorchServe:
         return state
 
     def stop(self, pid: int, run_dir: Path, timeout_s: float, log: Callable[[str], None]) -> None:
-        subprocess.call([torchserve_command(), "--stop"], cwd=run_dir, env=server_env(run_dir),
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, timeout=60)
+        subprocess.call(
+            [torchserve_command(), "--stop"],
+            cwd=run_dir,
+            env=server_env(run_dir),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+        )
         wait_or_kill(pid, timeout_s, "TorchServe", log)
 
     def addresses(self, state: dict[str, Any]) -> dict[str, str]:
-        return {"management": f"http://{state['host']}:{state['management_port']}",
-                "metrics": f"http://{state['host']}:{state['metrics_port']}"}
+        return {
+            "management": f"http://{state['host']}:{state['management_port']}",
+            "metrics": f"http://{state['host']}:{state['metrics_port']}",
+        }

@@ -53,8 +53,9 @@ class BatchLoader:
         if self.world > 1:
             from torch.utils.data import DistributedSampler
 
-            sampler = DistributedSampler(range(self.n), num_replicas=self.world, rank=self.rank,
-                                         shuffle=self.shuffle, seed=self.seed)
+            sampler = DistributedSampler(
+                range(self.n), num_replicas=self.world, rank=self.rank, shuffle=self.shuffle, seed=self.seed
+            )
             sampler.set_epoch(epoch)
             return torch.tensor(list(sampler))
         if self.shuffle:

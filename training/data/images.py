@@ -146,7 +146,9 @@ def _tree_fingerprint(tree: Path, classes: list[str], size: int | None) -> str:
     return h.hexdigest()[:16]
 
 
-def load_image_tree(tree: Path, classes: list[str] | None = None, size: int | None = None) -> tuple[Tensors, Tensors, list[str]]:
+def load_image_tree(
+    tree: Path, classes: list[str] | None = None, size: int | None = None
+) -> tuple[Tensors, Tensors, list[str]]:
     """Read ``tree/train/<class>/*`` and ``tree/test|val/<class>/*`` (cached as a uint8 tensor file)."""
     test_name = next((s for s in ("test", "val", "valid") if (tree / s).is_dir()), None)
     if test_name is None:
@@ -211,8 +213,13 @@ def load_cifar10(root: Path, download: bool = False) -> DataBundle:
         def to_tensors(ds: Any) -> Tensors:
             return {"x": torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), "y": torch.tensor(ds.targets)}
 
-        return DataBundle("cifar10", to_tensors(train), to_tensors(test), f"CIFAR-10 (pickle batches) from {base}",
-                          list(zoo_labels.CIFAR10))
+        return DataBundle(
+            "cifar10",
+            to_tensors(train),
+            to_tensors(test),
+            f"CIFAR-10 (pickle batches) from {base}",
+            list(zoo_labels.CIFAR10),
+        )
     tree = locate_image_tree(root, ("cifar10", "cifar-10", "CIFAR10"))
     if tree is None:
         raise DataNotFoundError(

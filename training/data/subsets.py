@@ -34,5 +34,9 @@ def holdout_split(data: DataBundle, n: int, seed: int = 0) -> DataBundle:
         raise ValueError(f"holdout must be between 1 and {total - 1} (the train split has {total} samples; got {n})")
     order = torch.randperm(total, generator=torch.Generator().manual_seed(10_007 + seed))
     held, kept = order[:n].sort().values, order[n:].sort().values
-    return replace(data, train=take_samples(train, kept, total), test=take_samples(train, held, total),
-                   description=f"{data.description} (evaluated on {n} samples held out of train)")
+    return replace(
+        data,
+        train=take_samples(train, kept, total),
+        test=take_samples(train, held, total),
+        description=f"{data.description} (evaluated on {n} samples held out of train)",
+    )

@@ -21,7 +21,7 @@ def load_airline(root: Path, download: bool = False) -> DataBundle:
     if not path.is_file():
         raise DataNotFoundError(
             f"airline passengers CSV not found: looked for {root}/airline-passengers/airline-passengers.csv.\n"
-            f"It is the classic Box & Jenkins series (144 monthly values, header \"Month\",\"Passengers\"); "
+            f'It is the classic Box & Jenkins series (144 monthly values, header "Month","Passengers"); '
             f"point `--data-dir` at its folder."
         )
     with open(path, newline="") as f:
@@ -74,8 +74,13 @@ def load_gaussians(root: Path | None = None, download: bool = False) -> DataBund
     ones = torch.ones(100, 2)
     x = torch.cat([torch.normal(2 * ones, 1, generator=g), torch.normal(-2 * ones, 1, generator=g)])
     y = torch.cat([torch.zeros(100), torch.ones(100)]).long()
-    return DataBundle("gaussians", {"x": x, "y": y}, {"x": x, "y": y}, "two Gaussian clusters at (2,2) and (-2,-2)",
-                      labels=["cluster-0", "cluster-1"])
+    return DataBundle(
+        "gaussians",
+        {"x": x, "y": y},
+        {"x": x, "y": y},
+        "two Gaussian clusters at (2,2) and (-2,-2)",
+        labels=["cluster-0", "cluster-1"],
+    )
 
 
 LINEAR_POINTS_X = [3.3, 4.4, 5.5, 6.71, 6.93, 4.168, 9.779, 6.182, 7.59, 2.167, 7.042, 10.791, 5.313, 7.997, 3.1]
@@ -91,7 +96,7 @@ def load_linear_points(root: Path | None = None, download: bool = False) -> Data
 def poly_features(x: torch.Tensor) -> torch.Tensor:
     """[x, x², x³] (the seed's ``make_features``)."""
     x = x.reshape(-1, 1)
-    return torch.cat([x ** i for i in range(1, 4)], 1)
+    return torch.cat([x**i for i in range(1, 4)], 1)
 
 
 def load_poly(root: Path | None = None, download: bool = False) -> DataBundle:
@@ -100,8 +105,9 @@ def load_poly(root: Path | None = None, download: bool = False) -> DataBundle:
     x = poly_features(torch.randn(10_000, generator=g))
     w, b = torch.tensor([[0.5], [3.0], [2.4]]), 0.9
     xt = poly_features(torch.linspace(-2, 2, 200))
-    return DataBundle("poly", {"x": x, "y": x @ w + b}, {"x": xt, "y": xt @ w + b},
-                      "y = 0.9 + 0.5x + 3x² + 2.4x³, x ~ N(0, 1)")
+    return DataBundle(
+        "poly", {"x": x, "y": x @ w + b}, {"x": xt, "y": xt @ w + b}, "y = 0.9 + 0.5x + 3x² + 2.4x³, x ~ N(0, 1)"
+    )
 
 
 def load_logistic(root: Path | None = None, download: bool = False) -> DataBundle:
@@ -111,8 +117,9 @@ def load_logistic(root: Path | None = None, download: bool = False) -> DataBundl
     x = 30 + 70 * torch.rand(100, 2, generator=g)
     score = x[:, 0] + x[:, 1] + 10 * torch.randn(100, generator=g)
     y = (score > 130).float().unsqueeze(1)
-    return DataBundle("logistic", {"x": x, "y": y}, {"x": x, "y": y}, "100 synthetic two-score points",
-                      labels=["class-0", "class-1"])
+    return DataBundle(
+        "logistic", {"x": x, "y": y}, {"x": x, "y": y}, "100 synthetic two-score points", labels=["class-0", "class-1"]
+    )
 
 
 def load_bn_quadratic(root: Path | None = None, download: bool = False) -> DataBundle:

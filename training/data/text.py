@@ -33,8 +33,14 @@ def ngram_bundle(tokens: list[str], context: int, name: str, description: str) -
     ids = torch.tensor([index[w] for w in tokens])
     windows = ids.unfold(0, context + 1, 1)
     train = {"x": windows[:, :context].contiguous(), "y": windows[:, context].contiguous()}
-    return DataBundle(name, train, train, description, meta={"vocab": vocab, "context_size": context},
-                      model_kwargs={"vocab_size": len(vocab), "context_size": context})
+    return DataBundle(
+        name,
+        train,
+        train,
+        description,
+        meta={"vocab": vocab, "context_size": context},
+        model_kwargs={"vocab_size": len(vocab), "context_size": context},
+    )
 
 
 def load_sonnet(root: Path | None = None, download: bool = False) -> DataBundle:

@@ -74,8 +74,12 @@ def build_scheduler(optimizer: Optimizer, p: Profile, total_steps: int) -> Any:
         return None
     if p.scheduler == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=p.lr, total_steps=max(total_steps, 1), pct_start=0.25,
-            div_factor=25, final_div_factor=1e3,
+            optimizer,
+            max_lr=p.lr,
+            total_steps=max(total_steps, 1),
+            pct_start=0.25,
+            div_factor=25,
+            final_div_factor=1e3,
         )
     if p.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
@@ -112,8 +116,14 @@ class Step:
         tensors = self.ctx.data.train if split == "train" else self.ctx.data.test
         assert tensors is not None
         return BatchLoader(
-            tensors, batch_size, shuffle=shuffle, device=self.ctx.device, transform=self.transform(train),
-            seed=self.ctx.seed, rank=self.ctx.rank if train else 0, world=self.ctx.world if train else 1,
+            tensors,
+            batch_size,
+            shuffle=shuffle,
+            device=self.ctx.device,
+            transform=self.transform(train),
+            seed=self.ctx.seed,
+            rank=self.ctx.rank if train else 0,
+            world=self.ctx.world if train else 1,
         )
 
     def steps_per_epoch(self) -> int:

@@ -19,8 +19,9 @@ def _image_transform(ctx: Context, train: bool) -> ImageTransform | None:
     if not pre or pre.get("kind") != "image" or ctx.data.train["x"].dtype != torch.uint8:
         return None
     size = pre["height"] if pre["height"] != ctx.data.train["x"].shape[-1] else None
-    t = ImageTransform(pre["mean"], pre["std"], size=size, augment=ctx.profile.augment,
-                       channels_last=ctx.profile.channels_last)
+    t = ImageTransform(
+        pre["mean"], pre["std"], size=size, augment=ctx.profile.augment, channels_last=ctx.profile.channels_last
+    )
     return t if train else t.eval()
 
 
@@ -98,11 +99,18 @@ class BinaryClassificationStep(Step):
         assert self.ctx.data.test is not None
         x, y = (self.ctx.data.test[k].to(self.ctx.device) for k in ("x", "y"))
         prob = self.ctx.raw_model(x)
-        return {"test_loss": float(F.binary_cross_entropy(prob, y)),
-                "test_accuracy": float(((prob >= 0.5).float() == y).float().mean())}
+        return {
+            "test_loss": float(F.binary_cross_entropy(prob, y)),
+            "test_accuracy": float(((prob >= 0.5).float() == y).float().mean()),
+        }
 
     def artifacts(self, out_dir: Path, history: list[dict[str, Any]]) -> dict[str, Any]:
         lin = self.ctx.raw_model[0]
-        plots.decision_boundary(self.ctx.data.test["x"], self.ctx.data.test["y"].flatten(),  # type: ignore[index]
-                                lin.weight.detach().cpu().flatten(), float(lin.bias.detach()), out_dir / "fit.png")
+        plots.decision_boundary(
+            self.ctx.data.test["x"],
+            self.ctx.data.test["y"].flatten(),  # type: ignore[index]
+            lin.weight.detach().cpu().flatten(),
+            float(lin.bias.detach()),
+            out_dir / "fit.png",
+        )
         return {}

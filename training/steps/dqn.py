@@ -89,7 +89,13 @@ class DQNStep(Step):
         filled = min(self.memory_counter, self.capacity)
         rows = torch.from_numpy(self.memory[self.rng.choice(filled, self.ctx.profile.batch_size)]).to(self.ctx.device)
         n = self.n_states
-        s, a, r, s_, done = rows[:, :n], rows[:, n : n + 1].long(), rows[:, n + 1 : n + 2], rows[:, n + 2 : 2 * n + 2], rows[:, -1:]
+        s, a, r, s_, done = (
+            rows[:, :n],
+            rows[:, n : n + 1].long(),
+            rows[:, n + 1 : n + 2],
+            rows[:, n + 2 : 2 * n + 2],
+            rows[:, -1:],
+        )
         q_eval = self.ctx.raw_model(s).gather(1, a)
         with torch.no_grad():
             q_next = self.target(s_).max(1, keepdim=True)[0]
@@ -140,8 +146,12 @@ class DQNStep(Step):
             if self.best_state is not None:
                 self.ctx.raw_model.load_state_dict(self.best_state)
             returns = self.play(int(x.get("eval_episodes", 100)), seed_base=1_000_000)
-            return {"test_mean_return": float(np.mean(returns)), "test_min_return": float(np.min(returns)),
-                    "env_steps": self.env_steps, "episodes": self.episodes}
+            return {
+                "test_mean_return": float(np.mean(returns)),
+                "test_min_return": float(np.min(returns)),
+                "env_steps": self.env_steps,
+                "episodes": self.episodes,
+            }
         returns = self.play(int(x.get("select_episodes", 10)), seed_base=500_000 + 1000 * self.episodes)
         mean = float(np.mean(returns))
         if mean >= self.best_return:

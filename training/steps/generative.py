@@ -69,8 +69,12 @@ class ReconstructionStep(Step):
         x = next(self.eval_loader.batches(0))["x"][:16]
         with torch.no_grad(), eval_mode(self.ctx.raw_model) as model:
             recon = self.reconstruct(model, x)
-        plots.image_grid(torch.cat([self._denorm(x), self._denorm(recon)]), out_dir / "reconstructions.png",
-                         nrow=16, title="input (top) / reconstruction (bottom)")
+        plots.image_grid(
+            torch.cat([self._denorm(x), self._denorm(recon)]),
+            out_dir / "reconstructions.png",
+            nrow=16,
+            title="input (top) / reconstruction (bottom)",
+        )
         if hasattr(self, "codes") and self.codes[0].shape[1] == 3:
             plots.codes_3d(self.codes[0][:2000], self.codes[1][:2000], out_dir / "codes_3d.png")
         return {}
@@ -132,8 +136,10 @@ class GANStep(Step):
 
     def configure_optimizers(self) -> dict[str, Optimizer]:
         m = self.ctx.raw_model
-        return {"discriminator": build_optimizer(m.discriminator.parameters(), self.ctx.profile),
-                "generator": build_optimizer(m.generator.parameters(), self.ctx.profile)}
+        return {
+            "discriminator": build_optimizer(m.discriminator.parameters(), self.ctx.profile),
+            "generator": build_optimizer(m.generator.parameters(), self.ctx.profile),
+        }
 
     def noise(self, n: int, g: torch.Generator | None = None) -> torch.Tensor:
         """Noise drawn from ``g`` (on the CPU: evaluation draws the same on every device), else drawn on the
@@ -149,8 +155,9 @@ class GANStep(Step):
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         if self.ctx.profile.extra.get("loss") == "ls":
             return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean()
-        return F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + \
-            F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+        return F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + F.binary_cross_entropy_with_logits(
+            fake, torch.zeros_like(fake)
+        )
 
     def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
         if self.ctx.profile.extra.get("loss") == "ls":
@@ -170,8 +177,12 @@ class GANStep(Step):
         with self.ctx.autocast():
             g_loss = self.g_loss(m.discriminator(m.generator(z)).float())
         self.update(g_loss, "generator")
-        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
-                "d_real": torch.sigmoid(logits_real).mean().detach(), "d_fake": torch.sigmoid(logits_fake).mean().detach()}
+        return {
+            "d_loss": d_loss.detach(),
+            "g_loss": g_loss.detach(),
+            "d_real": torch.sigmoid(logits_real).mean().detach(),
+            "d_fake": torch.sigmoid(logits_fake).mean().detach(),
+        }
 
     @torch.no_grad()
     def evaluate(self, final: bool = False) -> dict[str, float]:
@@ -179,9 +190,11 @@ class GANStep(Step):
         real = next(self.eval_loader.batches(0))["x"]
         with eval_mode(self.ctx.raw_model) as m:
             fake = m.generator(self.noise(len(real), torch.Generator().manual_seed(0)))
-            metrics = {"test_d_real": float(torch.sigmoid(m.discriminator(real)).mean()),
-                       "test_d_fake": float(torch.sigmoid(m.discriminator(fake)).mean()),
-                       "test_pixel_fd": pixel_frechet_distance(real, fake)}
+            metrics = {
+                "test_d_real": float(torch.sigmoid(m.discriminator(real)).mean()),
+                "test_d_fake": float(torch.sigmoid(m.discriminator(fake)).mean()),
+                "test_pixel_fd": pixel_frechet_distance(real, fake),
+            }
         if final:
             metrics.update(judge_digits((fake + 1) / 2, self.ctx.data.name))
         return metrics
@@ -215,8 +228,10 @@ class CurveGANStep(Step):
 
     def configure_optimizers(self) -> dict[str, Optimizer]:
         m = self.ctx.raw_model
-        return {"generator": build_optimizer(m.generator.parameters(), self.ctx.profile),
-                "discriminator": build_optimizer(m.discriminator.parameters(), self.ctx.profile)}
+        return {
+            "generator": build_optimizer(m.generator.parameters(), self.ctx.profile),
+            "discriminator": build_optimizer(m.discriminator.parameters(), self.ctx.profile),
+        }
 
     def paintings(self, n: int, g: torch.Generator) -> torch.Tensor:
         a = 1 + torch.rand(n, 1, generator=g, device=g.device).to(self.ctx.device)
@@ -226,8 +241,10 @@ class CurveGANStep(Step):
         for b in range(start, self.steps_per_epoch()):
             g = epoch_generator(self.ctx.seed, epoch, stream=1 + b, device=self.ctx.device)
             bs = self.ctx.profile.batch_size
-            yield {"real": self.paintings(bs, g),
-                   "ideas": torch.randn(bs, self.ctx.raw_model.noise_dim, generator=g, device=g.device)}
+            yield {
+                "real": self.paintings(bs, g),
+                "ideas": torch.randn(bs, self.ctx.raw_model.noise_dim, generator=g, device=g.device),
+            }
 
     def train_step(self, batch: Tensors) -> dict[str, torch.Tensor]:
         m = self.ctx.raw_model
@@ -246,8 +263,11 @@ class CurveGANStep(Step):
         m = self.ctx.raw_model
         real = self.paintings(10_000, g)
         fake = m.generator(torch.randn(10_000, m.noise_dim, generator=g).to(self.ctx.device))
-        return {"test_d_real": float(m.discriminator(real).mean()), "test_d_fake": float(m.discriminator(fake).mean()),
-                "test_curve_rmse": self.curve_rmse(fake)}
+        return {
+            "test_d_real": float(m.discriminator(real).mean()),
+            "test_d_fake": float(m.discriminator(fake).mean()),
+            "test_curve_rmse": self.curve_rmse(fake),
+        }
 
     def curve_rmse(self, fake: torch.Tensor) -> float:
         """How far generated paintings are from the family a·x² + (a-1): the RMS residual of each painting's
@@ -260,7 +280,9 @@ class CurveGANStep(Step):
     def artifacts(self, out_dir: Path, history: list[dict[str, Any]]) -> dict[str, Any]:
         m = self.ctx.raw_model
         with torch.no_grad():
-            fake = m.generator(torch.randn(5, m.noise_dim, generator=torch.Generator().manual_seed(0)).to(self.ctx.device))
+            fake = m.generator(
+                torch.randn(5, m.noise_dim, generator=torch.Generator().manual_seed(0)).to(self.ctx.device)
+            )
         plots.curves(self.points.cpu(), fake.cpu(), out_dir / "samples.png")
         return {}
 
@@ -269,6 +291,7 @@ def pixel_frechet_distance(real: torch.Tensor, fake: torch.Tensor, size: int = 1
     """Fréchet distance between Gaussians fitted to real and generated images, in pixel space pooled to
     size×size: FID's formula without the Inception network, enough to tell a generator that learned the
     data's pixel statistics (small) from an untrained or collapsed one (large)."""
+
     def stats(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         v = F.adaptive_avg_pool2d(x.float(), size).flatten(1).cpu().double().numpy()
         return v.mean(0), np.cov(v, rowvar=False)
@@ -307,5 +330,7 @@ def judge_digits(images: torch.Tensor, dataset: str = "mnist") -> dict[str, floa
     top, classes = probs.max(dim=1)
     hist = torch.bincount(classes, minlength=10).double() / len(classes)
     nonzero = hist[hist > 0]
-    return {"test_confident_share": float((top > 0.9).double().mean()),
-            "test_class_entropy_bits": float(-(nonzero * nonzero.log2()).sum())}
+    return {
+        "test_confident_share": float((top > 0.9).double().mean()),
+        "test_class_entropy_bits": float(-(nonzero * nonzero.log2()).sum()),
+    }

@@ -74,8 +74,9 @@ class TaggingStep(Step):
             for batch in self.eval_loader.batches(0):
                 logits = model(batch["words"], batch["chars"])
                 mask = batch["y"] != -100
-                loss_sum += float(F.cross_entropy(logits.flatten(0, 1), batch["y"].flatten(), ignore_index=-100,
-                                                  reduction="sum"))
+                loss_sum += float(
+                    F.cross_entropy(logits.flatten(0, 1), batch["y"].flatten(), ignore_index=-100, reduction="sum")
+                )
                 correct += int(((logits.argmax(-1) == batch["y"]) & mask).sum())
                 total += int(mask.sum())
         return {"test_loss": loss_sum / max(total, 1), "test_accuracy": correct / max(total, 1), "test_tokens": total}
@@ -95,8 +96,10 @@ class SequenceRegressionStep(Step):
             pred = model(test["x"].to(self.ctx.device)).cpu()
         cut = int(test["train_steps"])
         self.last_eval = (test["y"].flatten(), pred.flatten(), cut)
-        return {"test_loss": float(F.mse_loss(pred[:, cut:], test["y"][:, cut:])),
-                "full_series_loss": float(F.mse_loss(pred, test["y"]))}
+        return {
+            "test_loss": float(F.mse_loss(pred[:, cut:], test["y"][:, cut:])),
+            "full_series_loss": float(F.mse_loss(pred, test["y"])),
+        }
 
     def artifacts(self, out_dir: Path, history: list[dict[str, Any]]) -> dict[str, Any]:
         if hasattr(self, "last_eval"):

@@ -14,8 +14,12 @@ MNIST_HALF = {**MNIST_TO_TENSOR, "mean": [0.5], "std": [0.5]}
 CIFAR_HALF = {"kind": "image", "height": 32, "width": 32, "channels": 3, "mean": [0.5] * 3, "std": [0.5] * 3}
 #: Images at 224 with ImageNet statistics (transfer learning).
 IMAGENET = {
-    "kind": "image", "height": 224, "width": 224, "channels": 3,
-    "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+    "kind": "image",
+    "height": 224,
+    "width": 224,
+    "channels": 3,
+    "mean": [0.485, 0.456, 0.406],
+    "std": [0.229, 0.224, 0.225],
 }
 
 

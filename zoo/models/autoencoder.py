@@ -10,7 +10,11 @@ from torch import nn
 from .._api import Part, TensorSpec, register_model
 from ._common import MNIST_HALF, MNIST_TO_TENSOR, image_in, vector
 
-_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"tanh": nn.Tanh, "relu": lambda: nn.ReLU(True), "sigmoid": nn.Sigmoid}
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "tanh": nn.Tanh,
+    "relu": lambda: nn.ReLU(True),
+    "sigmoid": nn.Sigmoid,
+}
 
 
 def _mlp(sizes: list[int], activation: str, last: str | None) -> nn.Sequential:

@@ -56,14 +56,19 @@ def gan(noise_dim: int = 96) -> nn.Module:
     """
     discriminator = nn.Sequential(
         nn.Flatten(),
-        nn.Linear(784, 256), nn.LeakyReLU(0.2),
-        nn.Linear(256, 256), nn.LeakyReLU(0.2),
+        nn.Linear(784, 256),
+        nn.LeakyReLU(0.2),
+        nn.Linear(256, 256),
+        nn.LeakyReLU(0.2),
         nn.Linear(256, 1),
     )
     generator = nn.Sequential(
-        nn.Linear(noise_dim, 1024), nn.ReLU(True),
-        nn.Linear(1024, 1024), nn.ReLU(True),
-        nn.Linear(1024, 784), nn.Tanh(),
+        nn.Linear(noise_dim, 1024),
+        nn.ReLU(True),
+        nn.Linear(1024, 1024),
+        nn.ReLU(True),
+        nn.Linear(1024, 784),
+        nn.Tanh(),
         ToImage(),
     )
     return GAN(generator, discriminator, noise_dim)
@@ -75,8 +80,12 @@ class DCDiscriminator(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv2d(1, 32, 5, 1), nn.LeakyReLU(0.01), nn.MaxPool2d(2, 2),
-            nn.Conv2d(32, 64, 5, 1), nn.LeakyReLU(0.01), nn.MaxPool2d(2, 2),
+            nn.Conv2d(1, 32, 5, 1),
+            nn.LeakyReLU(0.01),
+            nn.MaxPool2d(2, 2),
+            nn.Conv2d(32, 64, 5, 1),
+            nn.LeakyReLU(0.01),
+            nn.MaxPool2d(2, 2),
         )
         self.fc = nn.Sequential(nn.Linear(1024, 1024), nn.LeakyReLU(0.01), nn.Linear(1024, 1))
 
@@ -90,12 +99,19 @@ class DCGenerator(nn.Module):
     def __init__(self, noise_dim: int = 96) -> None:
         super().__init__()
         self.fc = nn.Sequential(
-            nn.Linear(noise_dim, 1024), nn.ReLU(True), nn.BatchNorm1d(1024),
-            nn.Linear(1024, 7 * 7 * 128), nn.ReLU(True), nn.BatchNorm1d(7 * 7 * 128),
+            nn.Linear(noise_dim, 1024),
+            nn.ReLU(True),
+            nn.BatchNorm1d(1024),
+            nn.Linear(1024, 7 * 7 * 128),
+            nn.ReLU(True),
+            nn.BatchNorm1d(7 * 7 * 128),
         )
         self.conv = nn.Sequential(
-            nn.ConvTranspose2d(128, 64, 4, 2, padding=1), nn.ReLU(True), nn.BatchNorm2d(64),
-            nn.ConvTranspose2d(64, 1, 4, 2, padding=1), nn.Tanh(),
+            nn.ConvTranspose2d(128, 64, 4, 2, padding=1),
+            nn.ReLU(True),
+            nn.BatchNorm2d(64),
+            nn.ConvTranspose2d(64, 1, 4, 2, padding=1),
+            nn.Tanh(),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

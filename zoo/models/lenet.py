@@ -62,9 +62,7 @@ class LeNetS3(nn.Module):
         act = nn.ReLU if activations else nn.Identity
         self.layer1 = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), act(), nn.MaxPool2d(2, 2))
         self.layer2 = nn.Sequential(nn.Conv2d(6, 16, 5), act(), nn.MaxPool2d(2, 2))
-        self.layer3 = nn.Sequential(
-            nn.Linear(400, 120), act(), nn.Linear(120, 84), act(), nn.Linear(84, num_classes)
-        )
+        self.layer3 = nn.Sequential(nn.Linear(400, 120), act(), nn.Linear(120, 84), act(), nn.Linear(84, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.layer2(self.layer1(x))

@@ -64,7 +64,10 @@ class MnistCNNBN(nn.Module):
         self.layer3 = block(32, 64, False)
         self.layer4 = block(64, 128, True)
         self.fc = nn.Sequential(
-            nn.Linear(128 * 4 * 4, 1024), nn.ReLU(True), nn.Linear(1024, 128), nn.ReLU(True),
+            nn.Linear(128 * 4 * 4, 1024),
+            nn.ReLU(True),
+            nn.Linear(1024, 128),
+            nn.ReLU(True),
             nn.Linear(128, num_classes),
         )
 

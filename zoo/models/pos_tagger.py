@@ -63,7 +63,9 @@ class LSTMTagger(nn.Module):
             "model",
             (
                 TensorSpec("words", (2, 5), dtype="int64", dynamic={0: "batch", 1: "seq"}, high="n_word"),
-                TensorSpec("chars", (2, 5, 7), dtype="int64", dynamic={0: "batch", 1: "seq", 2: "chars"}, high="n_char"),
+                TensorSpec(
+                    "chars", (2, 5, 7), dtype="int64", dynamic={0: "batch", 1: "seq", 2: "chars"}, high="n_char"
+                ),
             ),
             (TensorSpec("tag_logits", (2, 5, "n_tag"), dynamic={0: "batch", 1: "seq"}),),
         ),

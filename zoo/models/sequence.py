@@ -29,7 +29,10 @@ class RNNRegressor(nn.Module):
     parts=(
         Part(
             "model",
-            (TensorSpec("x", (2, 10, "input_size"), dynamic=SEQ), TensorSpec("h0", (1, 2, "hidden_size"), dynamic={1: "batch"})),
+            (
+                TensorSpec("x", (2, 10, "input_size"), dynamic=SEQ),
+                TensorSpec("h0", (1, 2, "hidden_size"), dynamic={1: "batch"}),
+            ),
             (TensorSpec("y", (2, 10, 1), dynamic=SEQ), TensorSpec("hn", (1, 2, "hidden_size"), dynamic={1: "batch"})),
         ),
     ),

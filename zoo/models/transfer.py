@@ -44,7 +44,9 @@ def _load_backbone_weights(backbone: nn.Module, weights: str) -> None:
     recipes=("transfer-cats-dogs",),
     reference_params={"fc": 197_634},
 )
-def transfer_resnet18(num_classes: int = 2, backbone_weights: str | None = None, freeze_backbone: bool = True) -> nn.Module:
+def transfer_resnet18(
+    num_classes: int = 2, backbone_weights: str | None = None, freeze_backbone: bool = True
+) -> nn.Module:
     """torchvision ResNet-18 backbone with the seed's two-hidden-layer head.
 
     Head: Linear(512, 256) ReLU Dropout(0.5) Linear(256, 256) ReLU Dropout(0.5)
@@ -62,8 +64,12 @@ def transfer_resnet18(num_classes: int = 2, backbone_weights: str | None = None,
         for p in model.parameters():
             p.requires_grad_(False)
     model.fc = nn.Sequential(
-        nn.Linear(512, 256), nn.ReLU(True), nn.Dropout(0.5),
-        nn.Linear(256, 256), nn.ReLU(True), nn.Dropout(0.5),
+        nn.Linear(512, 256),
+        nn.ReLU(True),
+        nn.Dropout(0.5),
+        nn.Linear(256, 256),
+        nn.ReLU(True),
+        nn.Dropout(0.5),
         nn.Linear(256, num_classes),
     )
     return model

@@ -62,7 +62,9 @@ class VAE(nn.Module):
             (image_in(),),
             (image_in("reconstruction"), vector("mu", "latent_size"), vector("logvar", "latent_size")),
         ),
-        Part("encoder", (image_in(),), (vector("mu", "latent_size"), vector("logvar", "latent_size")), module="encoder"),
+        Part(
+            "encoder", (image_in(),), (vector("mu", "latent_size"), vector("logvar", "latent_size")), module="encoder"
+        ),
         Part("decoder", (vector("z", "latent_size"),), (image_in("image"),), module="decoder"),
     ),
     source="S3 L2918-2967",

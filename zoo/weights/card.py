@@ -44,11 +44,16 @@ class Weights:
         card = self.card
         file = card.get("file") or {}
         headline = card.get("headline") or {}
-        values = {"model": str(card["model"]), "file": file.get("name"), "sha256": file.get("sha256"),
-                  "metrics": dict(card.get("metrics") or {}),
-                  "headline": (str(headline.get("metric", "")), str(headline.get("mode", "max"))),
-                  "preprocessing": card.get("preprocessing"), "labels": card.get("labels"),
-                  "default": bool(card.get("default"))}
+        values = {
+            "model": str(card["model"]),
+            "file": file.get("name"),
+            "sha256": file.get("sha256"),
+            "metrics": dict(card.get("metrics") or {}),
+            "headline": (str(headline.get("metric", "")), str(headline.get("mode", "max"))),
+            "preprocessing": card.get("preprocessing"),
+            "labels": card.get("labels"),
+            "default": bool(card.get("default")),
+        }
         for key, value in values.items():
             object.__setattr__(self, key, value)
 
@@ -56,8 +61,9 @@ class Weights:
     def from_card(cls, name: str, card: Mapping[str, Any]) -> Weights:
         """Parse one card (older field names upgraded); WeightsError naming the card when it lacks its model."""
         if not isinstance(card, Mapping) or not isinstance(card.get("model"), str):
-            raise WeightsError(f"weights card {name!r} is malformed (no model name); rebuild it with "
-                               f"`zoo weights build {name}`")
+            raise WeightsError(
+                f"weights card {name!r} is malformed (no model name); rebuild it with `zoo weights build {name}`"
+            )
         return cls(name, upgrade_card(card))
 
     @property
@@ -79,7 +85,9 @@ class Weights:
         return bool(self.file) and (FILES_DIR / str(self.file)).is_file()
 
     def how_to_build(self) -> str:
-        return f"`zoo weights build {self.name}`" + (f" ({self.card['build_time']})" if self.card.get("build_time") else "")
+        return f"`zoo weights build {self.name}`" + (
+            f" ({self.card['build_time']})" if self.card.get("build_time") else ""
+        )
 
     def url(self) -> str | None:
         if self.card.get("url"):
@@ -90,8 +98,10 @@ class Weights:
     def path(self, download: bool = True, progress: bool = False) -> Path:
         """The verified file: shipped, else cached, else downloaded into the cache (hash checked)."""
         if not self.built:
-            raise WeightsError(f"{self.name} has no trained file yet: build it with {self.how_to_build()}, "
-                               f"or use random weights explicitly")
+            raise WeightsError(
+                f"{self.name} has no trained file yet: build it with {self.how_to_build()}, "
+                f"or use random weights explicitly"
+            )
         assert self.file and self.sha256
         for candidate in (FILES_DIR / self.file, weights_dir() / self.file):
             if candidate.is_file():
@@ -101,7 +111,8 @@ class Weights:
         if url is None or not download:
             raise WeightsError(
                 f"{self.name}: {self.file} is neither shipped nor in {weights_dir()}; build it with "
-                f"{self.how_to_build()}, or set ZOO_WEIGHTS_URL to a mirror that has it")
+                f"{self.how_to_build()}, or set ZOO_WEIGHTS_URL to a mirror that has it"
+            )
         return download_to_cache(url, self.file, self.sha256, self.name, progress=progress)
 
     def load(self, download: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -109,7 +120,9 @@ class Weights:
         path = self.path(download)
         tensors, meta = load_file(path)
         if meta.get("model") not in (None, self.model):
-            raise WeightsError(f"{path} holds weights for {meta['model']} ({meta.get('weights')}), not for {self.model}")
+            raise WeightsError(
+                f"{path} holds weights for {meta['model']} ({meta.get('weights')}), not for {self.model}"
+            )
         return tensors, meta
 
     def state_dict(self) -> dict[str, torch.Tensor]:
@@ -146,8 +159,10 @@ class ImageTransform:
 
     def __repr__(self) -> str:
         p = self.preprocessing
-        return (f"ImageTransform({self.mode} {self.size[1]}x{self.size[0]}, bilinear, /255, "
-                f"mean={p.get('mean')}, std={p.get('std')})")
+        return (
+            f"ImageTransform({self.mode} {self.size[1]}x{self.size[0]}, bilinear, /255, "
+            f"mean={p.get('mean')}, std={p.get('std')})"
+        )
 
 
 def load_into(model: torch.nn.Module, weights: Weights) -> torch.nn.Module:
@@ -158,8 +173,10 @@ def load_into(model: torch.nn.Module, weights: Weights) -> torch.nn.Module:
     except RuntimeError as e:
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
         reason = next((ln for ln in lines[1:] if ln), lines[0] if lines else "")
-        raise WeightsError(f"{weights.name} does not fit this {weights.model} build ({reason[:200]}); "
-                           f"build it with the card's arguments {weights.model_kwargs}") from None
+        raise WeightsError(
+            f"{weights.name} does not fit this {weights.model} build ({reason[:200]}); "
+            f"build it with the card's arguments {weights.model_kwargs}"
+        ) from None
     return model.eval()
 
 

@@ -73,12 +73,16 @@ def serialize(state_dict: Mapping[str, torch.Tensor], meta: Mapping[str, Any], d
     from safetensors.torch import save
 
     cast = getattr(torch, dtype)
-    tensors = {k: (v.detach().cpu().to(cast) if v.is_floating_point() else v.detach().cpu()).contiguous()
-               for k, v in state_dict.items()}
+    tensors = {
+        k: (v.detach().cpu().to(cast) if v.is_floating_point() else v.detach().cpu()).contiguous()
+        for k, v in state_dict.items()
+    }
     return save(tensors, metadata={META_KEY: json.dumps(dict(meta), sort_keys=True)})
 
 
-def save_file(state_dict: Mapping[str, torch.Tensor], path: Path, meta: Mapping[str, Any], dtype: str = "float32") -> str:
+def save_file(
+    state_dict: Mapping[str, torch.Tensor], path: Path, meta: Mapping[str, Any], dtype: str = "float32"
+) -> str:
     """Write :func:`serialize`'s bytes atomically (left untouched when identical); return their sha256."""
     data = serialize(state_dict, meta, dtype)
     sha = hashlib.sha256(data).hexdigest()
@@ -101,8 +105,9 @@ def load_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
                 tensors[key] = t.float() if t.is_floating_point() else t
         meta = json.loads(header.get(META_KEY, "{}"))
     except (SafetensorError, OSError, ValueError) as e:
-        raise WeightsError(f"{path} is not a readable safetensors file ({str(e)[:200]}); delete it and fetch or "
-                           f"build it again") from None
+        raise WeightsError(
+            f"{path} is not a readable safetensors file ({str(e)[:200]}); delete it and fetch or build it again"
+        ) from None
     return tensors, meta
 
 
@@ -120,5 +125,6 @@ def check_hash(path: Path, expected: str, name: str) -> None:
         raise WeightsError(
             f"{path} does not match {name}'s card (sha256 {actual[:12]}..., expected {expected[:12]}...): the file is "
             f"corrupt, truncated or from another build. Delete it and fetch it again, or rebuild with "
-            f"`zoo weights build {name}`")
+            f"`zoo weights build {name}`"
+        )
     _VERIFIED[key] = expected

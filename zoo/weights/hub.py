@@ -21,8 +21,9 @@ def download(url: str, dest: Path, sha256: str, progress: bool = False, timeout:
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise WeightsError(f"cannot create the weights cache {dest.parent} ({e.strerror}); set ZOO_HOME to a "
-                           f"writable folder") from None
+        raise WeightsError(
+            f"cannot create the weights cache {dest.parent} ({e.strerror}); set ZOO_HOME to a writable folder"
+        ) from None
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     h = hashlib.sha256()
     try:
@@ -41,8 +42,10 @@ def download(url: str, dest: Path, sha256: str, progress: bool = False, timeout:
             if total is not None and received != total:
                 raise WeightsError(f"download of {url} stopped at {received} of {total} bytes; try again")
         if h.hexdigest() != sha256:
-            raise WeightsError(f"{url} does not match the card (sha256 {h.hexdigest()[:12]}..., expected "
-                               f"{sha256[:12]}...); the mirror holds another file. Nothing was saved.")
+            raise WeightsError(
+                f"{url} does not match the card (sha256 {h.hexdigest()[:12]}..., expected "
+                f"{sha256[:12]}...); the mirror holds another file. Nothing was saved."
+            )
         os.replace(tmp, dest)
     except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
         if isinstance(e, urllib.error.HTTPError):

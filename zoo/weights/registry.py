@@ -32,7 +32,9 @@ def _read(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Weights]]:
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise WeightsError(f"weights registry {path} is unreadable ({e}); delete it or rebuild with `zoo weights build`") from None
+        raise WeightsError(
+            f"weights registry {path} is unreadable ({e}); delete it or rebuild with `zoo weights build`"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != REGISTRY_FORMAT or not isinstance(data.get("weights"), dict):
         raise WeightsError(f"{path} is not a torch-model-zoo weights registry")
     cards = {name: upgrade_card(card) for name, card in data["weights"].items() if isinstance(card, Mapping)}
@@ -76,8 +78,12 @@ def is_weights_source(source: str | Path) -> bool:
     """A SOURCE that reads as a weights name (``MODEL.TAG``) rather than a file: no such path exists, no folder
     separator, no checkpoint suffix. Unknown names then get the registry's close-match suggestions."""
     text = str(source)
-    return ("." in text and not Path(text).exists() and not any(sep in text for sep in ("/", "\\"))
-            and text.rsplit(".", 1)[1].lower() not in FILE_SUFFIXES)
+    return (
+        "." in text
+        and not Path(text).exists()
+        and not any(sep in text for sep in ("/", "\\"))
+        and text.rsplit(".", 1)[1].lower() not in FILE_SUFFIXES
+    )
 
 
 def list_weights(model: str | None = None) -> list[str]:

@@ -1,0 +1,110 @@
+"""What a run keeps track of besides its model: running metric sums, TensorBoard logs, and its folder (refused
+when it already holds another run)."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .steps import eval_mode
+
+
+class Meter:
+    """Sums of per-batch metrics (kept on the device; synchronised only when read)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, metrics: dict[str, torch.Tensor], n: int) -> None:
+        for k, v in metrics.items():
+            v = v.detach().float() * n
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
+        self.count += n
+
+    def means(self) -> dict[str, float]:
+        return {k: float(v) / max(self.count, 1) for k, v in self.sums.items()}
+
+    def state(self) -> dict[str, Any]:
+        return {"sums": {k: v.cpu() for k, v in self.sums.items()}, "count": self.count}
+
+    def load(self, state: dict[str, Any], device: torch.device) -> None:
+        self.sums = {k: v.to(device) for k, v in state["sums"].items()}
+        self.count = state["count"]
+
+
+#: A folder holding any of these holds a run.
+RUN_MARKERS = ("config.json", "metrics.jsonl", "metrics.json", "checkpoints/last.pt")
+#: What a run writes at the top of its folder (``--overwrite`` removes these, and nothing else).
+RUN_FILES = (
+    "config.json",
+    "metrics.json",
+    "metrics.jsonl",
+    "train.log",
+    "checkpoints",
+    "tensorboard",
+    "curves.png",
+    "confusion_matrix.png",
+    "samples.png",
+    "reconstructions.png",
+    "eval",
+)
+
+
+class RunFolderInUse(RuntimeError):
+    """``--out`` names a folder that already holds a run; the message says how to resume or replace it."""
+
+
+def claim_run_folder(out: Path, overwrite: bool) -> None:
+    """Refuse ``out`` when it holds a run (so two runs' histories never mix), or with ``overwrite`` empty it of that
+    run's files (and nothing else)."""
+    found = [name for name in RUN_MARKERS if (out / name).exists()]
+    if found and not overwrite:
+        raise RunFolderInUse(
+            f"{out} already holds a run ({', '.join(found)}); training into it would mix two runs. Continue that "
+            f"run with `zoo-train --resume {out}`, choose a fresh --out folder, or give --overwrite to replace it"
+        )
+    for path in (out / name for name in RUN_FILES if found):
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def open_tensorboard(trainer: Any) -> Any:
+    """A SummaryWriter in the run folder of ``trainer`` (a set-up :class:`.engine.Trainer`), with a grid of input samples and the model's graph."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(trainer.out_dir / "tensorboard"))
+    images = trainer.step.sample_images()
+    if images is not None:
+        from torchvision.utils import make_grid
+
+        writer.add_image("inputs", make_grid(images.float() / 255 if images.dtype == torch.uint8 else images), 0)
+    try:
+        part = trainer.spec.resolved(**trainer.model_kwargs).parts[0]
+        module = part.get(trainer.raw_model)
+        example = tuple(t.to(trainer.device) for t in part.example_inputs())
+        with warnings.catch_warnings(), eval_mode(module):
+            warnings.simplefilter("ignore")  # add_graph traces with TorchScript (deprecated upstream)
+            writer.add_graph(module, example)
+    except Exception as e:  # the graph is a nicety; never fail a run over it
+        trainer.log(f"tensorboard: graph not written ({type(e).__name__})")
+    return writer
+
+
+def tensorboard_epoch(writer: Any, trainer: Any, record: dict[str, Any]) -> None:
+    """One evaluation's scalars, and the weights' and gradients' histograms."""
+    step = trainer.global_step
+    for k, v in record.items():
+        if isinstance(v, (int, float)) and k not in ("epoch", "global_step"):
+            writer.add_scalar(k.replace("train_", "train/").replace("test_", "test/"), v, step)
+    for name, p in trainer.raw_model.named_parameters():
+        writer.add_histogram(f"weights/{name}", p.detach().float().cpu(), step)
+        if p.grad is not None:
+            writer.add_histogram(f"grads/{name}", p.grad.detach().float().cpu(), step)
+    writer.flush()
