@@ -14,7 +14,8 @@ from ..transforms import ImageTransform
 from .base import Context, Step, eval_mode
 
 
-def _image_transform(ctx: Context, train: bool) -> ImageTransform | None:
+def image_transform(ctx: Context, train: bool) -> ImageTransform | None:
+    """The image transform of the run's preprocessing (augmenting for training), or None for non-image data."""
     pre = ctx.preprocessing
     if not pre or pre.get("kind") != "image" or ctx.data.train["x"].dtype != torch.uint8:
         return None
@@ -33,7 +34,7 @@ class ClassificationStep(Step):
     monitor = ("test_accuracy", "max")
 
     def transform(self, train: bool) -> Any:
-        return _image_transform(self.ctx, train)
+        return image_transform(self.ctx, train)
 
     def train_step(self, batch: Tensors) -> dict[str, torch.Tensor]:
         with self.ctx.autocast():

@@ -16,7 +16,7 @@ import zoo
 from .. import plots
 from ..data import BatchLoader, Tensors, epoch_generator
 from .base import Context, Step, build_optimizer, eval_mode
-from .classification import _image_transform
+from .classification import image_transform
 
 if TYPE_CHECKING:
     from torch.optim import Optimizer
@@ -26,7 +26,7 @@ class ReconstructionStep(Step):
     """Autoencoders: reconstruct the (preprocessed) input image."""
 
     def transform(self, train: bool) -> Any:
-        return _image_transform(self.ctx, train)
+        return image_transform(self.ctx, train)
 
     def loss(self, recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         if self.ctx.profile.extra.get("loss") == "sum-mse":
@@ -132,7 +132,7 @@ class GANStep(Step):
     supports_ddp = False
 
     def transform(self, train: bool) -> Any:
-        return _image_transform(self.ctx, train)
+        return image_transform(self.ctx, train)
 
     def configure_optimizers(self) -> dict[str, Optimizer]:
         m = self.ctx.raw_model
