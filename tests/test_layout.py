@@ -58,6 +58,23 @@ def _graph() -> dict[str, set[str]]:
     return {name: {m for m in _imports(path) if m in sources and m != name} for name, path in sources.items()}
 
 
+def test_every_relative_import_names_a_module_of_ours():
+    """A relative import (module level or inside a function) that names no file here fails only when it runs."""
+    sources = _sources()
+    wrong = []
+    for name, path in sources.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+                stem = f"{base}.{node.module}" if node.module else base
+                if stem not in sources:
+                    wrong.append(
+                        f"{path.relative_to(ROOT)}:{node.lineno}: {'.' * node.level}{node.module or ''} ({stem})"
+                    )
+    assert not wrong, "\n".join(wrong)
+
+
 def test_dependencies_point_one_way():
     wrong = sorted(
         f"{a} imports {b}"

@@ -188,7 +188,7 @@ def dream_main(
 
     from handlers.imaging import BadImage, decode_image, denormalize, normalize, to_png
 
-    from .dream import default_layer, dream, feature_layers
+    from ..dream import default_layer, dream, feature_layers
 
     try:
         ckpt = load_checkpoint(checkpoint)

@@ -228,7 +228,7 @@ def train_main(
             quiet=quiet,
         )
         if sweep or search:
-            from .search import search as run_search
+            from ..search import search as run_search
 
             # a search's default folder is fixed, so that the same command again resumes its study
             default = (
@@ -248,7 +248,7 @@ def train_main(
                 log=(lambda m: None) if as_json else click.echo,
             )
         elif rec.variants and resume is None and not all(fixed(v, overrides, model_kwargs) for v in rec.variants):
-            from .sweep import run_many
+            from ..sweep import run_many
 
             base_out = out or Path("runs") / name / datetime.now().strftime("%Y%m%d-%H%M%S")
             result = run_many(replace(cfg, out=None), [dict(v) for v in rec.variants], base_out)

@@ -67,7 +67,7 @@ def weights_build_cmd(
     """Train weights NAME with its card's recipe and settings (what `zoo-train` runs), or take a finished run (--run:
     its profile and hyper-parameters become the card's), store the final weights as safetensors (fp16 where the
     metric holds within 0.1 point), measure them on the evaluation split, write the card."""
-    from .weights import build
+    from ..weights import build
 
     if run is None and (trained_on or trained_commit):
         raise click.UsageError("--trained-on and --trained-commit describe a finished run: give --run too")
@@ -109,7 +109,7 @@ def weights_verify_cmd(names: tuple[str, ...], data_dir: Path | None, device: st
     whole split's) unless --full."""
     from zoo.weights import get_weights, list_weights
 
-    from .weights import format_value, verify
+    from ..weights import format_value, verify
 
     chosen = list(names) or [n for n in list_weights() if get_weights(n).built]
 
