@@ -91,7 +91,7 @@ def synthetic_cases(part: zoo.Part) -> list[tuple[str, dict[str, int], tuple[tor
         ("batch1", {"batch": 1}, part.example_inputs({"batch": 1}, seed=11)),
         ("batch3", {"batch": 3}, part.example_inputs({"batch": 3}, seed=12)),
     ]
-    defaults = {}
+    defaults: dict[str, Any] = {}
     for t in part.inputs:
         for axis, name in t.dynamic.items():
             defaults.setdefault(name, t.shape[axis])
@@ -161,7 +161,7 @@ def inputs_from(
         elif t.name in ("words", "chars"):
             out.append(tensors[t.name][:n])
         elif t.name == "h0":
-            out.append(torch.zeros(t.shape[0], out[0].shape[0], t.shape[2]))
+            out.append(torch.zeros(int(t.shape[0]), out[0].shape[0], int(t.shape[2])))
     return tuple(out)
 
 
@@ -231,12 +231,12 @@ def check_part(
         for i, r in enumerate(reference):
             saved[f"{name}/out{i}"] = r
 
-    inputs, why = real_inputs(part, src, data_dir, real_samples)
+    real, why = real_inputs(part, src, data_dir, real_samples)
     report["real_samples"] = why
-    if inputs is not None:
+    if real is not None:
         classify = src.task in ("image-classification", "language-model") and part.name == "model"
-        case = {"samples": int(inputs[0].shape[0]) if inputs[0].dim() else 1}
-        pieces = chunks(inputs, 500)
+        case = {"samples": int(real[0].shape[0]) if real[0].dim() else 1}
+        pieces = chunks(real, 500)
 
         def joined(results: list[list[np.ndarray]]) -> list[np.ndarray]:
             return [np.concatenate([r[i] for r in results]) for i in range(len(results[0]))]
@@ -253,18 +253,18 @@ def check_part(
             passed = passed and entry["ok"]
         report["cases"]["real"] = case
         # the first KEEP_REAL samples, cut along each input's own batch axis (the RNN's h0 has it on axis 1)
-        n = int(inputs[0].shape[0])
+        n = int(real[0].shape[0])
         keep = [
             np.take(a, range(min(KEEP_REAL, n)), axis=spec.batch_axis)
             if spec.batch_axis is not None and a.shape[spec.batch_axis] == n
             else a
-            for spec, a in zip(part.inputs, [t.numpy() for t in inputs])
+            for spec, a in zip(part.inputs, [t.numpy() for t in real])
         ]
         for i, a in enumerate(keep):
             saved[f"real/in{i}"] = a
         for i, r in enumerate(eager(keep)):
             saved[f"real/out{i}"] = r
-    np.savez_compressed(out_dir / f"{part.name}.parity.npz", **saved)
+    np.savez_compressed(out_dir / f"{part.name}.parity.npz", **saved)  # type: ignore[arg-type]  # numpy types **kwds as bool
     report["passed"] = passed
     return report
 

@@ -230,7 +230,7 @@ def quality(
     task: str, part_name: str, fp32_out: np.ndarray, int8_out: np.ndarray, y: torch.Tensor | None
 ) -> dict[str, Any]:
     """int8 beside fp32 on the same inputs: accuracy for classifiers and taggers, else relative output error."""
-    rel = float(np.linalg.norm(fp32_out - int8_out) / max(np.linalg.norm(fp32_out), 1e-12))
+    rel = float(np.linalg.norm(fp32_out - int8_out)) / max(float(np.linalg.norm(fp32_out)), 1e-12)
     result: dict[str, Any] = {"samples": int(len(fp32_out)), "output_rel_error": round(rel, 6)}
     if y is not None and part_name == "model" and task in ("image-classification", "classification", "tagging"):
         labels = y[: len(fp32_out)].numpy()
@@ -328,7 +328,7 @@ def quantize_part(
     if inputs_t is not None and all(t.shape[0] == inputs_t[0].shape[0] for t in inputs_t):
         split = "test" if bundle.test is not None else "train"
         result["quality"] = quality(
-            src.task, name, run_batched(s32, inputs_t), run_batched(s8, inputs_t), test.get("y")
+            src.task, name, run_batched(s32, inputs_t), run_batched(s8, inputs_t), test.get("y") if test else None
         )
         result["quality"]["split"] = (
             f"the whole {split} split of {why}"

@@ -327,7 +327,7 @@ class Playground:
             for step in range(int(max_steps)):
                 if progress is not None:
                     progress((step, int(max_steps)), desc="playing")
-                frames.append(Image.fromarray(env.render()).resize((300, 200)))
+                frames.append(Image.fromarray(np.asarray(env.render())).resize((300, 200)))
                 answer, line = self.call(self.by_name(name), {"state": [float(s) for s in state]})
                 state, reward, done, truncated, _ = env.step(int(answer["action"]))
                 total += float(reward)
