@@ -7,7 +7,6 @@ export and serving what the model consumes and produces.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -15,6 +14,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from .errors import unknown_name
 
 __all__ = [
     "TensorSpec",
@@ -262,14 +263,6 @@ def register_model(
         return builder
 
     return wrapper
-
-
-def unknown_name(kind: str, name: str, known: Iterable[str], listing: str) -> ValueError:
-    """``ValueError`` for an unknown registry name, with close matches and the command that lists all."""
-    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    plural = kind if kind.endswith("s") else f"{kind}s"
-    return ValueError(f"Unknown {kind} {name!r}.{hint} Run `{listing}` to see all {plural}.")
 
 
 def _lookup(name: str) -> ModelSpec:

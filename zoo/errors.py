@@ -8,6 +8,8 @@ bad archive) derives from :class:`ZooError`. The CLIs are built on :class:`ZooCo
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any
 
 import click
@@ -49,3 +51,11 @@ class ZooGroup(click.Group):
             return super().invoke(ctx)
         except EXPECTED as e:
             raise click.ClickException(describe(e)) from None
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str], listing: str) -> ValueError:
+    """``ValueError`` for an unknown registry name, with close matches and the command that lists all."""
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    plural = kind if kind.endswith("s") else f"{kind}s"
+    return ValueError(f"Unknown {kind} {name!r}.{hint} Run `{listing}` to see all {plural}.")

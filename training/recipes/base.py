@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from zoo._api import unknown_name
+from zoo.errors import unknown_name
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from zoo.models._common import MNIST_HALF, MNIST_TO_TENSOR
+from zoo.models import MNIST_HALF, MNIST_TO_TENSOR
 from zoo.models.gan import GAN_MNIST
 
 from .base import MNIST_ALT, Profile, Recipe, register

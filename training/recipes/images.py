@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from zoo.models._common import CIFAR_HALF, IMAGENET, MNIST_HALF, MNIST_TO_TENSOR
+from zoo.models import CIFAR_HALF, IMAGENET, MNIST_HALF, MNIST_TO_TENSOR
 
 from .base import MNIST_ALT, Profile, Recipe, register
 

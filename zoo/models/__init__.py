@@ -1,4 +1,7 @@
-"""Built-in models. Importing this package registers every one of them."""
+"""Built-in models. Importing this package registers every one of them.
+
+The preprocessing presets the models (and the training recipes) share are public here.
+"""
 
 from . import (  # noqa: F401
     alexnet,
@@ -18,3 +21,6 @@ from . import (  # noqa: F401
     vae,
     vgg,
 )
+from ._common import CIFAR_HALF, IMAGENET, MNIST_HALF, MNIST_TO_TENSOR
+
+__all__ = ["CIFAR_HALF", "IMAGENET", "MNIST_HALF", "MNIST_TO_TENSOR"]

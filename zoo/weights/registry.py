@@ -99,7 +99,7 @@ def get_weights(name: str) -> Weights:
     """The :class:`Weights` named ``MODEL.TAG`` (``ValueError`` with close matches if unknown)."""
     entries = _entries()
     if name not in entries:
-        from .._api import unknown_name
+        from ..errors import unknown_name
 
         raise unknown_name("weights", name, entries, "zoo weights list")
     return entries[name]
