@@ -20,14 +20,12 @@ from ..archive import unpack
 from ..client import Client, read_token
 from ..config import ServerConfig, ServingError
 from ..process import (
-    initial_state,
-    log_tail,
     pid_file,
     require_free_ports,
     wait_or_kill,
     wait_until_ready,
-    write_state,
 )
+from . import Engine
 
 LOG_NAME = "kserve.log"
 #: The engine's own output before its logging is configured (start-up errors); everything else goes to LOG_NAME.
@@ -56,10 +54,13 @@ def _signal_group(pid: int, sig: int) -> None:
             pass
 
 
-class KServe:
+class KServe(Engine):
     """KServe's model server in its own process (and session), one per run folder."""
 
     name = "kserve"
+    label = "the KServe engine"
+    log_names = (OUT_NAME, LOG_NAME)
+    stop_timeout_s = 30
 
     def __init__(self) -> None:
         #: Engines this process started, by pid: kept (a dropped Popen of a running process warns), reaped on stop.
@@ -121,7 +122,6 @@ class KServe:
             )
         self.started[proc.pid] = proc
         pid_file(run_dir).write_text(str(proc.pid))
-        state = {**initial_state(cfg, run_dir, key_file), "pid": proc.pid}
         client = Client(cfg.host, cfg.port, read_token(run_dir), engine="kserve")
         waiting = wait_until_ready(
             cfg.models,
@@ -131,18 +131,12 @@ class KServe:
             lambda: proc.poll() is None,
             log,
         )
-        if waiting:
-            tail = log_tail(run_dir, (OUT_NAME, LOG_NAME))
-            self.stop(proc.pid, run_dir, 30, lambda m: None)
-            pid_file(run_dir).unlink(missing_ok=True)
-            raise ServingError(f"the KServe engine did not bring up {sorted(waiting)} in {timeout_s:.0f} s.\n{tail}")
-        write_state(run_dir, state)
-        return state
+        return self.finish_start(cfg, run_dir, key_file, waiting, timeout_s)
 
     def stop(self, pid: int, run_dir: Path, timeout_s: float, log: Callable[[str], None]) -> None:
         """SIGTERM to the engine's session, then SIGKILL past ``timeout_s`` (and to worker processes left behind)."""
         _signal_group(pid, signal.SIGTERM)
-        wait_or_kill(pid, timeout_s, "the KServe engine", log, kill=lambda: _signal_group(pid, signal.SIGKILL))
+        wait_or_kill(pid, timeout_s, self.label, log, kill=lambda: _signal_group(pid, signal.SIGKILL))
         if pid in self.started:
             self.started.pop(pid).wait(timeout=10)
 

@@ -19,21 +19,17 @@ from ..config import ServerConfig, ServingError
 from ..process import (
     alive,
     free_port,
-    initial_state,
-    log_tail,
-    pid_file,
     read_pid,
     require_free_ports,
     wait_or_kill,
     wait_until_ready,
-    write_state,
 )
+from . import Engine
 
 #: Bodies up to this size (or 4x the handler's limit, if larger) pass TorchServe's front end and reach the
 #: handler, which answers a JSON 413 past ``--max-request-mb``; above it TorchServe itself answers 413
 #: with an empty body, without reading the rest.
 FRONTEND_MIN_MB = 64
-LOG_NAMES = ("model_log.log", "ts_log.log")
 
 
 def frontend_limit_mb(max_request_mb: int) -> int:
@@ -193,10 +189,13 @@ def torchserve_command() -> str:
         raise ServingError(str(e)) from None
 
 
-class TorchServe:
+class TorchServe(Engine):
     """TorchServe 0.12 with token authorisation on and model management off."""
 
     name = "torchserve"
+    label = "TorchServe"
+    log_names = ("model_log.log", "ts_log.log")
+    stop_timeout_s = 60
 
     def require(self) -> None:
         java_version()
@@ -250,20 +249,13 @@ class TorchServe:
         waiting = wait_until_ready(
             cfg.models, timeout_s, connect, lambda c, name: c.describe(name)[0] == 200, running, log
         )
-        if waiting:
-            tail = log_tail(run_dir, LOG_NAMES)
-            pid = read_pid(run_dir)
-            if alive(pid):
-                assert pid is not None
-                self.stop(pid, run_dir, 60, lambda m: None)
-            pid_file(run_dir).unlink(missing_ok=True)
-            raise ServingError(f"TorchServe did not bring up {sorted(waiting)} in {timeout_s:.0f} s.\n{tail}")
+        state = self.finish_start(cfg, run_dir, key_file, waiting, timeout_s)
         key_file.chmod(0o600)  # the keys: readable by their owner only
-        state = {**initial_state(cfg, run_dir, key_file), "pid": read_pid(run_dir)}
-        write_state(run_dir, state)
         return state
 
     def stop(self, pid: int, run_dir: Path, timeout_s: float, log: Callable[[str], None]) -> None:
+        if not alive(pid):  # gone already: nothing to ask `torchserve --stop` for
+            return
         subprocess.call(
             [torchserve_command(), "--stop"],
             cwd=run_dir,
@@ -273,7 +265,7 @@ class TorchServe:
             stdin=subprocess.DEVNULL,
             timeout=60,
         )
-        wait_or_kill(pid, timeout_s, "TorchServe", log)
+        wait_or_kill(pid, timeout_s, self.label, log)
 
     def addresses(self, state: dict[str, Any]) -> dict[str, str]:
         return {
