@@ -15,20 +15,20 @@ REGISTRY_FORMAT = "torch-model-zoo/weights"
 #: What a missing file is named like (``best.pt``), as opposed to a weights tag (``lenet.mnist``).
 FILE_SUFFIXES = {"pt", "pth", "pt2", "ckpt", "bin", "safetensors", "onnx", "json", "mar", "zip", "tar", "gz"}
 
-#: path → (the file's identity when parsed, its cards as written, its Weights)
-_PARSED: dict[Path, tuple[tuple[int, int, int], dict[str, dict[str, Any]], dict[str, Weights]]] = {}
+#: path → (the file's identity when parsed, its Weights)
+_PARSED: dict[Path, tuple[tuple[int, int, int], dict[str, Weights]]] = {}
 
 
-def _read(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Weights]]:
-    """(cards, Weights) of the registry file at ``path``; empty when there is none."""
+def _read(path: Path) -> dict[str, Weights]:
+    """The Weights of the registry file at ``path``, each parsed from its card; empty when there is none."""
     try:
         stat = path.stat()
     except OSError:
-        return {}, {}
+        return {}
     identity = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
     cached = _PARSED.get(path)
     if cached is not None and cached[0] == identity:
-        return cached[1], cached[2]
+        return cached[1]
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
@@ -37,16 +37,13 @@ def _read(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Weights]]:
         ) from None
     if not isinstance(data, dict) or data.get("format") != REGISTRY_FORMAT or not isinstance(data.get("weights"), dict):
         raise WeightsError(f"{path} is not a torch-model-zoo weights registry")
-    cards = {name: upgrade_card(card) for name, card in data["weights"].items() if isinstance(card, Mapping)}
-    parsed = {name: Weights.from_card(name, card) for name, card in cards.items()}
-    _PARSED[path] = (identity, cards, parsed)
-    return cards, parsed
+    parsed = {name: Weights.from_card(name, card) for name, card in data["weights"].items()}
+    _PARSED[path] = (identity, parsed)
+    return parsed
 
 
 def _entries() -> dict[str, Weights]:
-    entries = dict(_read(REGISTRY_FILE)[1])
-    entries.update(_read(registry_path(local=True))[1])
-    return entries
+    return {**_read(REGISTRY_FILE), **_read(registry_path(local=True))}
 
 
 def registry() -> dict[str, dict[str, Any]]:
@@ -56,7 +53,7 @@ def registry() -> dict[str, dict[str, Any]]:
 
 def write_card(name: str, card: Mapping[str, Any], path: Path) -> None:
     """Add or replace one card in the registry file at ``path`` (atomically; sorted by name)."""
-    cards = dict(_read(path)[0])
+    cards = {n: dict(w.card) for n, w in _read(path).items()}
     cards[name] = upgrade_card(card)
     text = json.dumps({"format": REGISTRY_FORMAT, "version": 1, "weights": dict(sorted(cards.items()))}, indent=1)
     atomic_write(path, (text + "\n").encode())
@@ -66,11 +63,11 @@ def update_card(name: str, fields: Mapping[str, Any]) -> Path:
     """Set ``fields`` on weights ``name``'s card in the registry file that holds it (the local one overlays the
     packaged one); return that file."""
     local = registry_path(local=True)
-    path = local if name in _read(local)[0] else REGISTRY_FILE
-    cards = _read(path)[0]
-    if name not in cards:
+    path = local if name in _read(local) else REGISTRY_FILE
+    entries = _read(path)
+    if name not in entries:
         raise WeightsError(f"no weights card {name!r} in {path}")
-    write_card(name, {**cards[name], **fields}, path)
+    write_card(name, {**entries[name].card, **fields}, path)
     return path
 
 
