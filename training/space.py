@@ -15,7 +15,7 @@ from typing import Any
 from zoo.errors import ZooError
 
 from .recipes import Profile, Recipe
-from .trials import model_arguments, split_params
+from .trials import MODEL_PREFIX, convert_model_arg, model_arguments
 
 
 class SearchError(ZooError):
@@ -86,8 +86,8 @@ def dimensions(space: Mapping[str, list[str]], recipe: Recipe, profile: Profile,
     model_defaults = model_arguments(recipe)
     out = []
     for name, values in space.items():
-        if name.startswith("model."):
-            arg = name.removeprefix("model.")
+        if name.startswith(MODEL_PREFIX):
+            arg = name.removeprefix(MODEL_PREFIX)
             if arg not in model_defaults:
                 raise SearchError(f"the model has no argument {arg!r}; it has: {', '.join(model_defaults) or 'none'}")
             like = model_defaults[arg]
@@ -103,9 +103,12 @@ def dimensions(space: Mapping[str, list[str]], recipe: Recipe, profile: Profile,
         if not ranged:
             for value in values:  # every choice must convert to the field's kind
                 try:
-                    split_params(recipe, None, profile.to_dict(), {name: value})
+                    if name.startswith(MODEL_PREFIX):
+                        convert_model_arg(recipe, name.removeprefix(MODEL_PREFIX), value)
+                    else:
+                        profile.with_overrides(**{name: value})
                 except ValueError as e:
-                    raise SearchError(f"{name}={value}: {e}" if name.startswith("model.") else str(e)) from None
+                    raise SearchError(str(e)) from None
             out.append(Dimension(name, "choice", tuple(values)))
             continue
         parts = values[0].split(":")

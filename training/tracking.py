@@ -68,7 +68,9 @@ def claim_run_folder(out: Path, overwrite: bool) -> None:
             f"{out} already holds a run ({', '.join(found)}); training into it would mix two runs. Continue that "
             f"run with `zoo-train --resume {out}`, choose a fresh --out folder, or give --overwrite to replace it"
         )
-    for path in (out / name for name in RUN_FILES if found):
+    if not found:
+        return
+    for path in (out / name for name in RUN_FILES):
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():
