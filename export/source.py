@@ -32,6 +32,9 @@ class Source:
 
     def __post_init__(self) -> None:
         self.spec = zoo.get_spec(self.name).resolved(**self.kwargs)
+        pre = self.preprocessing or {}
+        if pre.get("kind") == "image" and pre.get("height") and pre.get("width"):
+            self.spec = self.spec.at_image_size(int(pre["height"]), int(pre["width"]))  # the size it was trained at
 
 
 def load_source(

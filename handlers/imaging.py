@@ -51,29 +51,63 @@ def looks_inverted(gray: np.ndarray) -> bool:
     return border / (2 * (h + w)) > 127.0
 
 
-def preprocess(image: Image.Image, pre: Mapping[str, Any], invert: str = "auto") -> np.ndarray:
-    """PIL image → float32 (C, H, W), resized and normalised as ``pre`` says.
+def to_mode(image: Image.Image, channels: int) -> Image.Image:
+    """Any Pillow image as the model reads it: ``L`` (one channel) or ``RGB``.
 
-    ``pre``: ``{"height", "width", "channels", "mean", "std"}`` (the model's preprocessing).
-    ``invert`` (single-channel models): ``"auto"`` inverts dark-on-light pictures (a photo of a
-    digit on paper) the way the seed's predict script does, ``"yes"``/``"no"`` force it.
+    The camera's EXIF orientation is applied; 16-bit and 32-bit grey levels are scaled to 8 bits (Pillow's own
+    conversion clips them to white); palette images with transparency go through RGBA as Pillow requires; CMYK,
+    RGBA, LA, 1-bit and the rest convert as Pillow converts them (alpha dropped).
     """
-    channels = int(pre.get("channels", 3))
+    from PIL import ImageOps
+
     mode = "L" if channels == 1 else "RGB"
-    img = image
+    img = ImageOps.exif_transpose(image) or image
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        wide = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if img.mode.startswith("I;16") or float(wide.max(initial=0)) > 255 else 255.0
+        img = Image.fromarray(np.clip(wide / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
     if img.mode in ("P", "PA") and "transparency" in img.info:  # Pillow converts these through RGBA
         img = img.convert("RGBA")
-    img = img if img.mode == mode else img.convert(mode)
-    size = (int(pre["width"]), int(pre["height"]))
-    if img.size != size:
-        img = img.resize(size, Image.Resampling.BILINEAR)
+    return img if img.mode == mode else img.convert(mode)
+
+
+def fit(image: Image.Image, pre: Mapping[str, Any]) -> np.ndarray:
+    """PIL image → uint8 pixels (C, H, W) at the model's size, before normalisation.
+
+    ``pre["crop"] == "center"`` resizes the shorter side to the model's size and cuts the centre (torchvision's
+    ``Resize`` + ``CenterCrop``: photos keep their proportions); otherwise the whole picture is resized to
+    ``height`` x ``width``. The photo-folder training cache stores exactly these pixels, so a served photo reads
+    as it did in training.
+    """
+    channels = int(pre.get("channels", 3))
+    img = to_mode(image, channels)
+    width, height = int(pre["width"]), int(pre["height"])
+    if pre.get("crop") == "center" and img.size != (width, height):
+        scale = max(width / img.width, height / img.height)
+        resized = (max(width, round(img.width * scale)), max(height, round(img.height * scale)))
+        left, top = (resized[0] - width) // 2, (resized[1] - height) // 2
+        box = (left / scale, top / scale, (left + width) / scale, (top + height) / scale)
+        img = img.resize((width, height), Image.Resampling.BILINEAR, box=box, reducing_gap=None)
+    elif img.size != (width, height):
+        img = img.resize((width, height), Image.Resampling.BILINEAR)
     pixels = np.asarray(img)  # uint8 (H, W) or (H, W, 3)
-    if channels == 1:
-        if invert == "yes" or (invert == "auto" and looks_inverted(pixels)):
+    return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+
+
+def preprocess(image: Image.Image, pre: Mapping[str, Any], invert: str = "auto") -> np.ndarray:
+    """PIL image → float32 (C, H, W), resized (:func:`fit`) and normalised as ``pre`` says.
+
+    ``pre``: ``{"height", "width", "channels", "mean", "std"}`` (the model's preprocessing; optional ``crop`` and
+    ``invert``). ``invert`` (single-channel models): ``"auto"`` inverts dark-on-light pictures (a photo of a
+    digit on paper) the way the seed's predict script does, ``"yes"``/``"no"`` force it. A model whose
+    preprocessing says ``"invert": "no"`` (one fine-tuned on photos) is never inverted on a guess.
+    """
+    pixels = fit(image, pre)
+    if int(pre.get("channels", 3)) == 1:
+        if invert == "auto":
+            invert = str(pre.get("invert", "auto"))
+        if invert == "yes" or (invert == "auto" and looks_inverted(pixels[0])):
             pixels = 255 - pixels
-        pixels = pixels[None]
-    else:
-        pixels = pixels.transpose(2, 0, 1)
     return normalize(pixels, pre)
 
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 import zoo
+from zoo.heads import load_with_new_head
 
 from . import plots
 from .checkpoint import (
@@ -66,6 +67,9 @@ class TrainConfig:
     quiet: bool = False
     overwrite: bool = False  # train into an ``out`` folder that holds an earlier run, replacing that run's files
     data: DataBundle | None = None  # a preloaded bundle (sweeps reuse one)
+    model: str | None = None  # the architecture, for a recipe that trains any (finetune); default: the recipe's
+    init_state: dict[str, torch.Tensor] | None = None  # trained weights to start from; a head that differs is fresh
+    base: dict[str, Any] | None = None  # what init_state is (a card or checkpoint): recorded in checkpoints
     on_eval: Callable[[dict[str, Any]], None] | None = None  # called with each evaluation's record (search pruning)
 
 
@@ -115,7 +119,10 @@ class Trainer:
             cfg.seed = ckpt["train_state"]["seed"]
             cfg.holdout = cfg.holdout or ckpt["train_state"].get("holdout")
             cfg.dataset = cfg.dataset or ckpt["dataset"]
+            cfg.model = ckpt["model"]["name"]
+            cfg.base = (ckpt.get("meta") or {}).get("base")
         self.recipe: Recipe = get_recipe(cfg.recipe)
+        self.model_name = cfg.model or self.recipe.model
         self.out_dir = self._run_folder()
         cfg.profile = cfg.profile or self.recipe.default
         base = self.recipe.profile(cfg.profile)
@@ -135,8 +142,9 @@ class Trainer:
 
         dataset = cfg.dataset or self.recipe.dataset
         self.recipe.check_dataset(dataset)
+        saved_options = ((self.resume_state or {}).get("meta") or {}).get("dataset_options") or {}
         self.data: DataBundle = cfg.data or load_dataset(
-            dataset, cfg.data_dir, cfg.download, **self.recipe.dataset_options
+            dataset, cfg.data_dir, cfg.download, **{**self.recipe.dataset_options, **saved_options}
         )
         self.dataset = dataset
         if cfg.holdout:
@@ -144,18 +152,23 @@ class Trainer:
         if cfg.eval_samples and self.data.test is not None:
             self.data = replace(self.data, test=random_subset(self.data.test, cfg.eval_samples))
 
-        spec = zoo.get_spec(self.recipe.model)
+        spec = zoo.get_spec(self.model_name)
         self.model_kwargs = {**self.recipe.model_kwargs, **self.data.model_kwargs, **cfg.model_kwargs}
         if self.resume_state is not None:
             self.model_kwargs = {**self.resume_state["model"]["kwargs"], **cfg.model_kwargs}
-        model = zoo.get_model(self.recipe.model, **self.model_kwargs).to(self.device)
+        model = zoo.get_model(self.model_name, **self.model_kwargs)
+        if cfg.init_state is not None and self.resume_state is None:
+            self.fresh_tensors = load_with_new_head(model, cfg.init_state)
+        model = model.to(self.device)
         if self.profile.channels_last:
             model = model.to(memory_format=torch.channels_last)
         if self.precision == "bf16" and self.device.type == "cpu":
             route_small_convs(model)  # 2.2x for the seed ResNet here (see training.small_convs)
         self.raw_model: nn.Module = model
         self.spec = spec
-        self.preprocessing = dict(self.recipe.preprocessing or spec.preprocessing or {}) or None
+        self.preprocessing = (
+            dict(self.data.preprocessing or self.recipe.preprocessing or spec.preprocessing or {}) or None
+        )
         self.labels = self.data.labels or (list(spec.labels) if spec.labels else None)
 
         step_cls = get_step(self.recipe.step)
@@ -223,13 +236,13 @@ class Trainer:
 
     def _checkpoint(self, epoch: int, batch: int, meter: Meter, metrics: dict[str, Any]) -> dict[str, Any]:
         return build_checkpoint(
-            model_name=self.recipe.model,
+            model_name=self.model_name,
             model_kwargs=self.model_kwargs,
             state_dict=self.raw_model.state_dict(),
             task=self.spec.task,
             preprocessing=self.preprocessing,
             labels=self.labels,
-            meta=self.data.meta,
+            meta={**self.data.meta, "base": self.cfg.base} if self.cfg.base else self.data.meta,
             recipe=self.recipe.name,
             profile=self.cfg.profile,
             hyperparameters=self.profile.to_dict(),
@@ -310,8 +323,9 @@ class Trainer:
         writer = open_tensorboard(self) if cfg.tensorboard and self.rank == 0 else None
         if self.rank == 0:
             self._write_config()
+            step.begin(self.out_dir)
             self.log(
-                f"{self.recipe.name} [{cfg.profile}] {self.recipe.model} on {self.data.description}; "
+                f"{self.recipe.name} [{cfg.profile}] {self.model_name} on {self.data.description}; "
                 f"device {self.device}, {self.precision} ({self.precision_reason}); {profile.epochs} epochs x {steps_per_epoch} steps; out {self.out_dir}"
             )
         steps_log = open(self.out_dir / "steps.jsonl", "a") if self.rank == 0 and "log_every" in profile.extra else None
@@ -416,8 +430,9 @@ class Trainer:
         config = {
             "recipe": self.recipe.name,
             "profile": self.cfg.profile,
-            "model": self.recipe.model,
+            "model": self.model_name,
             "model_kwargs": self.model_kwargs,
+            "base": self.cfg.base,
             "dataset": self.dataset,
             "data": self.data.description,
             "hyperparameters": self.profile.to_dict(),
@@ -442,7 +457,7 @@ class Trainer:
         summary: dict[str, Any] = {
             "recipe": self.recipe.name,
             "profile": self.cfg.profile,
-            "model": self.recipe.model,
+            "model": self.model_name,
             "dataset": self.dataset,
             "device": str(self.device),
             "precision": self.precision,

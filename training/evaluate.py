@@ -30,7 +30,8 @@ def evaluate_checkpoint(
     profile = rec.profile(ckpt["profile"]).with_saved(ckpt["hyperparameters"])
     if dataset is not None:
         rec.check_dataset(dataset)
-    data = load_dataset(dataset or ckpt["dataset"], data_dir, **rec.dataset_options)
+    saved = (ckpt.get("meta") or {}).get("dataset_options") or {} if dataset is None else {}
+    data = load_dataset(dataset or ckpt["dataset"], data_dir, **{**rec.dataset_options, **saved})
     if eval_samples and data.test is not None:
         data = replace(data, test=random_subset(data.test, eval_samples))
     dev = resolve_device(device)

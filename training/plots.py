@@ -53,7 +53,9 @@ def training_curves(history: Sequence[dict[str, Any]], path: Path, title: str = 
     return _save(fig, path)
 
 
-def confusion_matrix(matrix: torch.Tensor, labels: Sequence[str], path: Path) -> Path:
+def confusion_matrix(
+    matrix: torch.Tensor, labels: Sequence[str], path: Path, title: str = "confusion matrix (test)"
+) -> Path:
     n = len(labels)
     fig, ax = plt.subplots(figsize=(1.0 + 0.55 * n, 0.8 + 0.5 * n))
     norm = _np(matrix.float() / matrix.sum(1, keepdim=True).clamp(min=1))
@@ -75,7 +77,7 @@ def confusion_matrix(matrix: torch.Tensor, labels: Sequence[str], path: Path) ->
                     fontsize=7,
                     color="white" if norm[i, j] > 0.5 else "black",
                 )
-    ax.set_title("confusion matrix (test)")
+    ax.set_title(title)
     return _save(fig, path)
 
 
@@ -89,6 +91,22 @@ def image_grid(images: torch.Tensor, path: Path, nrow: int = 8, title: str = "")
     ax.axis("off")
     if title:
         ax.set_title(title)
+    return _save(fig, path)
+
+
+def labelled_grid(images: torch.Tensor, titles: Sequence[str], path: Path, ncol: int = 8, title: str = "") -> Path:
+    """Images (N, C, H, W) in [0, 1], each with its caption (e.g. predicted and true labels), as one PNG."""
+    n = len(images)
+    ncol = min(ncol, n)
+    nrow = math.ceil(n / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(1.6 * ncol, 1.9 * nrow), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, caption in zip(axes.flat, images.detach().cpu().float().clamp(0, 1), titles):
+        ax.imshow(image.permute(1, 2, 0).numpy() if image.shape[0] == 3 else image[0].numpy(), cmap="gray")
+        ax.set_title(caption, fontsize=7)
+    if title:
+        fig.suptitle(title)
     return _save(fig, path)
 
 

@@ -6,6 +6,7 @@ a small tensor copied from host memory to the GPU every batch makes the host wai
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,11 +34,34 @@ def random_flip(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return torch.where(mask[:, None, None, None], x.flip(3), x)
 
 
+def random_resized_crop(
+    x: torch.Tensor, size: int, scale: Sequence[float], g: torch.Generator, ratio: tuple[float, float] = (0.75, 4 / 3)
+) -> torch.Tensor:
+    """torchvision's ``RandomResizedCrop`` for a whole batch: each image's own box (``scale`` of its area, aspect in
+    ``ratio``) resampled to ``size`` x ``size`` in one ``roi_align`` call."""
+    from torchvision.ops import roi_align
+
+    b, _, h, w = x.shape
+    area = torch.empty(b, device=g.device).uniform_(float(scale[0]), float(scale[1]), generator=g)
+    log_ratio = torch.empty(b, device=g.device).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=g)
+    aspect = log_ratio.exp()
+    bw = (area * aspect).sqrt().mul(w).clamp(max=w)
+    bh = (area / aspect).sqrt().mul(h).clamp(max=h)
+    x0 = torch.rand(b, device=g.device, generator=g) * (w - bw)
+    y0 = torch.rand(b, device=g.device, generator=g) * (h - bh)
+    index = torch.arange(b, device=g.device, dtype=bw.dtype)
+    boxes = torch.stack([index, x0, y0, x0 + bw, y0 + bh], 1).to(device=x.device, dtype=x.dtype)
+    return roi_align(x, boxes, (size, size), spatial_scale=1.0, sampling_ratio=2, aligned=True)
+
+
 class ImageTransform:
     """uint8 (B, C, H, W) → float, optional resize / augmentation, then ``(x - mean) / std``.
 
     ``augment`` keys (training only): ``resize_to`` (resize before cropping, as the seed's
-    ``Resize(40)``), ``pad`` (reflect padding), ``crop`` (random crop size), ``flip`` (bool).
+    ``Resize(40)``), ``pad`` (reflect padding), ``crop`` (random crop size), ``resized_crop`` (``[low, high]``
+    area fractions of a random-resized crop back to the image's size, or to ``train_scale`` times it: training
+    smaller than evaluation costs less and, as random crops enlarge objects, matches the evaluation's apparent
+    object size better; Touvron et al. 2019, "FixRes"), ``flip`` (bool).
     ``size`` resizes every batch to the model's input size (e.g. 32 → 224 for AlexNet).
     """
 
@@ -65,6 +89,9 @@ class ImageTransform:
             x = F.pad(x, [aug["pad"]] * 4, mode="reflect")
         if aug.get("crop"):
             x = random_crop(x, aug["crop"], g)  # type: ignore[arg-type]
+        if aug.get("resized_crop"):
+            side = round(x.shape[-1] * float(aug.get("train_scale", 1.0)))
+            x = random_resized_crop(x, side, aug["resized_crop"], g)  # type: ignore[arg-type]
         if aug.get("flip"):
             x = random_flip(x, g)  # type: ignore[arg-type]
         if self.size is not None and x.shape[-1] != self.size:

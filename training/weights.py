@@ -88,6 +88,11 @@ DATASETS: dict[str, dict[str, str]] = {
         "licence": "public domain (TSDL)",
         "evaluated_on": "last third of the series",
     },
+    "photo-folder": {
+        "source": "the user's own photo folder (its content hash, classes and split are on the card)",
+        "licence": "that of the photos",
+        "evaluated_on": "the folder's validation split",
+    },
     "none": {
         "source": "generated while training (CartPole-v1 from gymnasium, or the recipe's own curves)",
         "licence": "gymnasium: MIT",
@@ -119,6 +124,12 @@ def train_command(card: dict[str, Any]) -> str:
     """The ``zoo-train`` command line that trains a card's weights."""
     t = card["training"]
     args = [f"zoo-train {t['recipe']}"]
+    if t["recipe"] == "finetune":  # what it started from and the photos it read
+        args += [
+            f"--from {t.get('from', 'none')}",
+            f"--data-dir {t.get('photos', 'PHOTOS')}",
+            f"--size {t.get('size')}",
+        ]
     if t.get("profile") and t["profile"] != get_recipe(t["recipe"]).default:
         args.append(f"--profile {t['profile']}")
     args += [f"--set {k}={_cli_value(v)}" for k, v in sorted((t.get("overrides") or {}).items())]
@@ -256,27 +267,44 @@ def build(
 
     ``trained_on``/``trained_commit`` name the machine and commit of a run that does not record them (runs made
     before they did); ``notes`` adds a sentence to the card's notes."""
-    base = get_weights(name)
-    card: dict[str, Any] = json.loads(json.dumps(dict(base.card)))
+    if run is not None and name not in list_weights():
+        card: dict[str, Any] = card_for_run(name, run)  # a fine-tuned run makes a card of its own
+    else:
+        card = json.loads(json.dumps(dict(get_weights(name).card)))
     card["name"] = name
+    model_name = str(card["model"])
     t = card["training"]
     rec = get_recipe(t["recipe"])
     if run is None:
         run = out or zoo_home() / "builds" / name / datetime.now().strftime("%Y%m%d-%H%M%S")
         log(f"training {name}: {train_command(card)} → {run}")
-        Trainer(
-            TrainConfig(
-                recipe=t["recipe"],
+        if t["recipe"] == "finetune":
+            from .finetune import finetune
+
+            finetune(
+                str(t["from"]),
+                str(t["photos"]),
+                size=t.get("size"),
                 profile=t["profile"],
                 overrides=dict(t.get("overrides") or {}),
-                model_kwargs=dict(t.get("model_args") or {}),
-                dataset=t.get("dataset"),
-                data_dir=data_dir,
                 device=device,
                 out=run,
                 seed=int(t.get("seed", 0)),
             )
-        ).fit()
+        else:
+            Trainer(
+                TrainConfig(
+                    recipe=t["recipe"],
+                    profile=t["profile"],
+                    overrides=dict(t.get("overrides") or {}),
+                    model_kwargs=dict(t.get("model_args") or {}),
+                    dataset=t.get("dataset"),
+                    data_dir=data_dir,
+                    device=device,
+                    out=run,
+                    seed=int(t.get("seed", 0)),
+                )
+            ).fit()
     config = read_run(run)
     take_run_settings(run, config, card)
     where = run_provenance(config, trained_on, trained_commit)
@@ -306,7 +334,7 @@ def build(
     target = (FILES_DIR if ship else weights_dir()) / f"{name}.safetensors"
     header = {
         "weights": name,
-        "model": base.model,
+        "model": model_name,
         "model_kwargs": ckpt["model"]["kwargs"],
         "meta": ckpt.get("meta") or {},
     }
@@ -330,7 +358,7 @@ def build(
         raise WeightsError(f"cannot write {target} ({e.strerror}); set ZOO_HOME to a writable folder") from None
 
     with torch.device("meta"):
-        params = zoo.count_parameters(zoo.get_model(base.model, **ckpt["model"]["kwargs"]))
+        params = zoo.count_parameters(zoo.get_model(model_name, **ckpt["model"]["kwargs"]))
     data = {
         "name": ckpt["dataset"],
         **DATASETS.get(ckpt["dataset"], GENERATED),
@@ -338,9 +366,22 @@ def build(
         "split_description": _split_description(rec.name, ckpt["dataset"], measured),
         "samples": measured.get("eval_samples"),
     }
+    meta = ckpt.get("meta") or {}
+    if ckpt["dataset"] == "photo-folder":  # which photos, exactly: the folder's content and the split
+        options = meta.get("dataset_options") or {}
+        data.update(
+            {
+                "folder": options.get("photos"),
+                "content_sha256": meta.get("content_sha256"),
+                "split_seed": options.get("split_seed"),
+                "val_fraction": options.get("val_fraction") if meta.get("layout") == "flat" else None,
+                "validation_folder": meta.get("validation_folder"),
+                "class_counts": meta.get("class_counts"),
+            }
+        )
     card.update(
         {
-            "model": base.model,
+            "model": model_name,
             "task": ckpt["model"]["task"],
             "model_kwargs": ckpt["model"]["kwargs"],
             "file": {"name": target.name, "sha256": sha, "size": size, "dtype": dtype, "parameters": params},
@@ -403,6 +444,40 @@ def build(
     write_card(name, card, REGISTRY_FILE if ship else registry_path(local=True))
     log(f"{name}: {metric} {measured[metric]:.6g} ({data['split_description']}); card written")
     return card
+
+
+def card_for_run(name: str, run: Path) -> dict[str, Any]:
+    """A new card for a fine-tuned run (``zoo weights build resnet18.flowers --run RUN``): what it started from,
+    the photos it read and how; ``build`` fills in the file, the metrics and the provenance."""
+    config = read_run(run)
+    if config.get("recipe") != "finetune":
+        raise WeightsError(
+            f"no card named {name!r}; only a fine-tuned run (`zoo-train finetune`) makes a new card, and {run} ran "
+            f"{config.get('recipe')!r} (see `zoo weights list` for the cards it can build)"
+        )
+    model, _, tag = name.partition(".")
+    if model != config.get("model") or not tag:
+        raise WeightsError(
+            f"name the card {config.get('model')}.TAG (e.g. {config.get('model')}.my-photos), not {name!r}"
+        )
+    base = dict(config.get("base") or {})
+    options = (load_checkpoint(run / "checkpoints" / "last.pt").get("meta") or {}).get("dataset_options") or {}
+    return {
+        "model": model,
+        "task": "image-classification",
+        "default": False,
+        "base": base,
+        "summary": f"{model} fine-tuned on the photos of {options.get('photos')} from "
+        f"{base.get('name') or base.get('path') or 'random weights'}",
+        "training": {
+            "recipe": "finetune",
+            "profile": config.get("profile"),
+            "dataset": "photo-folder",
+            "from": base.get("name") or base.get("path") or "none",
+            "photos": options.get("photos"),
+            "size": base.get("size"),
+        },
+    }
 
 
 def _split_description(recipe: str, dataset: str, measured: dict[str, Any]) -> str:

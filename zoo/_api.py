@@ -187,6 +187,15 @@ class ModelSpec:
         merged = {**self.default_kwargs, **kwargs}
         return replace(self, parts=tuple(p.resolve(merged) for p in self.parts))
 
+    def at_image_size(self, height: int, width: int) -> ModelSpec:
+        """The spec with every ``image`` input at ``height`` x ``width`` (a model fine-tuned at another size than
+        its architecture's example: resnet18 on 64 px photos)."""
+
+        def resize(t: TensorSpec) -> TensorSpec:
+            return replace(t, shape=(*t.shape[:-2], height, width)) if t.name == "image" and len(t.shape) == 4 else t
+
+        return replace(self, parts=tuple(replace(p, inputs=tuple(resize(t) for t in p.inputs)) for p in self.parts))
+
     def part(self, name: str) -> Part:
         for p in self.parts:
             if p.name == name:
@@ -283,7 +292,9 @@ def get_model(name: str, weights: Any = None, **kwargs: Any) -> nn.Module:
 
     ``weights`` loads trained weights (see :mod:`zoo.weights`): ``"DEFAULT"``, a tag (``"mnist"``), a full
     ``MODEL.TAG`` name or a :class:`~zoo.weights.Weights`; the model is then built with the card's arguments
-    and returned in eval mode. ``None`` (the default) gives fresh random weights, as torchvision does.
+    and returned in eval mode. ``None`` (the default) gives fresh random weights, as torchvision does. With
+    weights and another ``num_classes`` than the card's, the trained backbone gets a fresh head of that size
+    (timm's convention): ``get_model("resnet18", weights="resnet18.cifar10", num_classes=5)``.
     """
     spec = _lookup(name)
     unknown = set(kwargs) - set(spec.default_kwargs)
@@ -297,6 +308,15 @@ def get_model(name: str, weights: Any = None, **kwargs: Any) -> nn.Module:
     from .weights import load_into, model_kwargs_for, resolve_weights
 
     w = resolve_weights(name, weights)
+    trained_classes = w.model_kwargs.get("num_classes", spec.default_kwargs.get("num_classes"))
+    if "num_classes" in kwargs and kwargs["num_classes"] != trained_classes:
+        # timm's convention: the trained backbone with a fresh head for the new class count
+        from .heads import load_with_new_head
+
+        rest = {k: v for k, v in kwargs.items() if k != "num_classes"}
+        model = spec.builder(**{**model_kwargs_for(w, rest, spec.default_kwargs), "num_classes": kwargs["num_classes"]})
+        load_with_new_head(model, w.state_dict())
+        return model.eval()
     return load_into(spec.builder(**model_kwargs_for(w, kwargs, spec.default_kwargs)), w)
 
 

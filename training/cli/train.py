@@ -10,11 +10,12 @@ from typing import Any
 
 import click
 
-from zoo.errors import ZooCommand
+from zoo.errors import ZooCommand, ZooError
 
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..data import DataNotFoundError
 from ..engine import TrainConfig, Trainer
+from ..finetune import prepare as prepare_finetune
 from ..recipes import get_recipe
 from ..trials import convert_model_arg
 from .common import CONTEXT, fail, fixed, pairs, print_recipes
@@ -127,6 +128,35 @@ from .common import CONTEXT, fail, fixed, pairs, print_recipes
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Read --set values (and model arguments) from a JSON file: a search's best.json.",
 )
+@click.option(
+    "--from",
+    "base",
+    metavar="WEIGHTS|CHECKPOINT|none",
+    help="finetune: what to start from: a shipped or local card (resnet18.cifar10), a run's checkpoint or "
+    "folder, or `none` (random weights, for comparison). --data-dir is then your photo folder.",
+)
+@click.option("--arch", help="finetune --from none: the architecture to train from random weights (default resnet18).")
+@click.option(
+    "--size",
+    type=click.IntRange(min=1),
+    help="finetune: the side, in pixels, photos are read at (default: the model's own size, or 64 for models "
+    "that take any size and were trained smaller).",
+)
+@click.option(
+    "--val-split",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.2,
+    show_default=True,
+    help="finetune, a folder without val/: the fraction of each class held out for validation (seeded by --seed).",
+)
+@click.option(
+    "--on-bad-image",
+    type=click.Choice(["skip", "fail"]),
+    default="skip",
+    show_default=True,
+    help="finetune: photos that do not decode are listed (bad_images.csv) and skipped, or stop the run.",
+)
+@click.option("--class-weights", is_flag=True, help="finetune: weight the loss by class (unbalanced folders).")
 @click.option("--json", "as_json", is_flag=True, help="Print the final metrics as JSON on the last stdout line.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_main(
@@ -162,6 +192,12 @@ def train_main(
     study_name: str | None,
     keep_all: bool,
     set_file: Path | None,
+    base: str | None,
+    arch: str | None,
+    size: int | None,
+    val_split: float,
+    on_bad_image: str,
+    class_weights: bool,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -175,6 +211,7 @@ def train_main(
     zoo-train mnist-cnn-mnist --sweep lr=0.01,0.001 --sweep batch_size=32,64
     zoo-train simple-cnn-cifar10 --search "lr=log:1e-4:1e-1,batch_size=32,64,128" --trials 12
     zoo-train simple-cnn-cifar10 --set-file runs/simple-cnn-cifar10/search-<time>/best.json
+    zoo-train finetune --from resnet18.cifar10 --data-dir PHOTOS     your own photos
     torchrun --nproc-per-node 2 -m training.cli mnist-cnn-mnist     data-parallel (DDP)
     """
     if list_:
@@ -184,6 +221,14 @@ def train_main(
         raise click.UsageError("give a RECIPE (see `zoo-train --list`) or --resume PATH")
     if sweep and search:
         raise click.UsageError("--sweep runs a grid and --search samples a space: give one of them")
+    finetuning = recipe == "finetune" and resume is None
+    given = [
+        f for f, v in (("--from", base), ("--arch", arch), ("--size", size), ("--class-weights", class_weights)) if v
+    ]
+    if given and not finetuning:
+        raise click.UsageError(f"{', '.join(given)}: options of `zoo-train finetune` only")
+    if finetuning and (base is None or data_dir is None):
+        raise click.UsageError("zoo-train finetune needs --from (e.g. resnet18.cifar10, or none) and --data-dir PHOTOS")
     overrides: dict[str, Any] = {}
     file_model_args: dict[str, Any] = {}
     if set_file is not None:
@@ -200,11 +245,32 @@ def train_main(
         if value is not None:
             overrides[key] = value
     try:
+        finetune_fields: dict[str, Any] = {}
+        if finetuning:
+            assert base is not None and data_dir is not None
+            finetune_fields = prepare_finetune(
+                base,
+                data_dir,
+                arch=arch,
+                size=size,
+                val_fraction=val_split,
+                split_seed=seed,
+                on_bad_image=on_bad_image,
+                progress=not quiet,
+                log=lambda m: click.echo(m, err=as_json),
+            )
+            profile = profile or ("scratch" if base.lower() == "none" else None)
+            if class_weights:
+                overrides["extra"] = {
+                    **get_recipe("finetune").profile(profile or "default").extra,
+                    "class_weights": True,
+                }
         name = recipe or load_checkpoint(resume)["recipe"]  # type: ignore[arg-type]
         rec = get_recipe(name)
         model_kwargs = {
             k: convert_model_arg(rec, k, v) for k, v in {**file_model_args, **pairs(model_args, "--model-arg")}.items()
         }
+        model_kwargs = {**finetune_fields.pop("model_kwargs", {}), **model_kwargs}
         cfg = TrainConfig(
             recipe=name,
             profile=profile,
@@ -226,6 +292,7 @@ def train_main(
             holdout=holdout,
             overwrite=overwrite,
             quiet=quiet,
+            **finetune_fields,
         )
         if sweep or search:
             from ..search import search as run_search
@@ -254,7 +321,7 @@ def train_main(
             result = run_many(replace(cfg, out=None), [dict(v) for v in rec.variants], base_out)
         else:
             result = Trainer(cfg).fit()
-    except (DataNotFoundError, CheckpointError, ValueError, RuntimeError) as e:
+    except (DataNotFoundError, CheckpointError, ZooError, ValueError, RuntimeError) as e:
         fail(e)
         return
     if as_json:

@@ -27,6 +27,7 @@ from .images import (
     locate_image_tree,
     safe_extract,
 )
+from .photos import PhotoFolderError, describe_scan, load_photo_folder, scan_photos, write_scan
 from .subsets import holdout_split, random_subset, take_samples
 from .synthetic import (
     load_airline,
@@ -53,6 +54,11 @@ from .text import (
 )
 
 __all__ = [
+    "PhotoFolderError",
+    "describe_scan",
+    "load_photo_folder",
+    "scan_photos",
+    "write_scan",
     "holdout_split",
     "random_subset",
     "take_samples",
@@ -113,6 +119,7 @@ LOADERS: dict[str, Callable[..., DataBundle]] = {
     "logistic": load_logistic,
     "bn-quadratic": load_bn_quadratic,
     "none": load_none,
+    "photo-folder": load_photo_folder,
 }
 
 
@@ -125,4 +132,4 @@ def load_dataset(name: str, root: Path | None = None, download: bool = False, **
         loader = LOADERS[name]
     except KeyError:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(LOADERS))}, image-folder") from None
-    return loader(root, download)
+    return loader(root, download, **options) if name == "photo-folder" else loader(root, download)

@@ -29,6 +29,10 @@ class DataBundle:
     labels: list[str] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: The input preprocessing the images were prepared for (a photo folder's size and crop); overrides the recipe's.
+    preprocessing: dict[str, Any] | None = None
+    #: What the loader found, for the run folder (a photo folder's scan: file lists, bad images).
+    found: Any = None
 
 
 def default_data_dir() -> Path:

@@ -7,7 +7,7 @@ recipe is lives in ``base``. Every public name is importable from ``training.rec
 
 from __future__ import annotations
 
-from . import generative, images, sequences, small  # noqa: F401  (each registers its recipes)
+from . import generative, images, photos, sequences, small  # noqa: F401  (each registers its recipes)
 from .base import (
     OPTIMIZERS,
     PRECISIONS,

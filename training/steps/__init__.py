@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .base import Context, Step, build_optimizer, build_scheduler, eval_mode, learned
 from .classification import BinaryClassificationStep, ClassificationStep
+from .finetune import FinetuneStep
 from .generative import CurveGANStep, GANStep, ReconstructionStep, VAEStep
 from .sequence import (
     RegressionStep,
@@ -17,6 +18,7 @@ __all__ = ["Context", "Step", "build_optimizer", "build_scheduler", "eval_mode",
 
 STEPS: dict[str, type[Step]] = {
     "classification": ClassificationStep,
+    "finetune": FinetuneStep,
     "binary-classification": BinaryClassificationStep,
     "regression": RegressionStep,
     "reconstruction": ReconstructionStep,

@@ -165,6 +165,9 @@ class Step:
         """Draw pictures into ``out_dir``; return extra final metrics."""
         return {}
 
+    def begin(self, out_dir: Path) -> None:
+        """Write what the run folder should hold before the first step (a photo folder's file lists)."""
+
     def sample_images(self) -> torch.Tensor | None:
         """A small batch of input images (for TensorBoard), if the task has images."""
         return None
