@@ -155,7 +155,12 @@ def test_every_recipe_has_a_budget_and_a_headline_metric():
         assert headline[1] in ("max", "min"), name
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in list_recipes()])
+#: ``finetune`` starts from a card and reads a photo folder (``--from``, ``--data-dir``): tests/test_finetune.py
+#: checks that it learns, on generated photos and on a slice of the real flowers.
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in list_recipes() if n != "finetune"],
+)
 def test_recipe_learns(name, tmp_path, request):
     recipe = RECIPES[name]
     runs = run_short(name, tmp_path / "run", _data_dir_for(name, request))

@@ -166,8 +166,11 @@ def test_bad_names_and_mismatches_fail_with_what_to_do():
         zoo.get_model("lenet", weights="mnst")
     with pytest.raises(WeightsError, match="weights for mnist-cnn, not for lenet"):
         zoo.get_model("lenet", weights="mnist-cnn.mnist")
-    with pytest.raises(WeightsError, match="does not fit .*size mismatch"):
-        zoo.get_model("mnist-cnn", weights="mnist", num_classes=5)
+    # another class count is a fresh head on the trained body (timm's convention), not a size mismatch
+    five = zoo.get_model("mnist-cnn", weights="mnist", num_classes=5)
+    assert five(torch.zeros(1, 1, 28, 28)).shape == (1, 5)
+    with pytest.raises(WeightsError, match="was trained with .*input_size"):
+        zoo.get_model("lenet", weights="mnist", input_size=32)
     with pytest.raises(WeightsError, match="zoo weights build vgg16.cifar10"):
         zoo.get_model("vgg16", weights="DEFAULT")
 

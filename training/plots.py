@@ -99,15 +99,20 @@ def labelled_grid(images: torch.Tensor, titles: Sequence[str], path: Path, ncol:
     n = len(images)
     ncol = min(ncol, n)
     nrow = math.ceil(n / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(1.6 * ncol, 1.9 * nrow), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(1.25 * ncol, 1.5 * nrow), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, caption in zip(axes.flat, images.detach().cpu().float().clamp(0, 1), titles):
-        ax.imshow(image.permute(1, 2, 0).numpy() if image.shape[0] == 3 else image[0].numpy(), cmap="gray")
-        ax.set_title(caption, fontsize=7)
+        pixels = image.permute(1, 2, 0).numpy() if image.shape[0] == 3 else image[0].numpy()
+        ax.imshow(pixels, cmap="gray", interpolation="nearest")
+        ax.set_title(caption, fontsize=6)
     if title:
-        fig.suptitle(title)
-    return _save(fig, path)
+        fig.suptitle(title, fontsize=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)  # photos make big PNGs: a small grid of thumbnails is enough to see the mistakes
+    plt.close(fig)
+    return path
 
 
 def codes_3d(codes: torch.Tensor, labels: torch.Tensor, path: Path) -> Path:

@@ -109,7 +109,7 @@ def weights_verify_cmd(names: tuple[str, ...], data_dir: Path | None, device: st
     whole split's) unless --full."""
     from zoo.weights import get_weights, list_weights
 
-    from ..weights import format_value, verify
+    from ..verify import format_value, verify
 
     chosen = list(names) or [n for n in list_weights() if get_weights(n).built]
 

@@ -155,7 +155,7 @@ class FinetuneStep(ClassificationStep):
             writer.writerows([label, *row] for label, row in zip(labels, matrix.tolist()))
         (out_dir / "report.json").write_text(json.dumps(report, indent=2))
         wrong = (pred != target).nonzero().flatten()
-        wrong = wrong[torch.randperm(len(wrong), generator=torch.Generator().manual_seed(0))[:48]].sort().values
+        wrong = wrong[torch.randperm(len(wrong), generator=torch.Generator().manual_seed(0))[:32]].sort().values
         if len(wrong):
             assert self.ctx.data.test is not None
             images = self.ctx.data.test["x"][wrong].float() / 255
