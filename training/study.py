@@ -43,11 +43,12 @@ def _rdbstorage_for(url: str, attempts: int = 10) -> Any:
     """An RDB storage whose trials carry a heartbeat (a worker that dies leaves its trial RUNNING: the heartbeat
     stops, and the trial is failed and retried). Opening it creates the tables where they are missing; another
     process doing the same at that moment (a worker of another storage URL, a dashboard, a script's
-    ``optuna.load_study``) makes SQLite answer "table ... already exists" or "database is locked": those are
-    retried, as the tables are then made."""
+    ``optuna.load_study``) makes SQLite answer "table ... already exists", "database is locked" or (both writing
+    the schema's version row) "UNIQUE constraint failed: alembic_version": those are retried, as the tables are
+    then made."""
     import optuna
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import IntegrityError, OperationalError
 
     for attempt in range(attempts):
         try:
@@ -57,8 +58,8 @@ def _rdbstorage_for(url: str, attempts: int = 10) -> Any:
                 grace_period=6,
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
             )
-        except (OperationalError, optuna.exceptions.StorageInternalError) as e:
-            transient = "already exists" in str(e) or "locked" in str(e)
+        except (OperationalError, IntegrityError, optuna.exceptions.StorageInternalError) as e:
+            transient = any(sign in str(e) for sign in ("already exists", "locked", "alembic_version"))
             if not transient or attempt == attempts - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))
