@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 import zoo
+from training.checkpoint import dataset_options
 
 if TYPE_CHECKING:
     from .source import Source
@@ -114,21 +115,23 @@ def source_dataset(src: Source, data_dir: Path | None) -> tuple[Any, str]:
     """The source checkpoint's dataset (a ``DataBundle``), or (None, why not)."""
     if src.checkpoint is None:
         return None, "registry source (no dataset)"
-    saved = (src.checkpoint.get("meta") or {}).get("dataset_options") or {}
-    return recipe_dataset(src.checkpoint["recipe"], src.checkpoint["dataset"], data_dir, saved)
+    return recipe_dataset(
+        src.checkpoint["recipe"], src.checkpoint["dataset"], data_dir, dataset_options(src.checkpoint)
+    )
 
 
 def recipe_dataset(
-    recipe: str, dataset: str, data_dir: Path | None, saved_options: dict[str, Any] | None = None
+    recipe: str, dataset: str, data_dir: Path | None, options: dict[str, Any] | None = None
 ) -> tuple[Any, str]:
-    """``dataset`` loaded with ``recipe``'s dataset options and those the checkpoint saved (a photo folder's
-    place, size and split) (a ``DataBundle``, its name), or (None, why not)."""
+    """``dataset`` loaded with ``options`` (default: ``recipe``'s dataset options) (a ``DataBundle``, its name), or
+    (None, why not)."""
     from training.data import DataNotFoundError, load_dataset
     from training.recipes import get_recipe
 
     try:
-        options = {**get_recipe(recipe).dataset_options, **(saved_options or {})}
-        bundle = load_dataset(dataset, data_dir, **options)
+        bundle = load_dataset(
+            dataset, data_dir, **(options if options is not None else get_recipe(recipe).dataset_options)
+        )
     except (DataNotFoundError, ValueError) as e:
         return None, f"dataset not at hand ({str(e).splitlines()[0]})"
     return bundle, dataset

@@ -203,6 +203,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return checkpoint
 
 
+def dataset_options(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The options that load a checkpoint's dataset again: its recipe's, then those the run saved (a photo
+    folder's place, size and split)."""
+    from .recipes import get_recipe
+
+    saved = (checkpoint.get("meta") or {}).get("dataset_options") or {}
+    return {**get_recipe(checkpoint["recipe"]).dataset_options, **saved}
+
+
 def rebuild_kwargs(checkpoint: dict[str, Any]) -> dict[str, Any]:
     """Builder kwargs to rebuild a checkpoint's model: as trained, but never fetching pretrained
     weights (the checkpoint's own weights include the backbone)."""

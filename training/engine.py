@@ -25,6 +25,7 @@ from zoo.heads import load_with_new_head
 from . import plots
 from .checkpoint import (
     build_checkpoint,
+    dataset_options,
     library_versions,
     load_checkpoint,
     rng_state,
@@ -142,10 +143,8 @@ class Trainer:
 
         dataset = cfg.dataset or self.recipe.dataset
         self.recipe.check_dataset(dataset)
-        saved_options = ((self.resume_state or {}).get("meta") or {}).get("dataset_options") or {}
-        self.data: DataBundle = cfg.data or load_dataset(
-            dataset, cfg.data_dir, cfg.download, **{**self.recipe.dataset_options, **saved_options}
-        )
+        options = self.recipe.dataset_options if self.resume_state is None else dataset_options(self.resume_state)
+        self.data: DataBundle = cfg.data or load_dataset(dataset, cfg.data_dir, cfg.download, **options)
         self.dataset = dataset
         if cfg.holdout:
             self.data = holdout_split(self.data, cfg.holdout, cfg.seed)
@@ -158,7 +157,7 @@ class Trainer:
             self.model_kwargs = {**self.resume_state["model"]["kwargs"], **cfg.model_kwargs}
         model = zoo.get_model(self.model_name, **self.model_kwargs)
         if cfg.init_state is not None and self.resume_state is None:
-            self.fresh_tensors = load_with_new_head(model, cfg.init_state)
+            load_with_new_head(model, cfg.init_state)
         model = model.to(self.device)
         if self.profile.channels_last:
             model = model.to(memory_format=torch.channels_last)

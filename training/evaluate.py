@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import model_from_checkpoint
+from .checkpoint import dataset_options, model_from_checkpoint
 from .data import load_dataset, random_subset
 from .machine import resolve_device
 from .recipes import get_recipe
@@ -30,8 +30,8 @@ def evaluate_checkpoint(
     profile = rec.profile(ckpt["profile"]).with_saved(ckpt["hyperparameters"])
     if dataset is not None:
         rec.check_dataset(dataset)
-    saved = (ckpt.get("meta") or {}).get("dataset_options") or {} if dataset is None else {}
-    data = load_dataset(dataset or ckpt["dataset"], data_dir, **{**rec.dataset_options, **saved})
+    options = rec.dataset_options if dataset is not None else dataset_options(ckpt)
+    data = load_dataset(dataset or ckpt["dataset"], data_dir, **options)
     if eval_samples and data.test is not None:
         data = replace(data, test=random_subset(data.test, eval_samples))
     dev = resolve_device(device)

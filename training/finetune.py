@@ -160,6 +160,19 @@ def prepare(
     return {"model": base.model, "model_kwargs": kwargs, "init_state": state, "base": record, "data": bundle}
 
 
+def profile_for(source: str, profile: str | None) -> str | None:
+    """The profile asked for, else ``scratch`` for ``--from none`` (None: the recipe's default)."""
+    return profile or ("scratch" if source.lower() == "none" else None)
+
+
+def class_weights_override(profile: str | None) -> dict[str, Any]:
+    """The ``extra`` override that weights the loss by class under ``profile`` (None: the recipe's default)."""
+    from .recipes import get_recipe
+
+    recipe = get_recipe("finetune")
+    return {"extra": {**recipe.profile(profile or recipe.default).extra, "class_weights": True}}
+
+
 def finetune(source: str, photos: str | Path, **options: Any) -> dict[str, Any]:
     """Fine-tune from Python: ``finetune("resnet18.cifar10", "photos/", epochs=3, out="runs/mine")``.
 
@@ -176,21 +189,13 @@ def finetune(source: str, photos: str | Path, **options: Any) -> dict[str, Any]:
     for key in ("epochs", "lr", "batch_size"):
         if key in options:
             overrides[key] = options.pop(key)
+    profile = profile_for(source, options.pop("profile", None))
     if options.pop("class_weights", False):
-        overrides["extra"] = {**_default_extra(options.get("profile"), source), "class_weights": True}
+        overrides.update(class_weights_override(profile))
     quiet = bool(options.get("quiet", False))
     log = options.pop("log", None)
     fields = prepare(
         source, Path(photos), split_seed=int(options.get("seed", 0)), progress=not quiet, log=log, **data_options
     )
-    profile = options.pop("profile", None) or ("scratch" if source.lower() == "none" else None)
     config = TrainConfig(recipe="finetune", profile=profile, overrides=overrides, **fields, **options)
     return Trainer(config, log=log).fit()
-
-
-def _default_extra(profile: str | None, source: str) -> dict[str, Any]:
-    from .recipes import get_recipe
-
-    recipe = get_recipe("finetune")
-    chosen = profile or ("scratch" if source.lower() == "none" else recipe.default)
-    return dict(recipe.profile(chosen).extra)

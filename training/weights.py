@@ -458,20 +458,20 @@ def card_for_run(name: str, run: Path) -> dict[str, Any]:
             f"name the card {config.get('model')}.TAG (e.g. {config.get('model')}.my-photos), not {name!r}"
         )
     base = dict(config.get("base") or {})
-    options = (load_checkpoint(run / "checkpoints" / "last.pt").get("meta") or {}).get("dataset_options") or {}
+    photos = json.loads((run / "photos.json").read_text())["root"]  # the folder the run read (its scan)
+    start = base.get("name") or base.get("path")
     return {
         "model": model,
         "task": "image-classification",
         "default": False,
         "base": base,
-        "summary": f"{model} fine-tuned on the photos of {options.get('photos')} from "
-        f"{base.get('name') or base.get('path') or 'random weights'}",
+        "summary": f"{model} fine-tuned on the photos of {photos} from {start or 'random weights'}",
         "training": {
             "recipe": "finetune",
             "profile": config.get("profile"),
             "dataset": "photo-folder",
-            "from": base.get("name") or base.get("path") or "none",
-            "photos": options.get("photos"),
+            "from": start or "none",
+            "photos": photos,
             "size": base.get("size"),
         },
     }

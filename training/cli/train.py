@@ -15,6 +15,7 @@ from zoo.errors import ZooCommand, ZooError
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..data import DataNotFoundError
 from ..engine import TrainConfig, Trainer
+from ..finetune import class_weights_override, profile_for
 from ..finetune import prepare as prepare_finetune
 from ..recipes import get_recipe
 from ..trials import convert_model_arg
@@ -259,12 +260,9 @@ def train_main(
                 progress=not quiet,
                 log=lambda m: click.echo(m, err=as_json),
             )
-            profile = profile or ("scratch" if base.lower() == "none" else None)
+            profile = profile_for(base, profile)
             if class_weights:
-                overrides["extra"] = {
-                    **get_recipe("finetune").profile(profile or "default").extra,
-                    "class_weights": True,
-                }
+                overrides.update(class_weights_override(profile))
         name = recipe or load_checkpoint(resume)["recipe"]  # type: ignore[arg-type]
         rec = get_recipe(name)
         model_kwargs = {

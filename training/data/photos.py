@@ -368,8 +368,9 @@ def load_photo_folder(
         on_bad_image=on_bad_image,
         progress=progress,
     )
-    for line in describe_scan(scan) if log else ():
-        log(line)  # type: ignore[misc]
+    if log is not None:
+        for line in describe_scan(scan):
+            log(line)
     options = {
         "photos": str(scan.root),
         "preprocessing": pre,

@@ -26,6 +26,13 @@ def image_transform(ctx: Context, train: bool) -> ImageTransform | None:
     return t if train else t.eval()
 
 
+def confusion(pred: torch.Tensor, target: torch.Tensor, n: int) -> torch.Tensor:
+    """The (true, predicted) count matrix of ``n`` classes."""
+    matrix = torch.zeros(n, n, dtype=torch.long)
+    matrix.index_put_((target, pred), torch.ones_like(target), accumulate=True)
+    return matrix
+
+
 class ClassificationStep(Step):
     """Cross-entropy classification (images, n-gram contexts, feature vectors)."""
 
@@ -68,8 +75,7 @@ class ClassificationStep(Step):
         pred, target = self.last_eval
         labels = self.ctx.data.labels or [str(i) for i in range(int(max(pred.max(), target.max())) + 1)]
         n = len(labels)
-        matrix = torch.zeros(n, n, dtype=torch.long)
-        matrix.index_put_((target, pred), torch.ones_like(target), accumulate=True)
+        matrix = confusion(pred, target, n)
         per_class = {
             labels[i]: float(matrix[i, i] / matrix[i].sum()) if matrix[i].sum() else float("nan") for i in range(n)
         }

@@ -24,7 +24,7 @@ from zoo.heads import head_parameter_names
 from .. import plots
 from ..data import Tensors, write_scan
 from .base import Context
-from .classification import ClassificationStep
+from .classification import ClassificationStep, confusion
 
 #: The profile's ``extra`` settings this step reads, and their defaults.
 DEFAULTS = {"freeze_epochs": 1, "backbone_lr_scale": 0.2, "warmup": 0.15, "class_weights": False}
@@ -63,12 +63,6 @@ def most_confused(matrix: torch.Tensor, labels: list[str], top: int = 5) -> list
         for v, i in zip(values[:top], index[:top])
         if int(v) > 0
     ]
-
-
-def confusion(pred: torch.Tensor, target: torch.Tensor, n: int) -> torch.Tensor:
-    matrix = torch.zeros(n, n, dtype=torch.long)
-    matrix.index_put_((target, pred), torch.ones_like(target), accumulate=True)
-    return matrix
 
 
 class FinetuneStep(ClassificationStep):
@@ -146,7 +140,7 @@ class FinetuneStep(ClassificationStep):
             return extra
         pred, target = self.last_eval
         labels = list(self.ctx.data.labels or [])
-        matrix = confusion(pred, target, len(labels))
+        matrix = torch.tensor(extra["confusion_matrix"])
         report = class_report(matrix, labels)
         report["most_confused"] = most_confused(matrix, labels)
         with open(out_dir / "confusion_matrix.csv", "w", newline="") as f:
