@@ -34,11 +34,24 @@ def cpu_bf16_flags() -> tuple[str, ...]:
     return tuple(f for f in BF16_CPU_FLAGS if f in flags)
 
 
+#: The first CUDA compute capability with bf16 tensor cores (Ampere).
+CUDA_BF16_CAPABILITY = (8, 0)
+
+
+def cuda_bf16_native(capability: tuple[int, int]) -> bool:
+    """Whether a GPU of this compute capability computes bf16 in hardware (Ampere, sm_80, and later)."""
+    return tuple(capability) >= CUDA_BF16_CAPABILITY
+
+
 def native_bf16(device: torch.device) -> tuple[bool, str]:
     """Whether ``device`` computes bf16 natively, and the evidence (for the run's log)."""
     if device.type == "cuda":
-        ok = torch.cuda.is_bf16_supported()
-        return ok, f"{torch.cuda.get_device_name(device)} {'supports' if ok else 'lacks'} bf16"
+        # the run's own GPU, by its compute capability: torch.cuda.is_bf16_supported() asks the current device and
+        # says yes on GPUs that only emulate bf16 (before Ampere)
+        major, minor = torch.cuda.get_device_capability(device)
+        ok = cuda_bf16_native((major, minor))
+        how = "computes bf16 natively" if ok else "only emulates bf16 (native from sm_80, Ampere)"
+        return ok, f"{torch.cuda.get_device_name(device)} (sm_{major}{minor}) {how}"
     if device.type == "cpu":
         flags = cpu_bf16_flags()
         return bool(flags), ("CPU has " + " + ".join(flags)) if flags else "CPU has neither AMX nor AVX512-BF16"
