@@ -38,43 +38,91 @@ class Meter:
 
 
 #: A folder holding any of these holds a run.
-RUN_MARKERS = ("config.json", "metrics.jsonl", "metrics.json", "checkpoints/last.pt")
+RUN_MARKERS = ("config.json", "metrics.jsonl", "metrics.json", "steps.jsonl", "checkpoints/last.pt")
 #: What a run writes at the top of its folder (``--overwrite`` removes these, and nothing else).
 RUN_FILES = (
     "config.json",
     "metrics.json",
     "metrics.jsonl",
+    "steps.jsonl",
     "train.log",
     "checkpoints",
     "tensorboard",
     "curves.png",
     "confusion_matrix.png",
+    "confusion_matrix.csv",
+    "report.json",
+    "misclassified.png",
     "samples.png",
     "reconstructions.png",
+    "codes_3d.png",
+    "fit.png",
+    "returns.png",
+    "split",
+    "bad_images.csv",
+    "photos.json",
     "eval",
 )
+#: The lock a running zoo-train holds on its folder (an OS lock: it goes with the process, even a killed one).
+LOCK_FILE = ".zoo-train.lock"
 
 
 class RunFolderInUse(RuntimeError):
-    """``--out`` names a folder that already holds a run; the message says how to resume or replace it."""
+    """``--out`` names a folder that already holds a run, or that another zoo-train is writing into; the message
+    says how to resume or replace it."""
 
 
-def claim_run_folder(out: Path, overwrite: bool) -> None:
-    """Refuse ``out`` when it holds a run (so two runs' histories never mix), or with ``overwrite`` empty it of that
-    run's files (and nothing else)."""
+class RunFolderLock:
+    """An exclusive, non-blocking ``flock`` on ``out/.zoo-train.lock`` for as long as a run writes into ``out``:
+    a second run (or resume) into the same folder is refused while the first lives."""
+
+    def __init__(self, out: Path) -> None:
+        import fcntl
+        import os
+
+        out.mkdir(parents=True, exist_ok=True)
+        self.path = out / LOCK_FILE
+        self._file = open(self.path, "a+")
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "another process"
+            self._file.close()
+            raise RunFolderInUse(
+                f"{out} is being written by another zoo-train ({holder}); wait for it to finish, or choose "
+                "another --out folder"
+            ) from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(f"pid {os.getpid()} on {__import__('socket').gethostname()}\n")
+        self._file.flush()
+
+    def release(self) -> None:
+        if not self._file.closed:
+            self._file.close()  # closing drops the lock; the file stays (removing it would race a new claimant)
+
+
+def claim_run_folder(out: Path, overwrite: bool, resuming: bool = False) -> RunFolderLock:
+    """Lock ``out`` for this run, then refuse it when it holds another run (so two runs' histories never mix), or
+    with ``overwrite`` empty it of that run's files (and nothing else). ``resuming`` a run in its own folder takes
+    the lock only."""
+    lock = RunFolderLock(out)
+    if resuming:
+        return lock
     found = [name for name in RUN_MARKERS if (out / name).exists()]
     if found and not overwrite:
+        lock.release()
         raise RunFolderInUse(
             f"{out} already holds a run ({', '.join(found)}); training into it would mix two runs. Continue that "
             f"run with `zoo-train --resume {out}`, choose a fresh --out folder, or give --overwrite to replace it"
         )
-    if not found:
-        return
-    for path in (out / name for name in RUN_FILES):
+    for path in (out / name for name in RUN_FILES if found):
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
+    return lock
 
 
 def open_tensorboard(trainer: Any) -> Any:
