@@ -175,18 +175,22 @@ def inputs_from(
 
 def real_inputs(
     part: zoo.Part, src: Source, data_dir: Path | None, limit: int | None
-) -> tuple[tuple[torch.Tensor, ...] | None, str]:
-    """Test-split inputs for this part from the source's dataset, or (None, why not)."""
+) -> tuple[tuple[torch.Tensor, ...] | None, str, int | None]:
+    """Test-split inputs for this part from the source's dataset, or (None, why not); and how many classes the
+    samples drawn span (None where the data has no class labels)."""
     if not draws_from_data(part):
-        return None, f"inputs {[t.name for t in part.inputs]} are not drawn from data"
+        return None, f"inputs {[t.name for t in part.inputs]} are not drawn from data", None
     bundle, why = source_dataset(src, data_dir)
     if bundle is None:
-        return None, why
+        return None, why, None
     split = "test" if bundle.test is not None else "train"
-    inputs = inputs_from(part, bundle.test if bundle.test is not None else bundle.train, src.preprocessing, limit)
+    tensors = bundle.test if bundle.test is not None else bundle.train
+    inputs = inputs_from(part, tensors, src.preprocessing, limit)
     assert inputs is not None
+    labels = draw(tensors, limit).get("y")
+    classes = int(torch.unique(labels).numel()) if labels is not None and labels.dim() == 1 else None
     drawn = " (a seeded draw across the split)" if limit and inputs[0].shape[0] == limit else ""
-    return inputs, f"{inputs[0].shape[0]} samples from the {split} split of {why}{drawn}"
+    return inputs, f"{inputs[0].shape[0]} samples from the {split} split of {why}{drawn}", classes
 
 
 def chunks(inputs: Sequence[torch.Tensor], size: int) -> list[list[np.ndarray]]:
@@ -239,8 +243,10 @@ def check_part(
         for i, r in enumerate(reference):
             saved[f"{name}/out{i}"] = r
 
-    real, why = real_inputs(part, src, data_dir, real_samples)
+    real, why, classes = real_inputs(part, src, data_dir, real_samples)
     report["real_samples"] = why
+    if classes is not None:
+        report["real_classes"] = classes
     if real is not None:
         classify = src.task in ("image-classification", "language-model") and part.name == "model"
         case = {"samples": int(real[0].shape[0]) if real[0].dim() else 1}

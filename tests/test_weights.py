@@ -304,6 +304,24 @@ def test_verify_full_measures_the_whole_split(data_dir):
     assert row["card"] == get_weights("resnet.cifar10").metrics["test_accuracy"]
 
 
+def test_verify_measures_on_the_draw_the_card_names(data_dir):
+    """The verify subset is drawn with the card's own seed: a card whose figures came from another draw is measured
+    on that draw (equal to evaluating it there), not on seed 0's."""
+    from training.checkpoint import checkpoint_from_weights
+    from training.evaluate import evaluate_checkpoint
+    from training.verify import verify_one
+    from zoo.weights import Weights
+
+    shipped = get_weights("resnet.cifar10")
+    ckpt = checkpoint_from_weights(shipped)
+    on = {s: evaluate_checkpoint(ckpt, data_dir, device="cpu", eval_samples=500, seed=s) for s in (0, 1)}
+    assert on[0]["test_loss"] != on[1]["test_loss"]  # two draws, two figures
+    card = json.loads(json.dumps(dict(shipped.card)))
+    card["verify_subset"] = {"samples": 500, "seed": 1, "metrics": {"test_loss": on[1]["test_loss"]}}
+    row = verify_one(Weights(shipped.name, card), data_dir)
+    assert row["ok"] and row["metrics"]["test_loss"]["measured"] == on[1]["test_loss"], row
+
+
 def test_generators_are_judged_by_the_shipped_digit_classifier(data_dir):
     """The classifier metric means something: real MNIST test digits are recognised with confidence and every
     class appears; the shipped GAN's card carries the same metrics."""
@@ -402,6 +420,60 @@ def test_a_run_made_on_one_machine_and_built_on_another_names_where_each_happene
     assert told.exit_code == 0, told.output
     t = json.loads(told.stdout[told.stdout.index("{") :])["training"]
     assert t["device_name"] == "Old GPU" and t["commit"] == "0123abc"
+
+
+def test_a_resumed_run_names_every_segment_and_a_run_outside_a_checkout_takes_the_commit_given(zoo_home, tmp_path):
+    """A run begun on one machine (here: its checkpoint says so) and resumed on this one records both segments, with
+    their steps, precisions, commits and versions; the card names both and says which fields the run recorded. A
+    run made outside a git checkout says so, and a commit given at build time is then taken and marked as given."""
+    from training.checkpoint import load_checkpoint, save_checkpoint
+    from training.cli import train_main
+    from training.machine import NOT_A_CHECKOUT
+
+    run = tmp_path / "run"
+    part = CliRunner().invoke(train_main, ["linear-regression", "--out", str(run), "--quiet", "--max-steps", "40"])
+    assert part.exit_code == 0, part.output
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    first = ckpt["train_state"]["segments"][0]
+    assert (first["from_step"], first["to_step"]) == (0, 40)
+    first.update(device="cuda", device_name="Imaginary Accelerator X1", commit="feedface1234")
+    first["versions"] = {**first["versions"], "torch": "2.99.0"}
+    save_checkpoint(ckpt, run / "checkpoints" / "last.pt")
+    resumed = CliRunner().invoke(train_main, ["--resume", str(run), "--quiet", "--set", "precision=bf16"])
+    assert resumed.exit_code == 0, resumed.output
+    config = json.loads((run / "config.json").read_text())
+    assert [(s["from_step"], s["to_step"], s["precision"]) for s in config["segments"]] == [
+        (0, 40, "fp32"),
+        (40, 1000, "bf16"),
+    ]
+    assert config["device_name"].startswith("Imaginary Accelerator X1 (steps 0-40), ")
+    assert config["versions"]["torch"] == f"2.99.0 (steps 0-40), {torch.__version__} (steps 40-1000)"
+    assert config["commit"].startswith("feedface1234 (steps 0-40), ")
+
+    built = CliRunner().invoke(zoo_cli(), ["weights", "build", "linear-regression.points", "--run", str(run), "--json"])
+    assert built.exit_code == 0, built.output
+    t = json.loads(built.stdout[built.stdout.index("{") :])["training"]
+    assert t["device_name"] == config["device_name"] and "feedface1234" in t["commit"]
+    assert [s["device_name"] for s in t["segments"]][0] == "Imaginary Accelerator X1" and len(t["segments"]) == 2
+    assert (
+        t["provenance"]["device_name"] == "recorded by the run" and t["provenance"]["commit"] == "recorded by the run"
+    )
+
+    for segment in config["segments"]:
+        segment["commit"] = f"{NOT_A_CHECKOUT} (/opt/site-packages)"
+    config["commit"] = f"{NOT_A_CHECKOUT} (/opt/site-packages)"
+    (run / "config.json").write_text(json.dumps(config))
+    said = CliRunner().invoke(zoo_cli(), ["weights", "build", "linear-regression.points", "--run", str(run), "--json"])
+    assert said.exit_code == 0, said.output
+    t = json.loads(said.stdout[said.stdout.index("{") :])["training"]
+    assert t["commit"].startswith(NOT_A_CHECKOUT) and t["provenance"]["commit"] == "not recorded by the run"
+    given = CliRunner().invoke(
+        zoo_cli(),
+        ["weights", "build", "linear-regression.points", "--run", str(run), "--json", "--trained-commit", "0123abc"],
+    )
+    assert given.exit_code == 0, given.output
+    t = json.loads(given.stdout[given.stdout.index("{") :])["training"]
+    assert t["commit"] == "0123abc" and t["provenance"]["commit"] == "given at build time (--trained-commit)"
 
 
 # --------------------------------------------------------------------------- the tools take them
@@ -599,7 +671,7 @@ def test_trained_cifar_exports_agree_with_eager_on_real_test_images(name, tmp_pa
     )
     parity = record["parts"]["model"]["parity"]
     assert record["passed"] and "500 samples from the test split" in parity["real_samples"], parity["real_samples"]
-    assert "seeded draw" in parity["real_samples"]
+    assert parity["real_classes"] == 10  # counted on the samples drawn (the folder's first 500 are all airplanes)
     real = parity["cases"]["real"]
     for runtime in ("torchscript", "onnxruntime"):
         entry = real[runtime]

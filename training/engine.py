@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -26,19 +27,19 @@ from . import plots
 from .checkpoint import (
     build_checkpoint,
     dataset_options,
-    library_versions,
     load_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
 from .data import DataBundle, holdout_split, load_dataset, random_subset
-from .machine import device_name, project_commit, resolve_device, seed_everything
+from .machine import resolve_device, seed_everything
 from .precision import resolve_precision
+from .provenance import earlier_segments, new_segment, write_config
 from .recipes import Profile, Recipe, get_recipe
 from .small_convs import route_small_convs
 from .steps import Context, Step, get_step
-from .tracking import Meter, claim_run_folder, open_tensorboard, tensorboard_epoch
+from .tracking import Meter, RunFolderLock, claim_run_folder, open_tensorboard, tensorboard_epoch
 
 
 @dataclass
@@ -80,6 +81,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, log: Callable[[str], None] | None = None) -> None:
         self.cfg = config
         self._log = log
+        self._lock: RunFolderLock | None = None  # held on the run folder while fit() runs
 
     # ------------------------------------------------------------------ set-up
     def log(self, message: str) -> None:
@@ -200,19 +202,27 @@ class Trainer:
             (self.out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
 
     def _run_folder(self) -> Path:
-        """Where this run writes; a folder that already holds another run is refused (or, with ``overwrite``,
-        emptied of that run's files) so that two runs' histories are never mixed."""
+        """Where this run writes, locked for the run. A folder that already holds another run is refused (or, with
+        ``overwrite``, emptied of that run's files) so that two runs' histories are never mixed; a resumed run
+        continues in its own folder, or in a fresh ``out`` that then receives its history."""
         cfg = self.cfg
+        self.resumed_folder: Path | None = None
+        if cfg.resume is not None:
+            resume = Path(cfg.resume).resolve()
+            self.resumed_folder = (
+                (resume.parent.parent if resume.parent.name == "checkpoints" else resume.parent)
+                if resume.is_file()
+                else resume
+            )
         if cfg.out is not None:
             out = Path(cfg.out)
-        elif cfg.resume is not None:
-            resume = Path(cfg.resume).resolve()
-            return resume.parent.parent if resume.is_file() else resume
+        elif self.resumed_folder is not None:
+            out = self.resumed_folder
         else:
-            return Path("runs") / self.recipe.name / datetime.now().strftime("%Y%m%d-%H%M%S")
-        if cfg.resume is not None or self.rank != 0:
-            return out
-        claim_run_folder(out, cfg.overwrite)
+            out = Path("runs") / self.recipe.name / datetime.now().strftime("%Y%m%d-%H%M%S")
+        if self.rank == 0:
+            continuing = self.resumed_folder is not None and out.resolve() == self.resumed_folder
+            self._lock = claim_run_folder(out, cfg.overwrite, resuming=continuing)
         return out
 
     # ------------------------------------------------------------------ checkpoints
@@ -231,6 +241,7 @@ class Trainer:
             "history": self.history,
             "best": self.best,
             "elapsed_s": self.elapsed(),
+            "segments": self.segments,
         }
 
     def _checkpoint(self, epoch: int, batch: int, meter: Meter, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -254,6 +265,8 @@ class Trainer:
     def save(self, epoch: int, batch: int, meter: Meter, metrics: dict[str, Any], best: bool = False) -> None:
         if self.rank != 0:
             return
+        self.segments[-1]["to_step"] = self.global_step
+        write_config(self)
         ckpt = self._checkpoint(epoch, batch, meter, metrics)
         save_checkpoint(ckpt, self.out_dir / "checkpoints" / "last.pt")
         if best:
@@ -277,6 +290,12 @@ class Trainer:
         self.elapsed_before = state.get("elapsed_s", 0.0)
         meter.load(state["meter"], self.device)
         set_rng_state(state["rng"])
+        if self.rank == 0 and self.resumed_folder is not None and self.out_dir.resolve() != self.resumed_folder:
+            # continued in a fresh folder: it receives the history so far, so that it holds the whole run
+            with open(self.out_dir / "metrics.jsonl", "w") as f:
+                f.writelines(json.dumps(record) + "\n" for record in self.history)
+            if (self.resumed_folder / "steps.jsonl").is_file():
+                shutil.copyfile(self.resumed_folder / "steps.jsonl", self.out_dir / "steps.jsonl")
         self.log(
             f"resumed {self.recipe.name} at epoch {state['epoch'] + 1}, batch {state['batch']} "
             f"(step {self.global_step}) from {self.cfg.resume}"
@@ -309,6 +328,14 @@ class Trainer:
         return meter.means()
 
     def fit(self) -> dict[str, Any]:
+        try:
+            return self._fit()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+    def _fit(self) -> dict[str, Any]:
         from tqdm import tqdm
 
         self._setup()
@@ -316,12 +343,13 @@ class Trainer:
         self.global_step, self.history, self.best = 0, [], None
         self.elapsed_before, self.started = 0.0, time.perf_counter()
         start_epoch, start_batch, meter = self._restore()
+        self.segments = [*earlier_segments(self.resume_state, self.resumed_folder), new_segment(self)]
         steps_per_epoch = step.steps_per_epoch()
         eval_every = int(profile.extra.get("eval_every") or max(1, math.ceil(profile.epochs / 50)))
         log_every = int(profile.extra.get("log_every") or 25)
         writer = open_tensorboard(self) if cfg.tensorboard and self.rank == 0 else None
         if self.rank == 0:
-            self._write_config()
+            write_config(self)
             step.begin(self.out_dir)
             self.log(
                 f"{self.recipe.name} [{cfg.profile}] {self.model_name} on {self.data.description}; "
@@ -424,33 +452,6 @@ class Trainer:
                 continue
             parts.append(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}")
         return "  ".join(parts)
-
-    def _write_config(self) -> None:
-        config = {
-            "recipe": self.recipe.name,
-            "profile": self.cfg.profile,
-            "model": self.model_name,
-            "model_kwargs": self.model_kwargs,
-            "base": self.cfg.base,
-            "dataset": self.dataset,
-            "data": self.data.description,
-            "hyperparameters": self.profile.to_dict(),
-            "device": str(self.device),
-            "precision": self.precision,
-            "precision_reason": self.precision_reason,
-            "seed": self.cfg.seed,
-            "world_size": self.world,
-            "torch_threads": torch.get_num_threads(),
-            "compile": self.cfg.compile,
-            "max_steps": self.cfg.max_steps,
-            "holdout": self.cfg.holdout,
-            "command": sys.argv,
-            # where it ran, so that a card built elsewhere from this run names this machine, not its own
-            "device_name": device_name(str(self.device), torch.get_num_threads()),
-            "versions": library_versions(),
-            "commit": project_commit(),
-        }
-        (self.out_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
 
     def _finish(self, final: dict[str, Any], stopped: bool) -> dict[str, Any]:
         summary: dict[str, Any] = {

@@ -21,9 +21,10 @@ def evaluate_checkpoint(
     out: Path | None = None,
     tsne_samples: int = 0,
     eval_samples: int | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """The recipe step's final evaluation of ``ckpt``; with ``out``, its plots (and t-SNE) too; with
-    ``eval_samples``, on a fixed seeded draw of that many test samples (every class in it) instead of all."""
+    ``eval_samples``, on a fixed draw (by ``seed``) of that many test samples (every class in it) instead of all."""
     from .steps import Context, get_step
 
     rec = get_recipe(ckpt["recipe"])
@@ -33,7 +34,7 @@ def evaluate_checkpoint(
     options = rec.dataset_options if dataset is not None else dataset_options(ckpt)
     data = load_dataset(dataset or ckpt["dataset"], data_dir, **options)
     if eval_samples and data.test is not None:
-        data = replace(data, test=random_subset(data.test, eval_samples))
+        data = replace(data, test=random_subset(data.test, eval_samples, seed=seed))
     dev = resolve_device(device)
     model = model_from_checkpoint(ckpt).to(dev)
     ctx = Context(
@@ -43,7 +44,7 @@ def evaluate_checkpoint(
         model=model,
         raw_model=model,
         device=dev,
-        seed=0,
+        seed=seed,
         preprocessing=ckpt["preprocessing"],
     )
     step = get_step(rec.step)(ctx)

@@ -16,25 +16,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
+#: How a run made outside a git checkout (an installed package, a copied folder) records its commit.
+NOT_A_CHECKOUT = "none: not run from a git checkout"
+
 
 def project_commit() -> str:
-    """The project's git commit (with ``-dirty`` for uncommitted changes), or ``unknown`` outside a checkout."""
+    """The project's git commit (with ``-dirty`` for uncommitted changes), or :data:`NOT_A_CHECKOUT` when this
+    code is not the working tree of a git checkout (an installed package inside some other repository is not)."""
     root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
+        top = git("rev-parse", "--show-toplevel")
+        if not top or Path(top).resolve() != root:
+            return f"{NOT_A_CHECKOUT} ({root})"
+        sha = git("rev-parse", "--short=12", "HEAD")
         # the registry and files a build writes do not make the code that trained them dirty
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!zoo/weights"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!zoo/weights")
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (sha + ("-dirty" if dirty else "")) if sha else "unknown"
+        return f"{NOT_A_CHECKOUT} ({root}; git could not be run)"
+    return (sha + ("-dirty" if dirty else "")) if sha else f"{NOT_A_CHECKOUT} ({root})"
 
 
 def cpu_name() -> str:

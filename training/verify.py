@@ -35,7 +35,11 @@ def verify_one(w: Weights, data_dir: Path | None = None, device: str = "cpu", fu
     expected = dict(subset["metrics"]) if subset else w.metrics
     try:
         measured = evaluate_checkpoint(
-            checkpoint_from_weights(w), data_dir, device=device, eval_samples=int(subset["samples"]) if subset else None
+            checkpoint_from_weights(w),
+            data_dir,
+            device=device,
+            eval_samples=int(subset["samples"]) if subset else None,
+            seed=int(subset.get("seed", 0)) if subset else 0,  # the draw the card's figures were measured on
         )
     except DataNotFoundError as e:  # the other cards can still be checked
         return {

@@ -31,10 +31,11 @@ from zoo.weights import (
     zoo_home,
 )
 
-from .checkpoint import library_versions, load_checkpoint
+from .checkpoint import load_checkpoint
 from .engine import TrainConfig, Trainer
 from .evaluate import evaluate_checkpoint
 from .machine import device_name
+from .provenance import run_provenance
 from .recipes import get_recipe
 from .steps import get_step
 
@@ -217,31 +218,6 @@ def take_run_settings(run: Path, config: dict[str, Any], card: dict[str, Any]) -
     t.update({"profile": profile, "seed": int(config.get("seed", 0)), "overrides": overrides})
 
 
-def run_provenance(config: dict[str, Any], trained_on: str | None, trained_commit: str | None) -> dict[str, str]:
-    """Where and from which commit a run was trained: what the run recorded, else what the builder was told.
-
-    Never the building machine: a run that predates recorded provenance needs ``--trained-on``."""
-    recorded_device, recorded_commit = config.get("device_name"), config.get("commit")
-    for what, option, recorded, told in (
-        ("device", "--trained-on", recorded_device, trained_on),
-        ("commit", "--trained-commit", recorded_commit, trained_commit),
-    ):
-        if recorded and told and told != recorded:
-            raise WeightsError(
-                f"the run records its {what} as {recorded!r}; {option} {told!r} contradicts it (leave the option out)"
-            )
-    device = recorded_device or trained_on
-    if not device:
-        raise WeightsError(
-            "the run does not record the machine it was trained on (it predates runs that do); "
-            'say where it was trained with --trained-on, e.g. --trained-on "NVIDIA H200"'
-        )
-    return {
-        "device_name": str(device),
-        "commit": str(recorded_commit or trained_commit or "unknown (not recorded by the run)"),
-    }
-
-
 def _holds(metric: str, reference: float, candidate: float) -> bool:
     if metric.endswith("accuracy"):
         return abs(candidate - reference) <= FP16_ACCURACY_TOLERANCE
@@ -410,8 +386,20 @@ def build(
             "wall_time_s": summary.get("wall_time_s"),
             "precision": precision,
             "final_metrics_fp32": _scalars(fp32),
-            "versions": config.get("versions") or ckpt.get("versions") or library_versions(),
+            # the run's own record, never the building machine's: not recorded is said as such
+            "versions": config.get("versions") or ckpt.get("versions") or {},
             "commit": where["commit"],
+            "segments": [
+                {k: v for k, v in segment.items() if k not in ("command", "precision_reason")}
+                for segment in config.get("segments") or []
+            ],
+            "provenance": {
+                **where["sources"],
+                "versions": "recorded by the run"
+                if config.get("versions") or ckpt.get("versions")
+                else "not recorded by the run",
+                "measured_on": "the build",
+            },
             "created": ckpt.get("created"),
             "command": train_command(card),
             "run_command": " ".join(
@@ -430,7 +418,7 @@ def build(
         filter(
             None,
             [
-                f"Trained on {where['device_name']} ({precision}; torch {t['versions'].get('torch')}, commit {where['commit']}) "
+                f"Trained on {where['device_name']} ({precision}; torch {t['versions'].get('torch', 'not recorded')}, commit {where['commit']}) "
                 f"by `{t['run_command']}`; measured on {here} from the stored {dtype} file "
                 f"(fp32 {fp32[metric]:.6g}, {dtype} {measured[metric]:.6g}).",
                 notes,
