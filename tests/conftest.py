@@ -26,6 +26,33 @@ def data_dir() -> Path:
     return path
 
 
+#: Skip reasons that mean real data was not there. Where ``ZOO_REQUIRE_DATA`` is set (``.ci/run`` sets it when
+#: ``../shared/datasets`` exists), any such skip fails the session: a suite that skipped its real-data tests proved
+#: nothing about them.
+DATA_SKIP_MARKERS = ("ZOO_DATA_DIR", "real-data", "real photo folders", "image tree under")
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    return str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    skipped = reporter.stats.get("skipped", [])
+    for_data = [r for r in skipped if any(m in _skip_reason(r) for m in DATA_SKIP_MARKERS)]
+    reporter.write_line(f"skipped: {len(skipped)} tests, {len(for_data)} of them for want of real data")
+    if for_data and os.environ.get("ZOO_REQUIRE_DATA"):
+        reporter.write_line(
+            f"error: {len(for_data)} real-data tests skipped although ZOO_REQUIRE_DATA is set (the datasets "
+            f"folder is there): {_skip_reason(for_data[0])}",
+            red=True,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def png_bytes(array: np.ndarray) -> bytes:
     """An image array encoded as PNG bytes."""
     from PIL import Image

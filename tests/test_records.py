@@ -4,6 +4,7 @@ a run outside a git checkout says so, and precision=auto on a GPU is decided by 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -161,3 +162,28 @@ def test_a_trainer_run_with_precision_auto_records_what_auto_chose(tmp_path):
     expected = "bf16" if precision.cpu_bf16_flags() else "fp32"
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert result["precision"] == expected == config["precision"] and config["precision_reason"].startswith("auto: ")
+
+
+def _pytest(*args: str, **env: str) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if k not in ("ZOO_DATA_DIR", "ZOO_REQUIRE_DATA")}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "slow or not slow", *args],
+        cwd=ROOT,
+        env={**environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_a_suite_that_skipped_its_real_data_tests_fails_where_the_data_is_required():
+    """.ci/run sets ZOO_REQUIRE_DATA when ../shared/datasets is there: a real-data test that then skips (the
+    variable lost, a folder moved) fails the run instead of passing it green; the skip count is always printed."""
+    target = "tests/test_training.py::test_mnist_cnn_one_epoch_reaches_98_percent"
+    required = _pytest(target, ZOO_REQUIRE_DATA="1")
+    assert required.returncode == 1, required.stdout[-2000:]
+    assert "skipped: 1 tests, 1 of them for want of real data" in required.stdout
+    assert "real-data tests skipped although ZOO_REQUIRE_DATA is set" in required.stdout
+    optional = _pytest(target)
+    assert optional.returncode == 0, optional.stdout[-2000:]
+    assert "skipped: 1 tests, 1 of them for want of real data" in optional.stdout

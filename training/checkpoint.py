@@ -55,7 +55,7 @@ def rng_state() -> dict[str, Any]:
         "torch": torch.get_rng_state(),
         "numpy": {
             "kind": kind,
-            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
             "pos": int(pos),
             "has_gauss": int(has_gauss),
             "cached_gaussian": float(cached),
@@ -154,7 +154,7 @@ def checkpoint_from_weights(weights: str | Weights) -> dict[str, Any]:
         recipe=t["recipe"],
         profile=t["profile"],
         hyperparameters=t.get("hyperparameters") or {},
-        metrics=w.metrics,
+        metrics=dict(w.metrics),
         dataset=(w.card.get("dataset") or {}).get("name", ""),
     ) | {"weights": {"name": w.name, "sha256": w.sha256, "card": dict(w.card)}}
 

@@ -127,8 +127,8 @@ class Trainer:
         self.recipe: Recipe = get_recipe(cfg.recipe)
         self.model_name = cfg.model or self.recipe.model
         self.out_dir = self._run_folder()
-        cfg.profile = cfg.profile or self.recipe.default
-        base = self.recipe.profile(cfg.profile)
+        cfg.profile = self.profile_name = cfg.profile or self.recipe.default
+        base = self.recipe.profile(self.profile_name)
         if self.resume_state is not None:
             base = base.with_saved(self.resume_state["hyperparameters"])
         self.profile: Profile = base.with_overrides(**cfg.overrides)
@@ -254,7 +254,7 @@ class Trainer:
             labels=self.labels,
             meta={**self.data.meta, "base": self.cfg.base} if self.cfg.base else self.data.meta,
             recipe=self.recipe.name,
-            profile=self.cfg.profile,
+            profile=self.profile_name,
             hyperparameters=self.profile.to_dict(),
             metrics=metrics,
             dataset=self.dataset,

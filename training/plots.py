@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,7 @@ def confusion_matrix(
                 ax.text(
                     j,
                     i,
-                    int(matrix[i, j]),
+                    str(int(matrix[i, j])),
                     ha="center",
                     va="center",
                     fontsize=7,
@@ -203,7 +203,7 @@ def returns(values: Sequence[float], path: Path) -> Path:
 
 
 def comparison(
-    series_by_label: dict[str, Sequence[float]],
+    series_by_label: Mapping[str, Sequence[float]],
     path: Path,
     xlabel: str = "step",
     ylabel: str = "loss",

@@ -222,6 +222,8 @@ class _Worker:
         value = summary.get(self.metric)
         trial.set_user_attr("wall_time_s", summary.get("wall_time_s"))
         trial.set_user_attr("summary", {k: v for k, v in summary.items() if isinstance(v, (int, float, str))})
+        if value is None:
+            raise ValueError(f"the run reported no {self.metric}; its summary holds {sorted(summary)}")
         self.log(f"    {self.metric} {value:.4g}")
         return float(value)
 
@@ -311,7 +313,7 @@ def _plots(study: Any, out_dir: Path, log: Callable[[str], None]) -> None:
     import optuna
     from optuna.visualization import matplotlib as vis
 
-    drawings = {
+    drawings: dict[str, Callable[[Any], Any]] = {
         "optimization_history.png": vis.plot_optimization_history,
         "param_importances.png": vis.plot_param_importances,
         "parallel_coordinate.png": vis.plot_parallel_coordinate,

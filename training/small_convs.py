@@ -10,7 +10,7 @@ routed. The weights, their names and the saved checkpoints do not change; only h
 from __future__ import annotations
 
 import types
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +23,8 @@ MAX_PIXELS = 4
 def _gemm_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     b, c, h, w = x.shape
     kh, kw = conv.kernel_size
-    (sh, sw), (ph, pw), (dh, dw) = conv.stride, conv.padding, conv.dilation  # type: ignore[misc]
+    (sh, sw), (dh, dw) = conv.stride, conv.dilation
+    ph, pw = cast(tuple[int, int], conv.padding)  # routed convs have numeric padding (never 'same'/'valid')
     ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
     wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
     dtype = torch.get_autocast_dtype("cpu")

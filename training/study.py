@@ -9,7 +9,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .machine import pid_alive
 from .space import Dimension, SearchError
@@ -89,7 +89,8 @@ class StudyLock:
     the last trial). A no-op for a database server (there the in-trial budget check remains)."""
 
     def __init__(self, path: Path | None) -> None:
-        self.path, self._file = path, None
+        self.path = path
+        self._file: IO[str] | None = None
 
     def acquire(self) -> None:
         if self.path is not None and self._file is None:

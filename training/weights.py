@@ -293,7 +293,7 @@ def build(
     dtype = "float16" if use_fp16 else "float32"
     measured = fp16 if use_fp16 else fp32
     log(f"  {metric}: fp32 {fp32[metric]:.6g}, fp16 {fp16[metric]:.6g} → stored as {dtype}")
-    subset = None
+    subset: dict[str, Any] | None = None
     if rec.step == "classification" and int(measured.get("eval_samples") or 0) > VERIFY_SUBSET:
         stored = {**ckpt, "state_dict": half} if use_fp16 else ckpt
         subset = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -22,7 +23,7 @@ def pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
     return out
 
 
-def fixed(variant: dict[str, Any], overrides: dict[str, Any], model_kwargs: dict[str, Any]) -> bool:
+def fixed(variant: Mapping[str, Any], overrides: dict[str, Any], model_kwargs: dict[str, Any]) -> bool:
     """Whether the command line sets every setting a recipe variant varies (then it trains that one run:
     ``zoo-train bn-demo --model-arg batch_norm=true``)."""
     keys = [k for k in variant if k != "label"]

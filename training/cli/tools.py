@@ -210,7 +210,7 @@ def dream_main(
     channels = int(pre.get("channels", 3))
     picture = picture.convert("L" if channels == 1 else "RGB")
     if max(picture.size) > max_size:
-        picture.thumbnail((max_size, max_size), Image.BILINEAR)
+        picture.thumbnail((max_size, max_size), Image.Resampling.BILINEAR)
     pixels = np.asarray(picture)
     pixels = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
     x = torch.from_numpy(normalize(pixels, pre))[None]

@@ -53,8 +53,8 @@ class BatchLoader:
         if self.world > 1:
             from torch.utils.data import DistributedSampler
 
-            sampler = DistributedSampler(
-                range(self.n), num_replicas=self.world, rank=self.rank, shuffle=self.shuffle, seed=self.seed
+            sampler: DistributedSampler = DistributedSampler(
+                range(self.n),  # type: ignore[arg-type]  # a sized range is all the sampler reads num_replicas=self.world, rank=self.rank, shuffle=self.shuffle, seed=self.seed
             )
             sampler.set_epoch(epoch)
             return torch.tensor(list(sampler))

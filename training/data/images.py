@@ -6,7 +6,7 @@ import hashlib
 import os
 import tarfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -64,7 +64,10 @@ def load_digits(root: Path | None = None, download: bool = False) -> DataBundle:
     digits = sk_load_digits()
     from handlers.imaging import mnist_layout
 
-    images = torch.from_numpy(np.stack([mnist_layout(d) for d in digits.images.astype(np.float32) / 16.0]))[:, None]
+    laid = [mnist_layout(d) for d in digits.images.astype(np.float32) / 16.0]
+    if any(x is None for x in laid):  # every scikit-learn digit has ink; a blank one would be a broken download
+        raise ValueError("scikit-learn's digits hold a blank image; reinstall scikit-learn")
+    images = torch.from_numpy(np.stack(cast(list[np.ndarray], laid)))[:, None]
     images = (images.clamp(0, 1) * 255).round().to(torch.uint8)
     targets = torch.from_numpy(digits.target).long()
     order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(0))
@@ -120,10 +123,10 @@ def _read_image_tree(split_dir: Path, classes: list[str], size: int | None) -> T
     for index, cls in enumerate(classes):
         files = sorted(p for p in (split_dir / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         for path in files:
-            with Image.open(path) as img:
-                img = img.convert("RGB")
+            with Image.open(path) as opened:
+                img = opened.convert("RGB")
                 if size is not None and img.size != (size, size):
-                    img = img.resize((size, size), Image.BILINEAR)
+                    img = img.resize((size, size), Image.Resampling.BILINEAR)
                 images.append(torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1))
             targets.append(index)
     if not images:

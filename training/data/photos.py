@@ -114,7 +114,7 @@ def resolve_folder(path: Path) -> Path:
 
 def _class_files(class_dir: Path, skipped: list[Path]) -> list[Path]:
     """Every photo under ``class_dir`` (sub-folders included, hidden ones not), sorted; others to ``skipped``."""
-    found = []
+    found: list[Path] = []
     for folder, dirs, files in os.walk(class_dir):
         dirs[:] = sorted(d for d in dirs if not hidden(d))
         for name in sorted(files):

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from torch import nn
@@ -32,7 +32,7 @@ class Context:
     profile: Profile
     data: DataBundle
     model: nn.Module
-    raw_model: nn.Module
+    raw_model: Any  # the zoo model itself (an nn.Module): steps reach its task's parts (decoder, generator, ...)
     device: torch.device
     seed: int
     preprocessing: dict[str, Any] | None
@@ -45,8 +45,11 @@ class Context:
         return autocast(self.precision, self.device)
 
 
+M = TypeVar("M", bound=nn.Module)
+
+
 @contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+def eval_mode(model: M) -> Iterator[M]:
     """Evaluation mode inside the block, the previous mode after it."""
     was_training = model.training
     model.eval()

@@ -113,9 +113,10 @@ class BinaryClassificationStep(Step):
 
     def artifacts(self, out_dir: Path, history: list[dict[str, Any]]) -> dict[str, Any]:
         lin = self.ctx.raw_model[0]
+        assert self.ctx.data.test is not None
         plots.decision_boundary(
             self.ctx.data.test["x"],
-            self.ctx.data.test["y"].flatten(),  # type: ignore[index]
+            self.ctx.data.test["y"].flatten(),
             lin.weight.detach().cpu().flatten(),
             float(lin.bias.detach()),
             out_dir / "fit.png",

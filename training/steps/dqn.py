@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -35,7 +35,8 @@ class DQNStep(Step):
         import gymnasium
 
         x = ctx.profile.extra
-        self.env = gymnasium.make("CartPole-v1")
+        # CartPole: its spaces and the thresholds of its unwrapped env are read below
+        self.env: Any = cast(Any, gymnasium.make("CartPole-v1"))
         self.n_states = int(self.env.observation_space.shape[0])
         self.n_actions = int(self.env.action_space.n)
         self.capacity = int(x.get("memory", 2000))
@@ -56,7 +57,7 @@ class DQNStep(Step):
         self.returns: list[float] = []
         super().__init__(ctx)
 
-    def make_loader(self, split: str, batch_size: int, *, shuffle: bool, train: bool) -> Any:  # type: ignore[override]
+    def make_loader(self, split: str, batch_size: int, *, shuffle: bool, train: bool) -> Any:
         return None
 
     def steps_per_epoch(self) -> int:
@@ -104,7 +105,7 @@ class DQNStep(Step):
         self.update(loss)
         return loss.detach()
 
-    def train_step(self, episode_in_epoch: int) -> dict[str, torch.Tensor]:  # type: ignore[override]
+    def train_step(self, episode_in_epoch: int) -> dict[str, torch.Tensor]:
         state, _ = self.env.reset(seed=int(self.ctx.seed * 100_003 + self.episodes))
         self.episodes += 1
         total, losses = 0.0, []

@@ -220,7 +220,7 @@ class CurveGANStep(Step):
         self.points = torch.linspace(-1, 1, ctx.raw_model.generator[-1].out_features, device=ctx.device)
         super().__init__(ctx)
 
-    def make_loader(self, split: str, batch_size: int, *, shuffle: bool, train: bool) -> BatchLoader:  # type: ignore[override]
+    def make_loader(self, split: str, batch_size: int, *, shuffle: bool, train: bool) -> BatchLoader:
         return None  # type: ignore[return-value]
 
     def steps_per_epoch(self) -> int:
