@@ -242,12 +242,3 @@ def weights_int8_cmd(
     if as_json:
         click.echo(json.dumps(results, indent=2))
     sys.exit(1 if failed else 0)
-
-
-def zoo_main() -> None:
-    """``zoo``: the catalogue and weights commands, with ``zoo weights int8`` (which needs the exporter)."""
-    from training.cli import zoo_cli
-    from zoo.cli import weights_group
-
-    weights_group.add_command(weights_int8_cmd)
-    zoo_cli()()

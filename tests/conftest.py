@@ -6,6 +6,7 @@ import io
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -32,6 +33,9 @@ def data_dir() -> Path:
 DATA_SKIP_MARKERS = ("ZOO_DATA_DIR", "real-data", "real photo folders", "image tree under")
 
 
+_SKIP_LINES = pytest.StashKey[list[str]]()
+
+
 def _skip_reason(report: pytest.TestReport) -> str:
     longrepr = report.longrepr
     return str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
@@ -43,14 +47,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     skipped = reporter.stats.get("skipped", [])
     for_data = [r for r in skipped if any(m in _skip_reason(r) for m in DATA_SKIP_MARKERS)]
-    reporter.write_line(f"skipped: {len(skipped)} tests, {len(for_data)} of them for want of real data")
+    lines = [f"skipped: {len(skipped)} tests, {len(for_data)} of them for want of real data"]
     if for_data and os.environ.get("ZOO_REQUIRE_DATA"):
-        reporter.write_line(
+        lines.append(
             f"error: {len(for_data)} real-data tests skipped although ZOO_REQUIRE_DATA is set (the datasets "
-            f"folder is there): {_skip_reason(for_data[0])}",
-            red=True,
+            f"folder is there): {_skip_reason(for_data[0])}"
         )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    session.config.stash[_SKIP_LINES] = lines
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    for line in config.stash.get(_SKIP_LINES, []):
+        terminalreporter.write_line(line, red=line.startswith("error"))
 
 
 def png_bytes(array: np.ndarray) -> bytes:

@@ -220,18 +220,18 @@ def test_fine_tuned_card_exports_and_serves_the_folders_names_on_both_engines(
 ) -> None:
     from serving.cli import main as serve_cli
     from serving.process import free_port
-    from training.cli import zoo_cli
+    from zoo.cli import main as zoo_cli
 
     photos, run, _ = corners_run
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
     runner = CliRunner()
-    built = runner.invoke(zoo_cli(), ["weights", "build", "resnet18.corners", "--run", str(run), "--json"])
+    built = runner.invoke(zoo_cli, ["weights", "build", "resnet18.corners", "--run", str(run), "--json"])
     assert built.exit_code == 0, built.output
     card = json.loads(built.stdout[built.stdout.index("{") :])
     assert card["labels"] == sorted(CORNERS) and card["base"]["name"] == "resnet18.cifar10"
     assert card["dataset"]["content_sha256"] and card["dataset"]["split_seed"] == 1
     assert "--from resnet18.cifar10" in card["training"]["command"]
-    refused = runner.invoke(zoo_cli(), ["weights", "build", "resnet18.nothing", "--run", str(run / "missing")])
+    refused = runner.invoke(zoo_cli, ["weights", "build", "resnet18.nothing", "--run", str(run / "missing")])
     assert refused.exit_code != 0
 
     weights = zoo.get_weights("resnet18.corners")

@@ -19,9 +19,9 @@ import zoo
 from export.cli import main as export_cli
 from serving.cli import main as serve_cli
 from serving.server import free_port
-from training.cli import zoo_cli
 from training.recipes import get_recipe
 from training.weights import MAX_FILE_BYTES, MAX_TOTAL_BYTES
+from zoo.cli import main as zoo_cli
 from zoo.weights import (
     FILES_DIR,
     REGISTRY_FILE,
@@ -50,7 +50,7 @@ def zoo_home(tmp_path, monkeypatch) -> Path:
 
 def _zoo(*args: str):
     """`zoo ARGS` as installed (the catalogue CLI with the weights commands that need training)."""
-    return CliRunner().invoke(zoo_cli(), list(args))
+    return CliRunner().invoke(zoo_cli, list(args))
 
 
 # --------------------------------------------------------------------------- the registry
@@ -281,7 +281,7 @@ def test_weights_not_shipped_are_downloaded_with_their_hash_checked(zoo_home, mi
 
 def test_zoo_weights_verify_reproduces_every_shipped_card(data_dir):
     """timm-style results check: every shipped card's metrics measured again on their evaluation split."""
-    result = CliRunner().invoke(zoo_cli(), ["weights", "verify", "--data-dir", str(data_dir), "--json"])
+    result = CliRunner().invoke(zoo_cli, ["weights", "verify", "--data-dir", str(data_dir), "--json"])
     rows = json.loads(result.stdout[result.stdout.index("[") :])
     assert {r["name"] for r in rows} >= set(SHIPPED)
     bad = {r["name"]: r.get("metrics") or r.get("note") for r in rows if not r["ok"]}
@@ -297,7 +297,7 @@ def test_zoo_weights_verify_reproduces_every_shipped_card(data_dir):
 
 def test_verify_full_measures_the_whole_split(data_dir):
     result = CliRunner().invoke(
-        zoo_cli(), ["weights", "verify", "resnet.cifar10", "--full", "--data-dir", str(data_dir), "--json"]
+        zoo_cli, ["weights", "verify", "resnet.cifar10", "--full", "--data-dir", str(data_dir), "--json"]
     )
     row = json.loads(result.stdout[result.stdout.index("[") :])[0]
     assert result.exit_code == 0 and row["ok"] and row["split"] == "whole evaluation split", row
@@ -343,7 +343,7 @@ def test_build_trains_measures_and_cards_into_the_cache(zoo_home, tmp_path):
     a finished run with other hyper-parameters is the truth (they become the card's overrides, so its command
     reproduces the run); a run of another recipe cannot stand for the card."""
     result = CliRunner().invoke(
-        zoo_cli(), ["weights", "build", "linear-regression.points", "--out", str(tmp_path / "run"), "--json"]
+        zoo_cli, ["weights", "build", "linear-regression.points", "--out", str(tmp_path / "run"), "--json"]
     )
     assert result.exit_code == 0, result.output
     card = json.loads(result.stdout[result.stdout.index("{") :])
@@ -365,7 +365,7 @@ def test_build_trains_measures_and_cards_into_the_cache(zoo_home, tmp_path):
     )
     assert other.exit_code == 0, other.output
     taken = CliRunner().invoke(
-        zoo_cli(), ["weights", "build", "linear-regression.points", "--run", str(tmp_path / "other"), "--json"]
+        zoo_cli, ["weights", "build", "linear-regression.points", "--run", str(tmp_path / "other"), "--json"]
     )
     assert taken.exit_code == 0, taken.output
     t = json.loads(taken.stdout[taken.stdout.index("{") :])["training"]
@@ -376,7 +376,7 @@ def test_build_trains_measures_and_cards_into_the_cache(zoo_home, tmp_path):
     )
     assert wrong.exit_code == 0, wrong.output
     refused = CliRunner().invoke(
-        zoo_cli(), ["weights", "build", "linear-regression.points", "--run", str(tmp_path / "wrong")]
+        zoo_cli, ["weights", "build", "linear-regression.points", "--run", str(tmp_path / "wrong")]
     )
     assert refused.exit_code == 1 and "did not train linear-regression.points" in refused.output, refused.output
 
@@ -397,7 +397,7 @@ def test_a_run_made_on_one_machine_and_built_on_another_names_where_each_happene
 
     def build(*extra: str):
         return CliRunner().invoke(
-            zoo_cli(), ["weights", "build", "linear-regression.points", "--run", str(run), "--json", *extra]
+            zoo_cli, ["weights", "build", "linear-regression.points", "--run", str(run), "--json", *extra]
         )
 
     built = build()
@@ -450,7 +450,7 @@ def test_a_resumed_run_names_every_segment_and_a_run_outside_a_checkout_takes_th
     assert config["versions"]["torch"] == f"2.99.0 (steps 0-40), {torch.__version__} (steps 40-1000)"
     assert config["commit"].startswith("feedface1234 (steps 0-40), ")
 
-    built = CliRunner().invoke(zoo_cli(), ["weights", "build", "linear-regression.points", "--run", str(run), "--json"])
+    built = CliRunner().invoke(zoo_cli, ["weights", "build", "linear-regression.points", "--run", str(run), "--json"])
     assert built.exit_code == 0, built.output
     t = json.loads(built.stdout[built.stdout.index("{") :])["training"]
     assert t["device_name"] == config["device_name"] and "feedface1234" in t["commit"]
@@ -463,12 +463,12 @@ def test_a_resumed_run_names_every_segment_and_a_run_outside_a_checkout_takes_th
         segment["commit"] = f"{NOT_A_CHECKOUT} (/opt/site-packages)"
     config["commit"] = f"{NOT_A_CHECKOUT} (/opt/site-packages)"
     (run / "config.json").write_text(json.dumps(config))
-    said = CliRunner().invoke(zoo_cli(), ["weights", "build", "linear-regression.points", "--run", str(run), "--json"])
+    said = CliRunner().invoke(zoo_cli, ["weights", "build", "linear-regression.points", "--run", str(run), "--json"])
     assert said.exit_code == 0, said.output
     t = json.loads(said.stdout[said.stdout.index("{") :])["training"]
     assert t["commit"].startswith(NOT_A_CHECKOUT) and t["provenance"]["commit"] == "not recorded by the run"
     given = CliRunner().invoke(
-        zoo_cli(),
+        zoo_cli,
         ["weights", "build", "linear-regression.points", "--run", str(run), "--json", "--trained-commit", "0123abc"],
     )
     assert given.exit_code == 0, given.output

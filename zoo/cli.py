@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 import torch
@@ -122,7 +123,31 @@ def info_cmd(name: str, as_json: bool) -> None:
 # --------------------------------------------------------------------------- zoo weights
 
 
-@main.group("weights", cls=ZooGroup)
+#: The entry-point group through which installed packages add ``zoo weights`` subcommands (as Flask's
+#: ``flask.commands``): this project's training package adds ``build`` and ``verify``, its export package ``int8``
+#: (setup.cfg). The catalogue needs neither; the command is whole wherever they are installed beside it.
+WEIGHTS_COMMANDS = "torch_model_zoo.weights_commands"
+
+
+class PluggedGroup(ZooGroup):
+    """A group that also offers the commands registered under :data:`WEIGHTS_COMMANDS`, loaded when asked for."""
+
+    def _registered(self) -> dict[str, Any]:
+        from importlib.metadata import entry_points
+
+        return {ep.name: ep for ep in entry_points(group=WEIGHTS_COMMANDS)}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._registered()})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and name in (registered := self._registered()):
+            command = registered[name].load()
+        return command
+
+
+@main.group("weights", cls=PluggedGroup)
 def weights_group() -> None:
     """Trained weights: the registry's cards, their files and how each was measured.
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .tools import dream_main, eval_main, predict_main
 from .train import train_main
-from .weights import weights_build_cmd, weights_verify_cmd, zoo_cli, zoo_main
+from .weights import weights_build_cmd, weights_verify_cmd
 
 __all__ = [
     "dream_main",
@@ -15,6 +15,4 @@ __all__ = [
     "train_main",
     "weights_build_cmd",
     "weights_verify_cmd",
-    "zoo_cli",
-    "zoo_main",
 ]

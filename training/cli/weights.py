@@ -135,17 +135,3 @@ def weights_verify_cmd(names: tuple[str, ...], data_dir: Path | None, device: st
             + (f"; failed: {', '.join(failed)}" if failed else "")
         )
     sys.exit(1 if failed else 0)
-
-
-def zoo_cli() -> click.Group:
-    """``zoo``: the catalogue CLI of :mod:`zoo.cli`, with the weights commands that need training."""
-    from zoo.cli import main as catalogue
-    from zoo.cli import weights_group
-
-    weights_group.add_command(weights_build_cmd)
-    weights_group.add_command(weights_verify_cmd)
-    return catalogue
-
-
-def zoo_main() -> None:
-    zoo_cli()()
