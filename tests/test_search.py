@@ -308,3 +308,93 @@ def test_a_search_whose_every_trial_fails_stops_with_the_error(tmp_path):
     )
     assert result.exit_code == 1 and "trials failed in a row" in result.output, result.output
     assert len(_study(tmp_path, "classifier-gaussians").trials) == 3
+
+
+def _journal(path: Path) -> optuna.Study:
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    return optuna.load_study(study_name="s", storage=JournalStorage(JournalFileBackend(str(path))))
+
+
+def _search(storage: str, out: Path, trials: int, *extra: str) -> list[str]:
+    return _zoo_train(
+        *RECIPE,
+        "--search",
+        SPACE,
+        "--trials",
+        str(trials),
+        "--pruner",
+        "none",
+        "--storage",
+        storage,
+        "--study",
+        "s",
+        "--out",
+        str(out),
+        *extra,
+    )
+
+
+@pytest.mark.parametrize("orphan", ["another host's dead worker", "a worker that never recorded itself"])
+def test_a_running_trial_nobody_can_finish_is_failed_after_the_stated_timeout(tmp_path, orphan):
+    """On a shared journal (no heartbeat of its own), a RUNNING trial whose worker died on another host, or
+    died before recording itself, is failed once it has not beaten for ZOO_STUDY_STALE_AFTER seconds, and the
+    live worker runs the budget to its end instead of waiting for it forever."""
+    path = tmp_path / "study.journal"
+    storage = f"journal:{path}"
+    done = subprocess.run(_search(storage, tmp_path / "a", 2), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    stuck = _journal(path).ask()  # the orphan: RUNNING, its worker gone
+    if orphan.startswith("another"):
+        stuck.set_user_attr("worker", "some-other-host:4242")
+        stuck.set_user_attr("beat", time.time() - 60)
+    env = {**os.environ, "ZOO_STUDY_STALE_AFTER": "3"}
+    again = subprocess.run(_search(storage, tmp_path / "b", 3), capture_output=True, text=True, timeout=300, env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    states = [t.state for t in _journal(path).trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 3 and optuna.trial.TrialState.RUNNING not in states
+    assert states[stuck.number] == optuna.trial.TrialState.FAIL
+    said = again.stdout + again.stderr
+    assert ("has not beaten" if orphan.startswith("another") else "no worker recorded itself") in said, said[-2000:]
+
+
+def test_a_database_trial_whose_heartbeat_stopped_is_failed_and_retried(tmp_path):
+    """On an RDB storage Optuna's own heartbeat decides: a RUNNING trial that beat once and then stopped (its
+    host died) is failed after the grace period by a worker that was waiting for it, and retried."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    done = subprocess.run(_search(storage, tmp_path / "a", 2), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    study = optuna.load_study(study_name="s", storage=storage)
+    stuck = study.ask()
+    stuck.set_user_attr("worker", "some-other-host:4242")
+    study._storage.record_heartbeat(stuck._trial_id)  # its one beat, then silence
+    again = subprocess.run(_search(storage, tmp_path / "b", 3), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    trials = optuna.load_study(study_name="s", storage=storage).trials
+    assert trials[stuck.number].state == optuna.trial.TrialState.FAIL
+    assert [t.state for t in trials].count(optuna.trial.TrialState.COMPLETE) == 3
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_three_workers_of_one_grid_sweep_run_each_point_once_and_leave_no_phantom(tmp_path, kind):
+    """Three processes started together on one grid: the points are enqueued once (under the study lock), each
+    runs once, and no FAIL trial is left by a duplicate enqueue."""
+    path = tmp_path / ("study.journal" if kind == "journal" else "study.db")
+    storage = f"journal:{path}" if kind == "journal" else f"sqlite:///{path}"
+    command = _zoo_train(
+        *RECIPE,
+        "--sweep",
+        "lr=0.001,0.01,0.05,0.1,0.2",
+        "--storage",
+        storage,
+        "--study",
+        "s",
+        "--out",
+        str(tmp_path / "run"),
+    )
+    workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert all(w.returncode == 0 for w in workers), [o[-1500:] for o in outputs]
+    study = _journal(path) if kind == "journal" else optuna.load_study(study_name="s", storage=storage)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 5, [t.state for t in study.trials]
+    assert sorted(float(t.params["lr"]) for t in study.trials) == [0.001, 0.01, 0.05, 0.1, 0.2]

@@ -27,10 +27,11 @@ from .steps import get_step
 from .study import (
     PRUNERS,
     SAMPLERS,
+    Beating,
     StudyLock,
-    fail_dead_workers,
     lock_path,
     open_study,
+    recover_stale_trials,
     sampler_for,
     trial_seed,
     worker_id,
@@ -85,8 +86,9 @@ def search(
         raise SearchError("--trials must be at least 1")
     metric, mode, _ = get_step(recipe.step).headline
     study = open_study(recipe.name, metric, mode, dims, out_dir, storage, study_name, sampler, pruner, base.seed)
-    if grid:
-        _enqueue_grid(study, dims)
+    if grid:  # under the study lock: two workers starting together enqueue each point once
+        with StudyLock(lock_path(storage, out_dir)):
+            _enqueue_grid(study, dims)
     started = time.perf_counter()
     worker = _Worker(
         study,
@@ -108,7 +110,12 @@ def _enqueue_grid(study: Any, dims: Sequence[Dimension]) -> None:
     """The cartesian product, in order; a resumed sweep skips what is done or running."""
     import optuna
 
-    taken = [t.params for t in study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.FAIL]
+    # a WAITING trial holds its point in fixed_params (its params fill in when it runs)
+    taken = [
+        t.params or t.system_attrs.get("fixed_params")
+        for t in study.get_trials(deepcopy=False)
+        if t.state != optuna.trial.TrialState.FAIL
+    ]
     for combo in itertools.product(*(d.choices for d in dims)):
         params = dict(zip([d.name for d in dims], combo))
         if params not in taken:
@@ -151,10 +158,14 @@ class _Worker:
             while not self.over_budget:
                 self.lock.acquire()
                 try:
-                    fail_dead_workers(self.study, self.log)
-                    if grid:  # every grid point was enqueued: run until none waits
+                    recover_stale_trials(self.study, grid, self.log)
+                    if grid:  # every grid point was enqueued: run until none waits or runs elsewhere
                         if not self._count(optuna.trial.TrialState.WAITING):
-                            break
+                            if not self._count(running):
+                                break
+                            self.lock.release()  # the last points run elsewhere: wait (a dead one runs again)
+                            time.sleep(1.0)
+                            continue
                     elif self._count(*self.done_states, running) >= self.trials:
                         if self._count(*self.done_states) >= self.trials:
                             break
@@ -173,8 +184,8 @@ class _Worker:
         """The trial's point; OverBudget when the study already has its trials or this point (grid)."""
         import optuna
 
+        trial.set_user_attr("worker", worker_id())  # before the lock goes: a trial seen without one is orphaned
         self.lock.release()  # this trial exists: other workers may take the next
-        trial.set_user_attr("worker", worker_id())
         earlier = [
             t
             for t in self.study.get_trials(deepcopy=False, states=(*self.done_states, optuna.trial.TrialState.RUNNING))
@@ -208,7 +219,8 @@ class _Worker:
                     raise optuna.TrialPruned(f"{self.metric} {value:.4g} after {step + 1} evaluation(s)")
 
         try:
-            summary, _ = self.runner.run_trial(params, run_dir, on_eval=report)
+            with Beating(self.study, trial._trial_id):
+                summary, _ = self.runner.run_trial(params, run_dir, on_eval=report)
         except optuna.TrialPruned as e:
             self.failures.clear()
             self.log(f"    pruned: {e}")

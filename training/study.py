@@ -119,24 +119,97 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def fail_dead_workers(study: Any, log: Callable[[str], None] = print) -> int:
-    """Mark FAIL the RUNNING trials of workers on this machine that no longer exist (a killed worker's trial
-    stays RUNNING forever in a journal file, which has no heartbeat); return how many."""
+#: Where the storage keeps no heartbeat of its own (a journal file, local or shared between hosts), each worker
+#: beats by writing the trial's ``beat`` attribute every HEARTBEAT_EVERY seconds while the trial runs; a RUNNING
+#: trial that has not beaten for STALE_AFTER seconds (clocks of the hosts sharing a study may differ by less) is
+#: failed by whichever worker sees it, and its point runs again. A trial whose worker never recorded itself
+#: (it died between the storage creating the trial and its first write) is failed after STALE_AFTER too, on
+#: every storage: a database's heartbeat, too, only starts with the trial's first beat.
+#: ``ZOO_STUDY_STALE_AFTER`` (seconds) changes STALE_AFTER; the beat is a twelfth of it.
+STALE_AFTER = float(os.environ.get("ZOO_STUDY_STALE_AFTER") or 120.0)
+HEARTBEAT_EVERY = STALE_AFTER / 12
+
+
+def has_heartbeat(study: Any) -> bool:
+    """Whether the study's storage keeps Optuna's own heartbeat (an RDB storage opened by :func:`storage_for`)."""
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    return bool(is_heartbeat_enabled(study._storage))
+
+
+class Beating:
+    """While a trial runs on a storage without a heartbeat of its own: a thread writing its ``beat`` attribute
+    every :data:`HEARTBEAT_EVERY` seconds (a no-op where the storage beats itself)."""
+
+    def __init__(self, study: Any, trial_id: int, every: float = HEARTBEAT_EVERY) -> None:
+        import threading
+
+        self.study, self.trial_id, self.every = study, trial_id, every
+        self._stop = threading.Event()
+        self._thread = None if has_heartbeat(study) else threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.study._storage.set_trial_user_attr(self.trial_id, "beat", time.time())
+            except Exception:  # the trial ended (finished, or failed as stale by another worker): stop beating
+                return
+            if self._stop.wait(self.every):
+                return
+
+    def __enter__(self) -> Beating:
+        if self._thread is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+def recover_stale_trials(
+    study: Any, grid: bool = False, log: Callable[[str], None] = print, stale_after: float = STALE_AFTER
+) -> int:
+    """Fail the RUNNING trials whose worker is gone, so that their points run again; return how many.
+
+    Gone means: a worker on this machine whose process no longer exists; no beat for ``stale_after`` seconds
+    (Optuna's heartbeat and grace period on a database, with its retry callback; our ``beat`` on a journal);
+    or no worker recorded ``stale_after`` seconds after the trial started. With ``grid``, each failed trial's
+    point is enqueued again (a search's budget counts finished trials, so it runs another by itself)."""
     import socket
+    from datetime import datetime
 
     import optuna
 
-    host, n = socket.gethostname(), 0
+    n = 0
+    if has_heartbeat(study):
+        stale = optuna.storages.fail_stale_trials  # fails each stale trial and runs the storage's retry callback
+        before = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)))
+        stale(study)
+        n += len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))) - before
+    host, now = socket.gethostname(), time.time()
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         worker = str(t.user_attrs.get("worker", ""))
         where, _, pid = worker.rpartition(":")
+        started = (t.datetime_start or datetime.now()).timestamp()
         if where == host and pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
-            try:
-                study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-            except (ValueError, RuntimeError):  # another worker recovered it first
-                continue
-            n += 1
-            log(f"--- trial {t.number} of a worker that is gone ({worker}) marked failed; it will be run again")
+            why = f"its worker ({worker}) is gone"
+        elif not worker and now - started > stale_after:
+            why = f"no worker recorded itself in {stale_after:.0f} s"
+        elif not has_heartbeat(study) and now - float(t.user_attrs.get("beat", started)) > stale_after:
+            why = f"its worker ({worker}) has not beaten for {stale_after:.0f} s"
+        else:
+            continue
+        try:
+            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+        except (ValueError, RuntimeError):  # another worker recovered it first
+            continue
+        point = t.system_attrs.get("fixed_params") or t.params
+        if grid and point:
+            study.enqueue_trial(point)  # a grid point runs again
+        n += 1
+        log(f"--- trial {t.number} marked failed: {why}; it will be run again")
     return n
 
 
@@ -185,13 +258,9 @@ def open_study(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     name = study_name or recipe
-    with (
-        warnings.catch_warnings(),
-        StudyLock(lock_path(storage, out_dir)),
-    ):  # workers started together: one makes the tables
-        warnings.simplefilter(
-            "ignore", category=optuna.exceptions.ExperimentalWarning
-        )  # the heartbeat's retry callback
+    # workers started together: one makes the tables and records what the study is for, the others then check it
+    with warnings.catch_warnings(), StudyLock(lock_path(storage, out_dir)):
+        warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat's callback
         study = optuna.create_study(
             study_name=name,
             storage=storage_for(storage, out_dir),
@@ -200,20 +269,20 @@ def open_study(
             sampler=sampler_for(sampler, dims, seed),
             pruner=pruner_for(pruner),
         )
-    attrs = study.user_attrs
-    mine = {
-        "recipe": recipe,
-        "metric": metric,
-        "space": {d.name: [d.kind, list(d.choices), d.low, d.high, d.log] for d in dims},
-    }
-    for key, value in mine.items():
-        if key not in attrs:  # a new study, or one another worker is recording right now: record what is missing
-            study.set_user_attr(key, value)
-        elif attrs[key] != json.loads(json.dumps(value)):
-            raise SearchError(
-                f"study {name!r} in this storage was made for {key} {attrs[key]!r}, not "
-                f"{value!r}; choose another --study name"
-            )
+        attrs = study.user_attrs
+        mine = {
+            "recipe": recipe,
+            "metric": metric,
+            "space": {d.name: [d.kind, list(d.choices), d.low, d.high, d.log] for d in dims},
+        }
+        for key, value in mine.items():
+            if key not in attrs:  # a new study (on a database server, perhaps being recorded by another worker now)
+                study.set_user_attr(key, value)
+            elif attrs[key] != json.loads(json.dumps(value)):
+                raise SearchError(
+                    f"study {name!r} in this storage was made for {key} {attrs[key]!r}, not "
+                    f"{value!r}; choose another --study name"
+                )
     if study.direction.name.lower() != ("maximize" if direction == "max" else "minimize"):
         raise SearchError(f"study {name!r} {study.direction.name.lower()}s; this recipe's {metric} needs the other way")
     return study
