@@ -36,7 +36,7 @@ def main() -> None:
     import torch
 
     from training.finetune import finetune
-    from training.machine import device_name
+    from training.machine import machine_record
 
     previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
     done = {(s, f) for s in args.sets for f in args.starts}
@@ -78,7 +78,7 @@ def main() -> None:
             )
     result_file = {
         "machine": {
-            "cpu": device_name("cpu"),
+            **machine_record(),
             "cores": os.cpu_count(),
             "torch": torch.__version__,
             "python": platform.python_version(),

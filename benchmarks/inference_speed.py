@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 import warnings
@@ -25,6 +24,7 @@ import torch
 
 import zoo
 from export.core import export_onnx, export_torchscript
+from training.machine import machine_record
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -137,15 +137,11 @@ def main() -> None:
         for name in models:
             print(f"{name} ...", flush=True)
             rows += bench_model(name, device, args.threads, args.batches, args.compile, Path(tmp))
-    machine = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"{platform.processor() or platform.machine()} CPU, {args.threads} threads"
-    )
+    machine = machine_record(str(device))
     header = f"{'model':<18} {'batch':>5} " + " ".join(
         f"{k:>21}" for k in ("eager", "torchscript", "onnxruntime", "torch.compile")
     )
-    print(f"\ninference latency p50 / p99 ms on {machine} (torch {torch.__version__})\n{header}   ORT/eager")
+    print(f"\ninference latency p50 / p99 ms on {machine['line']} (torch {torch.__version__})\n{header}   ORT/eager")
     for r in rows:
         cells = []
         for k in ("eager", "torchscript", "onnxruntime", "torch.compile"):

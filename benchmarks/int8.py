@@ -71,7 +71,7 @@ def main() -> None:
     import zoo
     from export.core import export
     from export.quantize import quantize_export
-    from training.machine import device_name
+    from training.machine import machine_record
 
     names = [n for n in (args.only or DEFAULT) if zoo.get_weights(n).built]
     previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
@@ -113,7 +113,7 @@ def main() -> None:
                 )
     result = {
         "machine": {
-            "cpu": device_name("cpu"),
+            **machine_record(),
             "cores": os.cpu_count(),
             "torch": torch.__version__,
             "onnxruntime": __import__("onnxruntime").__version__,

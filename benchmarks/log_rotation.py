@@ -87,13 +87,13 @@ def main() -> None:
         }
         rows.append(row)
         print(f"{index:>6} {row['p50_ms']:>8.3f} {row['p99_ms']:>8.3f} {row['max_ms']:>8.1f}")
-    from training.machine import device_name
+    from training.machine import machine_record
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
             {
-                "machine": device_name("cpu"),
+                "machine": machine_record(),
                 "writers": args.writers,
                 "records": args.records,
                 "megabytes": args.megabytes,

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from training.machine import cpu_description  # noqa: E402
+from training.machine import machine_record  # noqa: E402
 from training.precision import resolve_precision  # noqa: E402
 
 
@@ -66,7 +66,8 @@ def main() -> None:
                 print(runs[-1], flush=True)
     wall = {p: statistics.median(r["wall_s"] for r in runs if r["precision"] == p) for p in ("fp32", "bf16")}
     result = {
-        "machine": cpu_description(),
+        "machine": machine_record()["line"],
+        "machine_record": machine_record(),
         "auto_precision": f"{auto} ({why})",
         "torch": torch.__version__,
         "command": f"zoo-train {args.recipe} --device cpu --max-steps {args.steps} --set precision=P",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import time
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ import torch
 
 from training.data import default_data_dir
 from training.engine import TrainConfig, Trainer
-from training.machine import resolve_device
+from training.machine import machine_record, resolve_device
 from training.recipes import get_recipe, list_recipes
 from training.steps import get_step, learned
 from training.weights import DATASETS
@@ -273,13 +272,10 @@ def main() -> None:
                 continue
             done.setdefault((row["recipe"].split(" [")[0], row["profile"]), []).append(row)
     machine = {
+        **machine_record(str(device)),
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "device": str(device),
-        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
     }
 
     def save() -> None:  # every row known so far, in plan order: an interrupted run loses nothing

@@ -54,7 +54,10 @@ def main() -> None:
         ["--dataset", args.dataset] if args.dataset else []
     )
     lrs = [f"{0.5 / 2**i:.6g}" for i in range(args.trials)]
+    from training.machine import machine_record
+
     result: dict = {
+        "machine": machine_record(),
         "recipe": args.recipe,
         "dataset": args.dataset,
         "epochs": int(args.epochs),

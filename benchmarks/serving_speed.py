@@ -25,10 +25,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import io
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -36,13 +34,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from loadgen import asyncio_load, png, wrk
 
 from export.core import export
 from handlers import imaging
 from serving.archive import build_archive, find_tool
 from serving.client import read_token
 from serving.server import ServerConfig, free_port, start, stop
-from training.machine import cpu_description
+from training.machine import machine_record
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TRIVIAL_HANDLER = """
@@ -51,15 +50,6 @@ def handle(data, context):
         return None
     return ["ok"] * len(data)
 """
-
-
-def png(shape: tuple[int, ...], seed: int = 0) -> bytes:
-    from PIL import Image
-
-    array = (np.random.default_rng(seed).random(shape) * 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def trivial_archive(store: Path) -> str:
@@ -83,96 +73,6 @@ def trivial_archive(store: Path) -> str:
             check=True,
         )
     return "trivial"
-
-
-def wrk(
-    url: str,
-    body: bytes,
-    token: str,
-    clients: int,
-    seconds: int,
-    tmp: Path,
-    content_type: str = "application/octet-stream",
-) -> dict:
-    body_file = tmp / "body.bin"
-    body_file.write_bytes(body)
-    script = tmp / "post.lua"
-    script.write_text(
-        f'local f = io.open("{body_file}", "rb"); local body = f:read("*all"); f:close()\n'
-        'wrk.method = "POST"; wrk.body = body\n'
-        f'wrk.headers["Content-Type"] = "{content_type}"\n'
-        f'wrk.headers["Authorization"] = "Bearer {token}"\n'
-        "done = function(summary, latency, requests)\n"
-        '  io.write(string.format("ZOO %d %d %d %d %d %d\\n", summary.requests, summary.duration,\n'
-        "    latency:percentile(50), latency:percentile(99), summary.errors.status, summary.errors.timeout + summary.errors.connect + summary.errors.read + summary.errors.write))\n"
-        "end\n"
-    )
-    threads = min(clients, 2)
-    out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    n, duration_us, p50, p99, bad_status, socket_errors = map(int, re.search(r"ZOO (.*)", out).group(1).split())
-    return {
-        "requests": n,
-        "rps": n / (duration_us / 1e6),
-        "p50_ms": p50 / 1000,
-        "p99_ms": p99 / 1000,
-        "non_2xx": bad_status,
-        "socket_errors": socket_errors,
-        "tool": "wrk",
-    }
-
-
-async def _asyncio_load(
-    host: str,
-    port: int,
-    path: str,
-    body: bytes,
-    token: str,
-    clients: int,
-    seconds: float,
-    content_type: str = "application/octet-stream",
-) -> dict:
-    request = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
-        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        nonlocal errors
-        reader, writer = await asyncio.open_connection(host, port)
-        while time.perf_counter() < deadline:
-            t0 = time.perf_counter()
-            writer.write(request)
-            status = await reader.readline()
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - t0)
-            errors += b" 200 " not in status
-        writer.close()
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*[worker() for _ in range(clients)])
-    elapsed = time.perf_counter() - t0
-    ms = np.array(latencies) * 1000
-    return {
-        "requests": len(ms),
-        "rps": len(ms) / elapsed,
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "non_2xx": errors,
-        "socket_errors": 0,
-        "tool": "asyncio",
-    }
 
 
 def in_process(export_dir: Path, body: bytes, seconds: float) -> dict:
@@ -283,8 +183,10 @@ def soak(args: argparse.Namespace) -> None:
                 "log_bytes_per_minute": round(per_minute),
                 "log_mb_per_day": round(per_minute * 1440 / 1e6, 1),
             }
-    machine = cpu_description()
-    print(f"\nsoak: {args.soak} min at {args.soak_clients} clients, {model}, {args.workers} workers, wrk; {machine}")
+    machine = machine_record()
+    print(
+        f"\nsoak: {args.soak} min at {args.soak_clients} clients, {model}, {args.workers} workers, wrk; {machine['line']}"
+    )
     print(
         f"{'engine':<11} {'minute':>6} {'requests':>9} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7} {'log bytes':>10}"
     )
@@ -440,9 +342,9 @@ def main() -> None:
     for r in rows:
         if (r["setup"], r["clients"]) in floor and r["model"] != "trivial":
             r["vs_floor"] = r["rps"] / floor[(r["setup"], r["clients"])]
-    machine = cpu_description()
+    machine = machine_record()
     print(
-        f"\nserving on {machine}; {args.workers} workers; load from {'wrk' if use_wrk else 'asyncio'} on the same machine"
+        f"\nserving on {machine['line']}; {args.workers} workers; load from {'wrk' if use_wrk else 'asyncio'} on the same machine"
     )
     print(f"{'model':<12} {'setup':<44} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs floor':>8}")
     for r in rows:
@@ -505,7 +407,7 @@ def _measure_setup(
                 f"http://127.0.0.1:{port}{path.format(model)}", body(model), token, clients, seconds, tmp, content_type
             )
         return asyncio.run(
-            _asyncio_load("127.0.0.1", port, path.format(model), body(model), token, clients, seconds, content_type)
+            asyncio_load("127.0.0.1", port, path.format(model), body(model), token, clients, seconds, content_type)
         )
 
     for model in models:

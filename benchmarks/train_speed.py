@@ -25,7 +25,7 @@ import torch.nn.functional as F
 import zoo
 from training.data import default_data_dir, load_dataset, locate_image_tree
 from training.engine import TrainConfig, Trainer
-from training.machine import resolve_device
+from training.machine import machine_record, resolve_device
 from training.recipes import get_recipe
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -267,11 +267,8 @@ def _tta_line(run: dict) -> str:
 
 
 def machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    from training.machine import cpu_name
-
-    return f"{cpu_name()}, {torch.get_num_threads()} threads"
+    """The machine in one line: the GPU, or the CPU model with its cores, speed flags and torch threads."""
+    return str(machine_record(str(device))["line"])
 
 
 def main() -> None:
@@ -325,6 +322,7 @@ def main() -> None:
     rows: list[dict] = []
     result = {
         "machine": machine(device),
+        "machine_record": machine_record(str(device)),
         "device": str(device),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),

@@ -75,7 +75,10 @@ def main() -> None:
         finally:
             app.close()
             stop(cfg.run_dir, log=lambda m: None)
+    from training.machine import machine_record
+
     result = {
+        "machine": machine_record(),
         "requests": args.requests,
         "cores": os.cpu_count(),
         "endpoint_ms": {"p50": float(np.percentile(direct, 50)), "p99": float(np.percentile(direct, 99))},

@@ -45,10 +45,10 @@ print(json.dumps({"import_s": t1 - t0, "cold_s": t2 - t1, "warm_s": statistics.m
 def machine() -> dict:
     import torch
 
-    from training.machine import device_name
+    from training.machine import machine_record
 
     return {
-        "cpu": device_name("cpu"),
+        **machine_record(),
         "cores": os.cpu_count(),
         "torch": torch.__version__,
         "python": platform.python_version(),

@@ -56,6 +56,38 @@ def cpu_description() -> str:
     return f"{cpu_name()}, {os.cpu_count()} cores"
 
 
+#: The instruction-set flags that decide a CPU's speed here: fp32 SIMD, bf16 and int8 dot products, AMX tiles.
+SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def cpu_flags() -> list[str]:
+    """Which of :data:`SPEED_FLAGS` this CPU has (``/proc/cpuinfo``; empty where it cannot be read)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return [f for f in SPEED_FLAGS if f in have]
+    except OSError:
+        pass
+    return []
+
+
+def machine_record(device: str = "cpu") -> dict[str, object]:
+    """What a benchmark names as its machine: the CPU model, cores, speed flags and torch threads, and the GPU
+    where ``device`` is one; ``line`` says it in one line."""
+    gpu = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else None
+    flags = cpu_flags()
+    line = f"{cpu_name()} ({os.cpu_count()} cores; {' '.join(flags) or 'no flags read'}), {torch.get_num_threads()} torch threads"
+    return {
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "cpu_flags": flags,
+        "torch_threads": torch.get_num_threads(),
+        "gpu": gpu,
+        "line": f"{gpu} (host: {line})" if gpu else line,
+    }
+
+
 def device_name(device: str, threads: int | None = None) -> str:
     """The GPU's model for a CUDA device, else the CPU with its cores and torch threads."""
     if device.startswith("cuda") and torch.cuda.is_available():
