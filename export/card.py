@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from training.machine import cpu_description
+from training.machine import cpu_description, cpu_flags
 from zoo.weights import get_weights, update_card
 
 from .core import export
@@ -23,27 +23,60 @@ from .quantize import MAX_DROP, QuantizeError, quantize_export
 
 #: int8 accuracy measured again may differ from the card's by this much (CPUs without VNNI round differently).
 ACCURACY_TOLERANCE = 0.005
+#: The fixed, seeded draw of the test split on which a card also records its int8 figures, so that CI re-measures
+#: every shipped int8 figure in seconds (``zoo weights int8 NAME --check --subset``), as ``verify`` does for fp32.
+VERIFY_SUBSET = 1000
+#: On that draw, int8 accuracy measured again may differ from the card's by 10 of its 1,000 samples: int8 rounds
+#: differently on CPUs with and without AMX or VNNI, and one sample is a tenth of a point here.
+SUBSET_TOLERANCE = 0.01
 
 
 def machine() -> str:
     """The CPU the figures were measured on, as cards name it."""
-    return f"{cpu_description()}, ORT CPU provider, 2 threads"
+    flags = " ".join(cpu_flags()) or "no flags read"
+    return f"{cpu_description()} ({flags}), ORT CPU provider, 2 threads"
 
 
 def measure(
-    name: str, data_dir: Path | None = None, log: Callable[[str], None] = print, timing: bool = True
+    name: str,
+    data_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+    timing: bool = True,
+    subset: bool = False,
+    with_subset: bool = False,
 ) -> dict[str, Any]:
     """Export weights ``name`` to ONNX in a scratch folder, quantise it and return the card's ``int8`` entry.
 
-    A weights whose every part int8 refuses (no convolution or matrix product) gets ``{"refused": why}``;
-    one that loses more than a point is measured and returned with ``kept: False``.
+    The figures are of the whole test split, or with ``subset`` of the :data:`VERIFY_SUBSET` draw only;
+    ``with_subset`` adds that draw's figures to the whole split's (``verify_subset`` of each part, what
+    ``--record`` writes). A weights whose every part int8 refuses (no convolution or matrix product) gets
+    ``{"refused": why}``; one that loses more than a point is measured and returned with ``kept: False``.
     """
     w = get_weights(name)
     with tempfile.TemporaryDirectory(prefix="zoo-int8-") as tmp:
         out = Path(tmp)
         export(w.name, out, ["onnx"], real_samples=16, data_dir=data_dir, log=lambda m: None)
         try:
-            record = quantize_export(out, data_dir=data_dir, log=log, allow_drop=True, timing=timing)
+            record = quantize_export(
+                out,
+                data_dir=data_dir,
+                log=log,
+                allow_drop=True,
+                timing=timing,
+                eval_samples=VERIFY_SUBSET if subset else None,
+            )
+            drawn = (
+                quantize_export(
+                    out,
+                    data_dir=data_dir,
+                    log=lambda m: None,
+                    allow_drop=True,
+                    timing=False,
+                    eval_samples=VERIFY_SUBSET,
+                )
+                if with_subset and not subset
+                else None
+            )
         except QuantizeError as e:
             return {"refused": str(e)}
     parts = {}
@@ -68,6 +101,12 @@ def measure(
             "size_bytes": q["size_bytes"],
             "kept": quality.get("drop") is None or quality["drop"] <= MAX_DROP,
         }
+        if subset:
+            parts[part]["verify_subset"] = _subset_figures(quality)
+        elif drawn is not None:
+            parts[part]["verify_subset"] = _subset_figures(
+                ((drawn["parts"][part].get("quantized") or {}).get("quality")) or {}
+            )
     return {
         "parts": parts,
         "machine": machine(),
@@ -77,17 +116,37 @@ def measure(
     }
 
 
-def record(name: str, entry: dict[str, Any]) -> Path:
-    """Write ``entry`` as the ``int8`` field of weights ``name``'s card, in the registry file that holds it."""
-    return update_card(name, {"int8": entry})
+def _subset_figures(quality: dict[str, Any]) -> dict[str, Any]:
+    kept = ("fp32_accuracy", "int8_accuracy", "output_rel_error", "split")
+    return {"samples": VERIFY_SUBSET, "seed": 0, **{k: quality[k] for k in kept if k in quality}, "machine": machine()}
+
+
+def record(name: str, entry: dict[str, Any], subset_only: bool = False) -> Path:
+    """Write ``entry`` as the ``int8`` field of weights ``name``'s card, in the registry file that holds it; with
+    ``subset_only`` (an entry measured on the verify subset) add only each part's ``verify_subset`` figures to the
+    card's int8 entry, keeping its whole-split figures."""
+    if not subset_only:
+        return update_card(name, {"int8": entry})
+    card = dict(get_weights(name).card.get("int8") or {})
+    if not card.get("parts"):
+        raise QuantizeError(f"{name}: the card has no int8 figures to add a subset to; record the whole split first")
+    parts = {p: dict(figures) for p, figures in card["parts"].items()}
+    for part, measured in (entry.get("parts") or {}).items():
+        if part in parts and "verify_subset" in measured:
+            parts[part]["verify_subset"] = measured["verify_subset"]
+    return update_card(name, {"int8": {**card, "parts": parts}})
 
 
 def check(name: str, measured: dict[str, Any]) -> dict[str, Any]:
-    """Card vs measured int8 accuracy for each part: ``ok`` True/False, or None where the card has no figure."""
+    """Card vs measured int8 accuracy for each part: ``ok`` True/False, or None where the card has no figure.
+    Figures measured on the verify subset are compared with the card's figures of that same draw."""
     card = get_weights(name).card.get("int8") or {}
     rows = {}
-    for part, now in (measured.get("parts") or {}).items():
+    for part, measured_part in (measured.get("parts") or {}).items():
         then = (card.get("parts") or {}).get(part) or {}
+        now = measured_part.get("verify_subset") or measured_part
+        if "verify_subset" in measured_part:
+            then = then.get("verify_subset") or {}
         if "int8_accuracy" not in then or "int8_accuracy" not in now:
             rows[part] = {
                 "ok": None,
@@ -96,8 +155,10 @@ def check(name: str, measured: dict[str, Any]) -> dict[str, Any]:
                 "note": "no int8 accuracy on the card" if not then else "no accuracy measured",
             }
             continue
+        tolerance = SUBSET_TOLERANCE if "verify_subset" in measured_part else ACCURACY_TOLERANCE
         rows[part] = {
-            "ok": abs(now["int8_accuracy"] - then["int8_accuracy"]) <= ACCURACY_TOLERANCE,
+            "ok": abs(now["int8_accuracy"] - then["int8_accuracy"]) <= tolerance,
+            "tolerance": tolerance,
             "card": then["int8_accuracy"],
             "measured": now["int8_accuracy"],
             "speedup_card": then.get("speedup"),

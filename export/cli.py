@@ -202,11 +202,23 @@ def main(
 )
 @click.option("--no-timing", is_flag=True, help="Measure accuracy only (no batch 1/64 latency).")
 @click.option(
+    "--subset",
+    is_flag=True,
+    help="Measure on the card's fixed, seeded 1,000-sample draw of the test split only (seconds; what CI checks). "
+    "With --check: compared with the card's figures of that draw; with --record: adds them to the card.",
+)
+@click.option(
     "--data-dir", type=click.Path(path_type=Path), help="Dataset folder (default $ZOO_DATA_DIR, else ./data)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures (and the check) as JSON.")
 def weights_int8_cmd(
-    names: tuple[str, ...], record: bool, check_card: bool, no_timing: bool, data_dir: Path | None, as_json: bool
+    names: tuple[str, ...],
+    record: bool,
+    check_card: bool,
+    no_timing: bool,
+    subset: bool,
+    data_dir: Path | None,
+    as_json: bool,
 ) -> None:
     """Measure int8 for weights NAMES as `zoo-export NAME --quantize int8` makes it: accuracy on the whole test
     split beside fp32's and the ONNX Runtime speed-up at batch 1 and 64, on this machine.
@@ -214,6 +226,7 @@ def weights_int8_cmd(
     \b
     zoo weights int8 resnet.cifar10 --record    measure and write the figures to the card
     zoo weights int8 resnet.cifar10 --check     measure again, compare with the card
+    zoo weights int8 resnet.cifar10 --check --subset --no-timing    the same on the card's 1,000-sample draw
     """
     from zoo.cli import int8_lines
 
@@ -222,13 +235,20 @@ def weights_int8_cmd(
 
     results, failed = {}, []
     for name in names:
-        entry = measure(name, data_dir, log=lambda m: click.echo(m, err=True), timing=not no_timing)
+        entry = measure(
+            name,
+            data_dir,
+            log=lambda m: click.echo(m, err=True),
+            timing=not no_timing,
+            subset=subset,
+            with_subset=record and not subset,
+        )
         result: dict = {"int8": entry}
         if check_card:
             result["check"] = check(name, entry)
             failed += [f"{name} {part}" for part, row in result["check"].items() if row["ok"] is False]
         if record:
-            result["card_file"] = str(write(name, entry))
+            result["card_file"] = str(write(name, entry, subset_only=subset))
         results[name] = result
         if not as_json:
             click.echo(name)

@@ -278,3 +278,30 @@ def test_int8_figures_recorded_on_a_card_are_shown_and_checked(data_dir, tmp_pat
     write_card("mnist-cnn.mnist", card, registry_path(local=True))
     wrong = CliRunner().invoke(weights_int8_cmd, args + ["--check"])
     assert wrong.exit_code == 1 and "FAIL" in wrong.output
+    # the fixed draw CI re-measures: recorded beside the whole split's figures, checked against its own figure
+    drawn = part["verify_subset"]
+    assert drawn["samples"] == 1000 and drawn["seed"] == 0 and "1000 samples" in drawn["split"]
+    assert CliRunner().invoke(weights_int8_cmd, args + ["--check", "--subset"]).exit_code == 0
+    card["int8"]["parts"]["model"]["verify_subset"]["int8_accuracy"] -= 0.05
+    write_card("mnist-cnn.mnist", card, registry_path(local=True))
+    assert CliRunner().invoke(weights_int8_cmd, args + ["--check", "--subset"]).exit_code == 1
+
+
+def _shipped_int8() -> list[str]:
+    from zoo.weights import get_weights, list_weights
+
+    return [
+        n for n in list_weights() if get_weights(n).shipped and (get_weights(n).card.get("int8") or {}).get("parts")
+    ]
+
+
+@pytest.mark.parametrize("name", _shipped_int8())
+def test_every_shipped_int8_figure_holds_on_its_verify_draw(name, data_dir):
+    """What `verify` is for fp32, for int8: each shipped card's int8 accuracy, quantised again by the code
+    `zoo-export --quantize int8` runs and measured on the card's fixed 1,000-sample draw, within SUBSET_TOLERANCE."""
+    from export.card import SUBSET_TOLERANCE, check, measure
+
+    measured = measure(name, data_dir, log=lambda m: None, timing=False, subset=True)
+    rows = check(name, measured)
+    assert rows and all(row["ok"] is True for row in rows.values()), (name, rows)
+    assert all(row["tolerance"] == SUBSET_TOLERANCE for row in rows.values())

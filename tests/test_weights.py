@@ -94,6 +94,19 @@ def test_readme_weights_table_is_generated_from_the_registry():
     assert readme.index("| weights |") < readme.index("## Two commands"), "README opens with the weights table"
 
 
+@pytest.mark.parametrize("table", ["int8", "gpu"])
+def test_readme_int8_and_gpu_tables_are_generated_from_the_cards(table):
+    """README's int8 and GPU-trained tables are `zoo weights list --markdown int8|gpu`, never typed by hand: a
+    card re-measured or rebuilt changes README's table, or this fails."""
+    generated = CliRunner().invoke(zoo_cli, ["weights", "list", "--markdown", table])
+    assert generated.exit_code == 0, generated.output
+    rows = generated.output.strip().splitlines()
+    assert len(rows) > 3, rows  # a header, its rule and rows: a table of nothing would prove nothing
+    assert generated.output.strip() in (ROOT / "README.md").read_text(), (
+        f"README's {table} table differs: paste `zoo weights list --markdown {table}`"
+    )
+
+
 # --------------------------------------------------------------------------- loading
 
 

@@ -184,14 +184,21 @@ def _weights_row(name: str) -> dict:
 @weights_group.command("list")
 @click.option("--model", help="Only the weights of this model.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-@click.option("--markdown", is_flag=True, help="Print README's weights table (generated from the cards).")
-def weights_list_cmd(model: str | None, as_json: bool, markdown: bool) -> None:
+@click.option(
+    "--markdown",
+    type=click.Choice(["weights", "int8", "gpu"]),
+    is_flag=False,
+    flag_value="weights",
+    help="Print one of README's tables, generated from the cards: the weights (the default), their int8 figures, "
+    "or those a GPU trained.",
+)
+def weights_list_cmd(model: str | None, as_json: bool, markdown: str | None) -> None:
     """List the registry's weights: metric on the evaluation split, file size, shipped or how to build."""
-    from .weights import list_weights, markdown_table
+    from .weights import gpu_table, int8_table, list_weights, markdown_table
 
     names = list_weights(model)
     if markdown:
-        click.echo(markdown_table(names))
+        click.echo({"weights": markdown_table, "int8": int8_table, "gpu": gpu_table}[markdown](names))
         return
     rows = [_weights_row(n) for n in names]
     if as_json:
@@ -243,6 +250,12 @@ def int8_lines(entry: dict) -> list[str]:
             f"  int8 {part}: {quality}; ORT speed-up {fast or '-'}"
             + ("" if p.get("kept", True) else " (more than 1 point lost: zoo-export keeps fp32)")
         )
+        drawn = p.get("verify_subset") or {}
+        if "int8_accuracy" in drawn:
+            lines.append(
+                f"    on the fixed {drawn['samples']:,}-sample draw (what CI re-measures): "
+                f"{drawn['fp32_accuracy']:.4f} fp32 -> {drawn['int8_accuracy']:.4f} int8"
+            )
     lines.append(f"    measured {str(entry.get('measured', '?'))[:10]} on {entry.get('machine')}")
     return lines
 

@@ -51,7 +51,7 @@ from .registry import (
     update_card,
     write_card,
 )
-from .table import markdown_table
+from .table import gpu_table, int8_table, markdown_table
 
 __all__ = [
     "FILES_DIR",
@@ -73,6 +73,8 @@ __all__ = [
     "load_file",
     "load_into",
     "markdown_table",
+    "int8_table",
+    "gpu_table",
     "model_kwargs_for",
     "registry",
     "registry_path",
