@@ -31,6 +31,15 @@ def _zoo_train(*args: str) -> list[str]:
     return [sys.executable, "-m", "training.cli", *args]
 
 
+def _together(command: list[str], workers: int) -> None:
+    """``workers`` processes of ``command`` started at the same moment; each must succeed."""
+    running = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(workers)
+    ]
+    outputs = [w.communicate(timeout=600)[0] for w in running]
+    assert all(w.returncode == 0 for w in running), [o[-1500:] for o in outputs]
+
+
 def test_search_finds_the_best_region_prunes_the_hopeless_one_and_writes_what_a_person_needs(tmp_path):
     out = tmp_path / "search"
     result = CliRunner().invoke(train_main, [*RECIPE, "--search", SPACE, "--trials", "10", "--out", str(out), "--json"])
@@ -111,9 +120,7 @@ def test_identical_commands_share_one_study_with_distinct_points_and_no_phantom_
         "--out",
         str(tmp_path / "run"),
     )
-    workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
-    outputs = [w.communicate(timeout=600)[0] for w in workers]
-    assert all(w.returncode == 0 for w in workers), [o[-1500:] for o in outputs]
+    _together(command, 2)
     if kind == "journal":
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
@@ -392,9 +399,7 @@ def test_three_workers_of_one_grid_sweep_run_each_point_once_and_leave_no_phanto
         "--out",
         str(tmp_path / "run"),
     )
-    workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(3)]
-    outputs = [w.communicate(timeout=600)[0] for w in workers]
-    assert all(w.returncode == 0 for w in workers), [o[-1500:] for o in outputs]
+    _together(command, 3)
     study = _journal(path) if kind == "journal" else optuna.load_study(study_name="s", storage=storage)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 5, [t.state for t in study.trials]
     assert sorted(float(t.params["lr"]) for t in study.trials) == [0.001, 0.01, 0.05, 0.1, 0.2]
