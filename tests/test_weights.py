@@ -471,6 +471,9 @@ def test_a_resumed_run_names_every_segment_and_a_run_outside_a_checkout_takes_th
     assert (
         t["provenance"]["device_name"] == "recorded by the run" and t["provenance"]["commit"] == "recorded by the run"
     )
+    shown = CliRunner().invoke(zoo_cli, ["weights", "info", "linear-regression.points"]).output
+    assert "steps 0-40: Imaginary Accelerator X1" in shown and "torch 2.99.0, commit feedface1234" in shown, shown
+    assert "provenance: device_name recorded by the run; commit recorded by the run" in shown, shown
 
     for segment in config["segments"]:
         segment["commit"] = f"{NOT_A_CHECKOUT} (/opt/site-packages)"

@@ -299,6 +299,16 @@ def _card_text(w: Weights) -> str:
         lines.append(
             f"  torch {v.get('torch')}, python {v.get('python')}, commit {t.get('commit')}, {t.get('created')}"
         )
+    segments = t.get("segments") or []
+    if len(segments) > 1:  # a resumed run: where each part of it trained
+        for s in segments:
+            versions = s.get("versions") or {}
+            lines.append(
+                f"    steps {s.get('from_step')}-{s.get('to_step')}: {s.get('device_name')} ({s.get('precision')}), "
+                f"torch {versions.get('torch', 'not recorded')}, commit {s.get('commit')}"
+            )
+    if t.get("provenance"):
+        lines.append("  provenance: " + "; ".join(f"{k} {v}" for k, v in t["provenance"].items()))
     if c.get("preprocessing"):
         lines.append(f"  preprocessing: {json.dumps(c['preprocessing'])}")
     if c.get("labels"):
