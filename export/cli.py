@@ -150,9 +150,15 @@ def main(
 
     chosen = list(FORMATS) if formats == "all" else [f.strip() for f in formats.split(",")]
     limit = None if real_samples == "all" else int(real_samples)
-    out = out or Path("exports") / (
-        source.replace(".", "-") if is_weights_source(source) else Path(source).stem.replace(".", "-")
-    )
+    if source.startswith(("local-dir:", "hf-hub:")):  # a save-pretrained folder: named by its weights
+        from zoo.weights import get_weights
+
+        default_name = get_weights(source).name.replace(".", "-")
+    elif is_weights_source(source):
+        default_name = source.replace(".", "-")
+    else:
+        default_name = Path(source).stem.replace(".", "-")
+    out = out or Path("exports") / default_name
     record = export(
         source,
         out,

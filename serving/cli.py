@@ -199,11 +199,15 @@ def start_cmd(
     A NAME with no archive in the store that names trained weights (mnist-cnn.mnist) or a model (mnist-cnn: its
     default trained weights) is exported, parity-checked and archived first.
     """
-    models = list(names) or sorted(p.stem for p in store.glob("*.mar"))
-    for name in models:
-        if not (store / f"{name}.mar").is_file() and (is_weights_source(name) or name in zoo.list_models()):
+    models = []
+    for name in list(names) or sorted(p.stem for p in store.glob("*.mar")):
+        source = name
+        if name.startswith(("local-dir:", "hf-hub:")):  # a save-pretrained folder: served under its weights' name
+            name = zoo.get_weights(source).name
+        models.append(name)
+        if not (store / f"{name}.mar").is_file() and (is_weights_source(source) or source in zoo.list_models()):
             build_archive(
-                name,
+                source,
                 name=name,
                 store=store,
                 exports_dir=run_dir / "exports",

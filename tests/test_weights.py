@@ -492,6 +492,48 @@ def test_a_resumed_run_names_every_segment_and_a_run_outside_a_checkout_takes_th
     assert t["commit"] == "0123abc" and t["provenance"]["commit"] == "given at build time (--trained-commit)"
 
 
+def test_save_pretrained_writes_the_hubs_layout_and_loads_back_bit_identical(tmp_path, monkeypatch):
+    """`zoo weights save-pretrained NAME DIR`: model.safetensors is the card's file byte for byte, config.json names
+    the architecture, arguments, labels and preprocessing, README.md is a Hub model card whose YAML front matter
+    parses and whose model-index holds the card's metrics; local-dir:DIR loads the same tensors in get_model and
+    zoo-export; a missing folder and an unreachable hf-hub: name fail with one clear line."""
+    import hashlib
+
+    import yaml
+
+    folder = tmp_path / "mnist-cnn"
+    said = CliRunner().invoke(zoo_cli, ["weights", "save-pretrained", "mnist-cnn.mnist", str(folder)])
+    assert said.exit_code == 0, said.output
+    w = get_weights("mnist-cnn.mnist")
+    assert hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest() == w.sha256
+    config = json.loads((folder / "config.json").read_text())
+    assert config["architecture"] == "mnist-cnn" and config["labels"] == w.labels
+    assert config["preprocessing"] == w.preprocessing and config["model_kwargs"] == w.model_kwargs
+    text = (folder / "README.md").read_text()
+    assert text.startswith("---\n")
+    meta = yaml.safe_load(text.split("---\n")[1])
+    assert meta["library_name"] == "torch-model-zoo" and meta["pipeline_tag"] == "image-classification"
+    assert meta["license"] and meta["datasets"] == ["mnist"] and "mnist-cnn" in meta["tags"]
+    shown = {m["type"]: m["value"] for m in meta["model-index"][0]["results"][0]["metrics"]}
+    assert shown == dict(w.metrics)
+    local = zoo.get_model("mnist-cnn", weights=f"local-dir:{folder}")
+    shipped = zoo.get_model("mnist-cnn", weights="mnist-cnn.mnist")
+    assert all(torch.equal(a, b) for a, b in zip(local.state_dict().values(), shipped.state_dict().values()))
+    exported = CliRunner().invoke(
+        export_cli, [f"local-dir:{folder}", "--format", "onnx", "--out", str(tmp_path / "export"), "--json"]
+    )
+    assert exported.exit_code == 0, exported.output
+    assert json.loads((tmp_path / "export" / "export.json").read_text())["source"]["name"] == "mnist-cnn.mnist"
+    with pytest.raises(WeightsError, match="config.json not found"):
+        get_weights(f"local-dir:{tmp_path / 'nothing'}")
+    (folder / "model.safetensors").write_bytes(b"not the file")
+    with pytest.raises(WeightsError):
+        zoo.get_model("mnist-cnn", weights=f"local-dir:{folder}")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(WeightsError, match="hf-hub:someone/nothing could not be fetched"):
+        get_weights("hf-hub:someone/nothing")
+
+
 # --------------------------------------------------------------------------- the tools take them
 
 
@@ -596,6 +638,8 @@ def test_serve_start_with_a_bare_model_name_serves_its_trained_weights(tmp_path,
     logits = session.run(None, {session.get_inputs()[0].name: ((pixels - 0.5) / 0.5).astype(np.float32)})[0]
     int8_labels = [get_weights("resnet.cifar10").labels[i] for i in logits.argmax(1)]
     names.append("resnet-int8")
+    saved = tmp_path / "lenet-mnist"  # a save-pretrained folder, served under its weights' name
+    assert CliRunner().invoke(zoo_cli, ["weights", "save-pretrained", "lenet.mnist", str(saved)]).exit_code == 0
     for engine in ("torchserve", "kserve"):
         run_dir = tmp_path / engine
         ports = ["--port", str(free_port())] + (
@@ -606,17 +650,29 @@ def test_serve_start_with_a_bare_model_name_serves_its_trained_weights(tmp_path,
         try:
             started = runner.invoke(
                 serve_cli,
-                ["start", *names, "--engine", engine, "--store", str(store), "--run-dir", str(run_dir), *ports],
+                [
+                    "start",
+                    *names,
+                    f"local-dir:{saved}",
+                    "--engine",
+                    engine,
+                    "--store",
+                    str(store),
+                    "--run-dir",
+                    str(run_dir),
+                    *ports,
+                ],
             )
             assert started.exit_code == 0, started.output
-            assert all((store / f"{n}.mar").is_file() for n in names)
+            assert all((store / f"{n}.mar").is_file() for n in [*names, "lenet.mnist"])
             client = Client.from_run_dir(run_dir)
-            right = 0
-            for x, y in zip(mnist["x"], mnist["y"]):
-                code, body, _ = client.predict("mnist-cnn", png_bytes(x[0].numpy()), "image/png")
-                assert code == 200, body
-                right += body["predictions"][0]["label"] == str(int(y))
-            assert right >= 19
+            for served in ("mnist-cnn", "lenet.mnist"):
+                right = 0
+                for x, y in zip(mnist["x"], mnist["y"]):
+                    code, body, _ = client.predict(served, png_bytes(x[0].numpy()), "image/png")
+                    assert code == 200, body
+                    right += body["predictions"][0]["label"] == str(int(y))
+                assert right >= 19, (engine, served, right)
             for name, least in (("resnet18", 0.8), ("inception", 0.75)):  # the cards: 0.91 and 0.885 on all 10,000
                 labels = get_weights(f"{name}.cifar10").labels
                 said = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -215,6 +216,27 @@ def weights_list_cmd(model: str | None, as_json: bool, markdown: str | None) -> 
             f"{size:<16} {status}"
         )
     click.echo(f'\n{len(rows)} weights; * = the model\'s default (weights="DEFAULT")')
+
+
+@weights_group.command("save-pretrained")
+@click.argument("name")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def weights_save_pretrained_cmd(name: str, folder: Path) -> None:
+    """Write weights NAME into FOLDER in the Hugging Face Hub's layout: model.safetensors (the card's file, byte
+    for byte), config.json (architecture, arguments, labels, preprocessing, the card) and README.md (a Hub model
+    card: YAML front matter with a model-index of the measured metrics). Load it back with local-dir:FOLDER.
+
+    \b
+    zoo weights save-pretrained lenet.mnist lenet-mnist/
+    python -c 'import zoo; zoo.get_model("lenet", weights="local-dir:lenet-mnist")'
+    zoo-serve start local-dir:lenet-mnist
+    """
+    from .weights import get_weights
+    from .weights.pretrained import save_pretrained
+
+    w = get_weights(name)
+    save_pretrained(w, folder)
+    click.echo(f"{w.name} -> {folder}/ (model.safetensors, config.json, README.md); load it as local-dir:{folder}")
 
 
 @weights_group.command("info")

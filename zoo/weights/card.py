@@ -103,6 +103,10 @@ class Weights:
                 f"or use random weights explicitly"
             )
         assert self.file and self.sha256
+        if self.card.get("local_dir"):  # a save-pretrained folder (local-dir:, hf-hub:): its own file, hash checked
+            here = Path(str(self.card["local_dir"])) / self.file
+            check_hash(here, self.sha256, self.name)
+            return here
         for candidate in (FILES_DIR / self.file, weights_dir() / self.file):
             if candidate.is_file():
                 check_hash(candidate, self.sha256, self.name)

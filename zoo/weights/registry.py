@@ -75,6 +75,8 @@ def is_weights_source(source: str | Path) -> bool:
     """A SOURCE that reads as a weights name (``MODEL.TAG``) rather than a file: no such path exists, no folder
     separator, no checkpoint suffix. Unknown names then get the registry's close-match suggestions."""
     text = str(source)
+    if text.startswith(("local-dir:", "hf-hub:")):  # a save-pretrained folder (zoo.weights.pretrained)
+        return True
     return (
         "." in text
         and not Path(text).exists()
@@ -93,7 +95,12 @@ def list_weights(model: str | None = None) -> list[str]:
 
 
 def get_weights(name: str) -> Weights:
-    """The :class:`Weights` named ``MODEL.TAG`` (``ValueError`` with close matches if unknown)."""
+    """The :class:`Weights` named ``MODEL.TAG`` (``ValueError`` with close matches if unknown), or those of a
+    save-pretrained folder named ``local-dir:DIR`` or ``hf-hub:ORG/NAME``."""
+    if name.startswith(("local-dir:", "hf-hub:")):
+        from .pretrained import load_pretrained
+
+        return load_pretrained(name)
     entries = _entries()
     if name not in entries:
         from ..errors import unknown_name
@@ -133,7 +140,8 @@ def resolve_weights(model: str, weights: str | Weights) -> Weights:
             raise WeightsError(f"{model} has no weights entry; `zoo weights list` shows the trained models")
         w = found
     else:
-        w = get_weights(weights if "." in weights else f"{model}.{weights}")
+        pretrained = weights.startswith(("local-dir:", "hf-hub:"))
+        w = get_weights(weights if "." in weights or pretrained else f"{model}.{weights}")
     if w.model != model:
         raise WeightsError(f"{w.name} are weights for {w.model}, not for {model}")
     return w
