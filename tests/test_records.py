@@ -187,3 +187,24 @@ def test_a_suite_that_skipped_its_real_data_tests_fails_where_the_data_is_requir
     optional = _pytest(target)
     assert optional.returncode == 0, optional.stdout[-2000:]
     assert "skipped: 1 tests, 1 of them for want of real data" in optional.stdout
+
+
+def test_every_benchmark_that_writes_results_names_its_machine():
+    """A benchmark's figures are only as good as the machine they name: every script that writes into
+    benchmarks/results/ records training.machine.machine_record (CPU model, cores, speed flags, threads, GPU)."""
+    scripts = [p for p in sorted((ROOT / "benchmarks").glob("*.py")) if "results" in p.read_text()]
+    assert len(scripts) >= 10, scripts
+    unnamed = [p.name for p in scripts if "machine_record(" not in p.read_text()]
+    assert not unnamed, f"these benchmarks write results without naming the machine: {unnamed}"
+
+
+def test_the_machine_record_names_the_cpu_and_its_speed_flags_as_the_kernel_reports_them():
+    from training.machine import SPEED_FLAGS, machine_record
+
+    record = machine_record()
+    info = Path("/proc/cpuinfo").read_text().splitlines()  # read here independently
+    model = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    flags = set(next(line.split(":", 1)[1].split() for line in info if line.startswith("flags")))
+    assert record["cpu"] == model and record["cores"] == os.cpu_count()
+    assert record["cpu_flags"] == [f for f in SPEED_FLAGS if f in flags]
+    assert model in str(record["line"]) and all(f in str(record["line"]) for f in record["cpu_flags"])
