@@ -4,21 +4,26 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-all bench clean help
+.PHONY: venv demo test test-all bench docs clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-venv: $(STAMP)  ## create .venv and install the project with its test, kserve and ui extras
+venv: $(STAMP)  ## create .venv and install the project with its test, kserve, ui and docs extras
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,kserve,ui]'
+	$(BIN)/python -m pip install --quiet -e '.[test,kserve,ui,docs]'
 	touch $(STAMP)
 
 demo: venv  ## the main job: serve the shipped trained digit model with TorchServe (exported and checked), query it over HTTP
 	$(BIN)/zoo-serve demo $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+
+docs: venv  ## the documentation site, offline, from the cards, results, registry, README and CLI: docs/build/site/index.html
+	$(BIN)/python docs/generate.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --quiet --strict -f docs/mkdocs.yml
+	@echo "site: docs/build/site/index.html ($$(du -sh docs/build/site | cut -f1))"
 
 test: venv  ## run the default test suite
 	$(BIN)/python -m pytest

@@ -1,11 +1,13 @@
 """The model zoo: every architecture of the tutorials behind one registry.
 
+```pycon
 >>> import zoo
 >>> zoo.list_models(task="image-classification")[:3]
 ['alexnet', 'fashion-net', 'inception']
 >>> model = zoo.get_model("resnet")
 >>> spec = zoo.get_spec("resnet")
 >>> model = zoo.get_model("lenet", weights="DEFAULT")    # trained on MNIST; see zoo.list_weights()
+```
 """
 
 from ._api import (
