@@ -143,6 +143,7 @@ def test_bf16_learns_like_fp32_on_real_mnist(data_dir, tmp_path):
     assert results["fp32"]["test_accuracy"] > 0.97 and gap <= 0.005, results
 
 
+@pytest.mark.slow  # 1.5 minutes: CI keeps within 20 minutes (the MNIST check above is CI's); `make test-all`
 @pytest.mark.skipif(
     not NATIVE, reason="this CPU has no native bf16 (AMX / AVX512-BF16): the comparison would be of an emulation"
 )

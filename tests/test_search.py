@@ -342,7 +342,11 @@ def _search(storage: str, out: Path, trials: int, *extra: str) -> list[str]:
     )
 
 
-@pytest.mark.parametrize("orphan", ["another host's dead worker", "a worker that never recorded itself"])
+@pytest.mark.parametrize(
+    "orphan",
+    # CI runs the first; the second (same mechanism, other trigger) with `make test-all`, to keep within 20 minutes
+    ["another host's dead worker", pytest.param("a worker that never recorded itself", marks=pytest.mark.slow)],
+)
 def test_a_running_trial_nobody_can_finish_is_failed_after_the_stated_timeout(tmp_path, orphan):
     """On a shared journal (no heartbeat of its own), a RUNNING trial whose worker died on another host, or
     died before recording itself, is failed once it has not beaten for ZOO_STUDY_STALE_AFTER seconds, and the
@@ -382,7 +386,7 @@ def test_a_database_trial_whose_heartbeat_stopped_is_failed_and_retried(tmp_path
     assert [t.state for t in trials].count(optuna.trial.TrialState.COMPLETE) == 3
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("journal", marks=pytest.mark.slow)])  # CI: sqlite
 def test_three_workers_of_one_grid_sweep_run_each_point_once_and_leave_no_phantom(tmp_path, kind):
     """Three processes started together on one grid: the points are enqueued once (under the study lock), each
     runs once, and no FAIL trial is left by a duplicate enqueue."""

@@ -91,6 +91,7 @@ def test_pos_tagger_toy_tags_the_seed_sentence(tmp_path):
     assert [tags[i] for i in pred] == ["NN", "V", "DET", "NN"]
 
 
+@pytest.mark.slow  # torch.compile on the CPU: half a minute; CI keeps within 20 minutes, `make test-all` runs it
 def test_fast_cifar_profile_and_compile_run_on_cpu(data_dir, tmp_path):
     """The GPU-oriented pieces still work on a CPU: the fast profile (bf16 autocast where the CPU has it,
     channels_last and one-cycle) and torch.compile; checkpoints hold plain state_dict keys."""

@@ -308,6 +308,7 @@ def test_zoo_weights_verify_reproduces_every_shipped_card(data_dir):
         assert abs(card["verify_subset"]["metrics"]["test_accuracy"] - card["metrics"]["test_accuracy"]) < 0.03
 
 
+@pytest.mark.slow  # the whole split: CI reads the fixed subset (above); `make test-all` runs this
 def test_verify_full_measures_the_whole_split(data_dir):
     result = CliRunner().invoke(
         zoo_cli, ["weights", "verify", "resnet.cifar10", "--full", "--data-dir", str(data_dir), "--json"]
@@ -731,7 +732,9 @@ def test_multi_input_and_multi_part_weights_export_with_real_sample_parity(name,
     assert any("real" in p["parity"]["cases"] for p in record["parts"].values())
 
 
-@pytest.mark.parametrize("name", ["resnet.cifar10", "resnet18.cifar10", "inception.cifar10"])
+@pytest.mark.parametrize(
+    "name", ["resnet.cifar10", "resnet18.cifar10", pytest.param("inception.cifar10", marks=pytest.mark.slow)]
+)  # CI: the two ResNets; Inception (40 s) with `make test-all`
 def test_trained_cifar_exports_agree_with_eager_on_real_test_images(name, tmp_path, data_dir):
     """TorchScript and ONNX Runtime give eager's class for every one of 500 CIFAR-10 test images (a seeded draw
     across all ten classes, not the first 500 of the class-ordered folder), logits within the export tolerance."""

@@ -46,7 +46,10 @@ def _accuracy(name: str, files: list[tuple[Path, int]]) -> float:
     return correct / len(files)
 
 
-@pytest.mark.parametrize("name", CIFAR)
+# CI: the ResNets; Inception's loop (50 s) with `make test-all`, to keep CI within its 20 minutes
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n.startswith("inception") else n for n in CIFAR]
+)
 def test_an_independent_loop_reproduces_the_card_on_its_verify_subset(name, data_dir):
     files = _test_files(data_dir)
     assert len(files) == 10_000
