@@ -33,6 +33,7 @@ from .study import (
     open_study,
     recover_stale_trials,
     sampler_for,
+    trial_point,
     trial_seed,
     worker_id,
 )
@@ -110,12 +111,7 @@ def _enqueue_grid(study: Any, dims: Sequence[Dimension]) -> None:
     """The cartesian product, in order; a resumed sweep skips what is done or running."""
     import optuna
 
-    # a WAITING trial holds its point in fixed_params (its params fill in when it runs)
-    taken = [
-        t.params or t.system_attrs.get("fixed_params")
-        for t in study.get_trials(deepcopy=False)
-        if t.state != optuna.trial.TrialState.FAIL
-    ]
+    taken = [trial_point(t) for t in study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.FAIL]
     for combo in itertools.product(*(d.choices for d in dims)):
         params = dict(zip([d.name for d in dims], combo))
         if params not in taken:

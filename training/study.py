@@ -168,6 +168,11 @@ class Beating:
             self._thread.join()
 
 
+def trial_point(trial: Any) -> dict[str, Any]:
+    """A trial's point: its parameters, or while it waits (enqueued, not yet run) the ones it was enqueued with."""
+    return dict(trial.params or trial.system_attrs.get("fixed_params") or {})
+
+
 def recover_stale_trials(
     study: Any, grid: bool = False, log: Callable[[str], None] = print, stale_after: float = STALE_AFTER
 ) -> int:
@@ -182,11 +187,10 @@ def recover_stale_trials(
 
     import optuna
 
-    n = 0
-    if has_heartbeat(study):
-        stale = optuna.storages.fail_stale_trials  # fails each stale trial and runs the storage's retry callback
+    n, beats = 0, has_heartbeat(study)
+    if beats:  # fails each stale trial and runs the storage's retry callback
         before = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)))
-        stale(study)
+        optuna.storages.fail_stale_trials(study)
         n += len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))) - before
     host, now = socket.gethostname(), time.time()
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
@@ -197,7 +201,7 @@ def recover_stale_trials(
             why = f"its worker ({worker}) is gone"
         elif not worker and now - started > stale_after:
             why = f"no worker recorded itself in {stale_after:.0f} s"
-        elif not has_heartbeat(study) and now - float(t.user_attrs.get("beat", started)) > stale_after:
+        elif not beats and now - float(t.user_attrs.get("beat", started)) > stale_after:
             why = f"its worker ({worker}) has not beaten for {stale_after:.0f} s"
         else:
             continue
@@ -205,7 +209,7 @@ def recover_stale_trials(
             study.tell(t.number, state=optuna.trial.TrialState.FAIL)
         except (ValueError, RuntimeError):  # another worker recovered it first
             continue
-        point = t.system_attrs.get("fixed_params") or t.params
+        point = trial_point(t)
         if grid and point:
             study.enqueue_trial(point)  # a grid point runs again
         n += 1
