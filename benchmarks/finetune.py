@@ -23,6 +23,24 @@ RESULTS = Path(__file__).parent / "results" / "finetune-cpu.json"
 SETS = {"flowers": "flowers/flowers.tar.gz", "clothing-small": "clothing-small/clothing-small.tar.gz"}
 
 
+def markdown_table(results: dict) -> str:
+    """The guide's table from a results file: both starts on each photo set, the machine named."""
+    lines = [
+        "| photos | from | train / val photos | val accuracy | macro-F1 | wall time |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for r in results["rows"]:
+        start = "none (random weights)" if r["from"] == "none" else r["from"]
+        accuracy = f"**{r['val_accuracy']:.3f}**" if r["from"] != "none" else f"{r['val_accuracy']:.3f}"
+        lines.append(
+            f"| {r['set']} | {start} | {r['train_photos']:,} / {r['val_photos']:,} | {accuracy} | "
+            f"{r['macro_f1']:.3f} | {r['wall_s']:.0f} s |"
+        )
+    machine = results.get("machine") or {}
+    lines += ["", f"Machine: {machine.get('cpu', 'not recorded')}, torch {machine.get('torch', '?')}."]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))

@@ -26,11 +26,11 @@ from typing import Any
 import torch
 
 from training.data import default_data_dir
+from training.data.sources import DATASETS
 from training.engine import TrainConfig, Trainer
 from training.machine import machine_record, resolve_device
 from training.recipes import get_recipe, list_recipes
 from training.steps import get_step, learned
-from training.weights import DATASETS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

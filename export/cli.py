@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from zoo.errors import ZooCommand
-from zoo.weights import is_weights_source
+from zoo.weights import is_pretrained_source, is_weights_source
 
 from .core import FORMATS, export
 from .parity import recheck
@@ -150,7 +150,7 @@ def main(
 
     chosen = list(FORMATS) if formats == "all" else [f.strip() for f in formats.split(",")]
     limit = None if real_samples == "all" else int(real_samples)
-    if source.startswith(("local-dir:", "hf-hub:")):  # a save-pretrained folder: named by its weights
+    if is_pretrained_source(source):  # a save-pretrained folder: named by its weights
         from zoo.weights import get_weights
 
         default_name = get_weights(source).name.replace(".", "-")

@@ -10,7 +10,7 @@ import click
 
 import zoo
 from zoo.errors import ZooGroup
-from zoo.weights import is_weights_source
+from zoo.weights import is_pretrained_source, is_weights_source
 
 from .archive import RUNTIMES, ArchiveError, build_archive
 from .client import Client
@@ -202,7 +202,7 @@ def start_cmd(
     models = []
     for name in list(names) or sorted(p.stem for p in store.glob("*.mar")):
         source = name
-        if name.startswith(("local-dir:", "hf-hub:")):  # a save-pretrained folder: served under its weights' name
+        if is_pretrained_source(name):  # a save-pretrained folder: served under its weights' name
             name = zoo.get_weights(source).name
         models.append(name)
         if not (store / f"{name}.mar").is_file() and (is_weights_source(source) or source in zoo.list_models()):

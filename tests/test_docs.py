@@ -47,6 +47,31 @@ def site(tmp_path_factory) -> Path:
     return out
 
 
+def test_weights_pages_show_the_pictures_their_cards_hold(site):
+    """Curves where the card kept its run's history, the confusion matrix where it kept its evaluation, samples of
+    every image generator; and the benchmark plots page draws each results file it knows."""
+    from zoo.weights import get_weights, list_weights
+
+    for name in list_weights():
+        card = get_weights(name).card
+        slug = name.replace(".", "-")
+        page = (site / "weights" / f"{slug}.html").read_text()
+        expected = []
+        if (card.get("training") or {}).get("history"):
+            expected.append("curves.png")
+        if (card.get("evaluation") or {}).get("confusion_matrix"):
+            expected.append("confusion.png")
+        if card.get("task") in ("gan", "vae") and (card.get("preprocessing") or {}).get("kind") == "image":
+            expected.append("samples.png")
+        for picture in expected:
+            assert f"images/weights/{slug}/{picture}" in page, (name, picture)
+            assert (site / "images" / "weights" / slug / picture).stat().st_size > 2000, (name, picture)
+    assert "curves.png" in (site / "weights" / "transfer-resnet18-cats-dogs.html").read_text()
+    plots = (site / "benchmark-plots.html").read_text()
+    for picture in ("serving.png", "int8.png", "precision.png", "inference.png"):
+        assert f"images/benchmarks/{picture}" in plots, picture
+
+
 def test_every_internal_link_and_picture_of_the_site_exists(site):
     pages = sorted(site.rglob("*.html"))
     assert len(pages) > 60, len(pages)
@@ -122,6 +147,18 @@ def test_in_a_real_browser_every_page_loads_and_search_finds_a_model(site, tmp_p
         box.send_keys("resnet18")
         found = "return [...document.querySelectorAll('.md-search-result__item a')].map(a => a.href)"
         WebDriverWait(browser, 30).until(lambda b: any("models/resnet18.html" in h for h in b.execute_script(found)))
+        # the catalogue sorts by a column when its header is clicked (parameters: smallest first, then largest)
+        browser.get(f"{base}/catalogue.html")
+        column = (
+            "return [...document.querySelectorAll('article table')[0].tBodies[0].rows].map(r => r.cells[2].textContent)"
+        )
+        header = browser.find_elements(By.CSS_SELECTOR, "article table thead th")[2]
+        header.click()
+        ascending = [int(v.replace(",", "")) for v in browser.execute_script(column)]
+        assert ascending == sorted(ascending), ascending
+        header.click()
+        descending = [int(v.replace(",", "")) for v in browser.execute_script(column)]
+        assert descending == sorted(ascending, reverse=True), descending
     finally:
         browser.quit()
         server.shutdown()

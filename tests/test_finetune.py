@@ -219,6 +219,7 @@ def test_fine_tuned_card_exports_and_serves_the_folders_names_on_both_engines(
     corners_run: tuple[Path, Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from serving.cli import main as serve_cli
+    from serving.playground import Playground
     from serving.process import free_port
     from zoo.cli import main as zoo_cli
 
@@ -256,6 +257,11 @@ def test_fine_tuned_card_exports_and_serves_the_folders_names_on_both_engines(
             rows = [json.loads(line) for line in answer.output.strip().splitlines()]
             served = [row["answer"]["predictions"][0]["label"] for row in rows]
             assert served == expected, (engine, served, expected)
+            # the playground's tab for it answers with the folder's names too
+            playground = Playground(run_dir)
+            assert {m.name: m.kind for m in playground.models} == {"resnet18.corners": "classify"}
+            labels, _, _ = playground.classify("resnet18.corners", None, str(val[0]))
+            assert max(labels, key=labels.get) == expected[0] and set(labels) <= set(CORNERS)
         finally:
             runner.invoke(serve_cli, ["stop", "--run-dir", str(run_dir)])
 
@@ -295,3 +301,74 @@ def test_flowers_slice_fine_tuned_beats_scratch(data_dir: Path, tmp_path: Path) 
     scratch = run_finetune(["--from", "none", "--out", str(tmp_path / "scratch"), *common])
     assert tuned["best_test_accuracy"] >= 0.45, tuned  # chance: 0.2
     assert tuned["best_test_accuracy"] > scratch["best_test_accuracy"] + 0.05, (tuned, scratch)
+
+
+# --------------------------------------------------------------------------- the seed's transfer lesson (S3)
+
+
+def test_the_transfer_lesson_keeps_imagenet_where_its_weights_are_cached(tmp_path: Path, monkeypatch) -> None:
+    """A cached copy of torchvision's ResNet-18 is what the seed starts from: the recipe keeps it, at 224 px."""
+    from torchvision.models import ResNet18_Weights
+
+    from training.recipes import get_recipe
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    cached = tmp_path / "hub" / "checkpoints" / Path(ResNet18_Weights.IMAGENET1K_V1.url).name
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"")
+    start = get_recipe("transfer-cats-dogs").start({"backbone_weights": "IMAGENET1K_V1"})  # type: ignore[misc]
+    assert start.model_kwargs == {"backbone_weights": "IMAGENET1K_V1"} and not start.note
+    assert start.preprocessing["height"] == 224 and start.preprocessing["mean"] == [0.485, 0.456, 0.406]
+
+
+def test_the_transfer_lesson_starts_from_the_shipped_cifar_backbone_offline(tmp_path: Path, monkeypatch) -> None:
+    """Without ImageNet's weights the lesson starts from resnet18.cifar10 at its 32 px, says why and that CIFAR-10
+    holds cats and dogs; the frozen backbone is that card's, and stays in eval mode while the head trains."""
+    from training.recipes import get_recipe
+    from zoo.models.transfer import imagenet_weights_available
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    if imagenet_weights_available(timeout=5)[0]:
+        pytest.skip("download.pytorch.org answers here: nothing to fall back from")
+    start = get_recipe("transfer-cats-dogs").start({"backbone_weights": "IMAGENET1K_V1"})  # type: ignore[misc]
+    assert start.model_kwargs == {"backbone": "resnet18", "backbone_weights": "resnet18.cifar10"}
+    assert dict(start.preprocessing) == dict(zoo.get_weights("resnet18.cifar10").preprocessing)
+    assert "cannot be reached" in start.note and "CIFAR-10 itself contains cats and dogs" in start.note
+    model = zoo.get_model("transfer-resnet18", **start.model_kwargs)
+    base = zoo.get_model("resnet18", weights="resnet18.cifar10")
+    base.fc = torch.nn.Identity()
+    x = torch.randn(3, 3, 32, 32)
+    model.train()
+    assert not model.backbone.training and model.fc.training
+    assert not any(p.requires_grad for p in model.backbone.parameters())
+    with torch.no_grad():
+        torch.testing.assert_close(model.backbone(x), base(x))
+
+
+def test_the_shipped_transfer_card_shares_its_frozen_backbone_and_stands_alone_when_saved(tmp_path: Path) -> None:
+    """The shipped cats-and-dogs weights: built from the CIFAR backbone (saying plainly that CIFAR-10 holds cats and
+    dogs). Its file holds the head only; the frozen backbone is resnet18.cifar10's own tensors, loaded from that file
+    (hash checked: a changed base is refused with what to do). save-pretrained writes the whole model, which loads
+    back bit-identical."""
+    from zoo.weights import Weights, WeightsError
+    from zoo.weights.pretrained import save_pretrained
+
+    w = zoo.get_weights("transfer-resnet18.cats-dogs")
+    assert w.labels == ["cat", "dog"] and w.card["model_kwargs"]["backbone_weights"] == "resnet18.cifar10"
+    assert "CIFAR-10 itself contains cats and dogs" in w.card["notes"]
+    assert zoo.get_spec("transfer-resnet18").rebuild_kwargs(w.model_kwargs)["backbone_weights"] is None
+    assert w.shares and w.shares["weights"] == "resnet18.cifar10" and w.card["file"]["size"] < 1_000_000
+    base = zoo.get_weights("resnet18.cifar10").state_dict()
+    state = w.state_dict()
+    assert all(torch.equal(state["backbone." + k], v) for k, v in base.items() if not k.startswith("fc."))
+    model = zoo.get_model("transfer-resnet18", weights="transfer-resnet18.cats-dogs")
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 2)
+    stale = dict(w.card, file={**w.card["file"], "shares": {**w.shares, "sha256": "0" * 64}})
+    with pytest.raises(WeightsError, match="rebuild transfer-resnet18.cats-dogs"):
+        Weights.from_card(w.name, stale).state_dict()
+    save_pretrained(w, tmp_path / "cats-dogs")
+    alone = zoo.get_weights(f"local-dir:{tmp_path / 'cats-dogs'}")
+    assert alone.shares is None
+    again = alone.state_dict()
+    assert again.keys() == state.keys() and all(torch.equal(again[k], state[k]) for k in state)

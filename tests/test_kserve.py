@@ -348,10 +348,10 @@ def test_hostile_corpus_gets_strict_json_4xx_and_the_server_keeps_serving(kserve
     assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
 
 
-def test_readme_kserve_commands_work_as_written(kserve_served, tmp_path):
-    """README's KServe curl lines, pasted with this server's run folder, port and model, answer 200."""
-    lines = (Path(__file__).resolve().parents[1] / "README.md").read_text().splitlines()
-    at = next(i for i, line in enumerate(lines) if line.startswith("### The KServe engine"))
+def test_the_serving_guides_kserve_commands_work_as_written(kserve_served, tmp_path):
+    """The serving guide's KServe curl lines, pasted with this server's run folder, port and model, answer 200."""
+    lines = (Path(__file__).resolve().parents[1] / "docs" / "guides" / "serving.md").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("## The KServe engine"))
     block, commands = lines[at:], []
     for i, line in enumerate(block):
         if line.startswith(("KEY=", "curl ")) and (not commands or not commands[-1].endswith("\\")):

@@ -63,6 +63,7 @@ BUDGET: dict[str, dict[str, Any]] = {
     "vgg16-cifar10": dict(steps=160, subset=16, overrides={"batch_size": 8}),
     "alexnet-cifar10": dict(steps=80, subset=16, overrides={"batch_size": 8}),
     "transfer-cats-dogs": dict(steps=30, subset=32, model_kwargs={"backbone_weights": None}),
+    "speednet-cifar10": dict(steps=30, subset=512, overrides={"batch_size": 128}),
     "autoencoder-mnist": dict(steps=60, subset=256),
     "conv-autoencoder-mnist": dict(steps=60, subset=256),
     "vae-mnist": dict(steps=60, subset=256),

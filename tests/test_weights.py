@@ -29,7 +29,6 @@ from zoo.weights import (
     download,
     get_weights,
     list_weights,
-    markdown_table,
     registry_path,
     save_file,
     write_card,
@@ -86,25 +85,6 @@ def test_shipped_files_are_within_their_size_budget_and_fully_carded():
         t = c["training"]
         assert t["command"].startswith(f"zoo-train {t['recipe']}") and t["versions"]["torch"] and t["commit"]
         assert t["wall_time_s"] > 0 and t["device_name"] and t["hyperparameters"]["epochs"] >= 1
-
-
-def test_readme_weights_table_is_generated_from_the_registry():
-    readme = (ROOT / "README.md").read_text()
-    assert markdown_table() in readme, "README's weights table differs: paste `zoo weights list --markdown`"
-    assert readme.index("| weights |") < readme.index("## Two commands"), "README opens with the weights table"
-
-
-@pytest.mark.parametrize("table", ["int8", "gpu"])
-def test_readme_int8_and_gpu_tables_are_generated_from_the_cards(table):
-    """README's int8 and GPU-trained tables are `zoo weights list --markdown int8|gpu`, never typed by hand: a
-    card re-measured or rebuilt changes README's table, or this fails."""
-    generated = CliRunner().invoke(zoo_cli, ["weights", "list", "--markdown", table])
-    assert generated.exit_code == 0, generated.output
-    rows = generated.output.strip().splitlines()
-    assert len(rows) > 3, rows  # a header, its rule and rows: a table of nothing would prove nothing
-    assert generated.output.strip() in (ROOT / "README.md").read_text(), (
-        f"README's {table} table differs: paste `zoo weights list --markdown {table}`"
-    )
 
 
 # --------------------------------------------------------------------------- loading
@@ -752,3 +732,30 @@ def test_trained_cifar_exports_agree_with_eager_on_real_test_images(name, tmp_pa
         entry = real[runtime]
         assert entry["ok"] and entry["argmax_agree"] == "500/500", (runtime, entry)
         assert entry["outputs"]["logits"]["max_abs"] < 50 * ATOL, entry
+
+
+def test_a_build_keeps_its_runs_history_and_confusion_matrix_and_verify_can_record_one(zoo_home, tmp_path):
+    """The pictures of a weights page come from the run that built the weights: the card keeps the run's epochs
+    (metrics.jsonl) and the evaluation's confusion matrix; `verify --full --record` writes the matrix of a card
+    built before cards kept it (into the registry that holds the card), and only with --full."""
+    result = CliRunner().invoke(
+        zoo_cli, ["weights", "build", "classifier-net.gaussians", "--out", str(tmp_path / "run"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    card = json.loads(result.stdout[result.stdout.index("{") :])
+    epochs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in card["training"]["history"]] == [h["epoch"] for h in epochs]
+    assert card["training"]["history"][-1]["test_accuracy"] == pytest.approx(epochs[-1]["test_accuracy"])
+    matrix = card["evaluation"]["confusion_matrix"]
+    assert len(matrix) == 2 and sum(map(sum, matrix)) == card["dataset"]["samples"]
+    correct = matrix[0][0] + matrix[1][1]
+    assert correct / card["dataset"]["samples"] == pytest.approx(card["metrics"]["test_accuracy"], abs=1e-6)
+
+    local = json.loads(registry_path(local=True).read_text())
+    del local["weights"]["classifier-net.gaussians"]["evaluation"]
+    registry_path(local=True).write_text(json.dumps(local))
+    refused = CliRunner().invoke(zoo_cli, ["weights", "verify", "classifier-net.gaussians", "--record"])
+    assert refused.exit_code != 0 and "--full" in refused.output
+    recorded = CliRunner().invoke(zoo_cli, ["weights", "verify", "classifier-net.gaussians", "--full", "--record"])
+    assert recorded.exit_code == 0, recorded.output
+    assert get_weights("classifier-net.gaussians").card["evaluation"]["confusion_matrix"] == matrix

@@ -46,6 +46,12 @@ def _accuracy(name: str, files: list[tuple[Path, int]]) -> float:
     return correct / len(files)
 
 
+def _one_view(metrics: dict) -> float:
+    """The card's accuracy of one view per image, as this loop (and a served model) reads: a card whose recipe
+    evaluates with test-time augmentation (speednet) records it beside its headline."""
+    return float(metrics.get("test_accuracy_single_view", metrics["test_accuracy"]))
+
+
 # CI: the ResNets; Inception's loop (50 s) with `make test-all`, to keep CI within its 20 minutes
 @pytest.mark.parametrize(
     "name", [pytest.param(n, marks=pytest.mark.slow) if n.startswith("inception") else n for n in CIFAR]
@@ -55,11 +61,11 @@ def test_an_independent_loop_reproduces_the_card_on_its_verify_subset(name, data
     assert len(files) == 10_000
     subset = get_weights(name).card.get("verify_subset")
     if subset is None:  # small networks: their card has only the whole split, which is quick to read
-        accuracy, card = _accuracy(name, files), get_weights(name).metrics["test_accuracy"]
+        accuracy, card = _accuracy(name, files), _one_view(get_weights(name).metrics)
     else:  # the card's draw: seed 0 over the test split in class-folder order
         index = torch.randperm(len(files), generator=torch.Generator().manual_seed(subset["seed"]))[: subset["samples"]]
         accuracy = _accuracy(name, [files[i] for i in sorted(index.tolist())])
-        card = subset["metrics"]["test_accuracy"]
+        card = _one_view(subset["metrics"])
     assert abs(accuracy - card) <= 0.005, f"{name}: independent loop {accuracy:.4f}, card {card:.4f}"
 
 
@@ -67,5 +73,5 @@ def test_an_independent_loop_reproduces_the_card_on_its_verify_subset(name, data
 @pytest.mark.parametrize("name", CIFAR)
 def test_an_independent_loop_reproduces_the_card_on_all_10000_test_images(name, data_dir):
     files = _test_files(data_dir)
-    accuracy, card = _accuracy(name, files), get_weights(name).metrics["test_accuracy"]
+    accuracy, card = _accuracy(name, files), _one_view(get_weights(name).metrics)
     assert abs(accuracy - card) <= 0.005, f"{name}: independent loop {accuracy:.4f}, card {card:.4f}"

@@ -215,10 +215,7 @@ def dataset_options(checkpoint: dict[str, Any]) -> dict[str, Any]:
 def rebuild_kwargs(checkpoint: dict[str, Any]) -> dict[str, Any]:
     """Builder kwargs to rebuild a checkpoint's model: as trained, but never fetching pretrained
     weights (the checkpoint's own weights include the backbone)."""
-    kwargs = dict(checkpoint["model"]["kwargs"])
-    if checkpoint["model"]["name"] == "transfer-resnet18":
-        kwargs["backbone_weights"] = None
-    return kwargs
+    return zoo.get_spec(checkpoint["model"]["name"]).rebuild_kwargs(checkpoint["model"]["kwargs"])
 
 
 def model_from_checkpoint(checkpoint: dict[str, Any] | str | Path) -> torch.nn.Module:

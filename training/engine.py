@@ -13,7 +13,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +35,18 @@ from .data import DataBundle, holdout_split, load_dataset, random_subset
 from .machine import resolve_device, seed_everything
 from .precision import resolve_precision
 from .provenance import earlier_segments, new_segment, write_config
-from .recipes import Profile, Recipe, get_recipe
+from .recipes import Profile, Recipe, decide_start, get_recipe
 from .small_convs import route_small_convs
 from .steps import Context, Step, get_step
-from .tracking import Meter, RunFolderLock, claim_run_folder, open_tensorboard, tensorboard_epoch
+from .tracking import (
+    Meter,
+    RunFolderLock,
+    choose_run_folder,
+    claim_run_folder,
+    open_tensorboard,
+    resumed_folder,
+    tensorboard_epoch,
+)
 
 
 @dataclass
@@ -146,7 +153,16 @@ class Trainer:
         dataset = cfg.dataset or self.recipe.dataset
         self.recipe.check_dataset(dataset)
         options = self.recipe.dataset_options if self.resume_state is None else dataset_options(self.resume_state)
+        start = None if self.resume_state is not None else decide_start(self.recipe, cfg.model_kwargs)
+        if start is not None and start.note and self.rank == 0:
+            self.log(start.note)  # what the recipe chose on this machine, and why
+        if start is not None:
+            options = {**options, **start.dataset_options}
         self.data: DataBundle = cfg.data or load_dataset(dataset, cfg.data_dir, cfg.download, **options)
+        if start is not None and (start.note or start.dataset_options):
+            saved = {**(self.data.meta.get("dataset_options") or {}), **start.dataset_options}
+            meta = {**self.data.meta, "dataset_options": saved, **({"start": start.note} if start.note else {})}
+            self.data = replace(self.data, meta=meta)  # a resume or an evaluation reads the data as this run did
         self.dataset = dataset
         if cfg.holdout:
             self.data = holdout_split(self.data, cfg.holdout, cfg.seed)
@@ -155,6 +171,8 @@ class Trainer:
 
         spec = zoo.get_spec(self.model_name)
         self.model_kwargs = {**self.recipe.model_kwargs, **self.data.model_kwargs, **cfg.model_kwargs}
+        if start is not None:
+            self.model_kwargs.update(start.model_kwargs)
         if self.resume_state is not None:
             self.model_kwargs = {**self.resume_state["model"]["kwargs"], **cfg.model_kwargs}
         model = zoo.get_model(self.model_name, **self.model_kwargs)
@@ -167,9 +185,10 @@ class Trainer:
             route_small_convs(model)  # 2.2x for the seed ResNet here (see training.small_convs)
         self.raw_model: nn.Module = model
         self.spec = spec
-        self.preprocessing = (
-            dict(self.data.preprocessing or self.recipe.preprocessing or spec.preprocessing or {}) or None
-        )
+        recipe_pre = start.preprocessing if start is not None and start.preprocessing else self.recipe.preprocessing
+        if self.resume_state is not None and self.resume_state.get("preprocessing"):
+            recipe_pre = self.resume_state["preprocessing"]  # as the run began
+        self.preprocessing = dict(self.data.preprocessing or recipe_pre or spec.preprocessing or {}) or None
         self.labels = self.data.labels or (list(spec.labels) if spec.labels else None)
 
         step_cls = get_step(self.recipe.step)
@@ -206,20 +225,8 @@ class Trainer:
         ``overwrite``, emptied of that run's files) so that two runs' histories are never mixed; a resumed run
         continues in its own folder, or in a fresh ``out`` that then receives its history."""
         cfg = self.cfg
-        self.resumed_folder: Path | None = None
-        if cfg.resume is not None:
-            resume = Path(cfg.resume).resolve()
-            self.resumed_folder = (
-                (resume.parent.parent if resume.parent.name == "checkpoints" else resume.parent)
-                if resume.is_file()
-                else resume
-            )
-        if cfg.out is not None:
-            out = Path(cfg.out)
-        elif self.resumed_folder is not None:
-            out = self.resumed_folder
-        else:
-            out = Path("runs") / self.recipe.name / datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.resumed_folder = resumed_folder(cfg.resume)
+        out = choose_run_folder(cfg.out, self.resumed_folder, self.recipe.name)
         if self.rank == 0:
             continuing = self.resumed_folder is not None and out.resolve() == self.resumed_folder
             self._lock = claim_run_folder(out, cfg.overwrite, resuming=continuing)

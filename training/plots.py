@@ -19,10 +19,11 @@ def _np(x: Any) -> Any:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
 
 
-def _save(fig: Any, path: Path) -> Path:
+def save_figure(fig: Any, path: Path, dpi: int = 110) -> Path:
+    """Write ``fig`` to ``path`` (folders made) and close it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 
@@ -50,7 +51,7 @@ def training_curves(history: Sequence[dict[str, Any]], path: Path, title: str = 
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def confusion_matrix(
@@ -78,7 +79,7 @@ def confusion_matrix(
                     color="white" if norm[i, j] > 0.5 else "black",
                 )
     ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def image_grid(images: torch.Tensor, path: Path, nrow: int = 8, title: str = "") -> Path:
@@ -91,7 +92,7 @@ def image_grid(images: torch.Tensor, path: Path, nrow: int = 8, title: str = "")
     ax.axis("off")
     if title:
         ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def labelled_grid(images: torch.Tensor, titles: Sequence[str], path: Path, ncol: int = 8, title: str = "") -> Path:
@@ -123,7 +124,7 @@ def codes_3d(codes: torch.Tensor, labels: torch.Tensor, path: Path) -> Path:
     points = ax.scatter(codes[:, 0], codes[:, 1], codes[:, 2], c=labels, cmap="tab10", s=4)
     fig.colorbar(points, ax=ax, shrink=0.6, label="digit")
     ax.set_title("3-d codes of test digits")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def tsne_scatter(points: Any, labels: Any, names: Sequence[str], path: Path, title: str = "") -> Path:
@@ -139,7 +140,7 @@ def tsne_scatter(points: Any, labels: Any, names: Sequence[str], path: Path, tit
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title or "t-SNE of learned features")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def regression_fit(x: torch.Tensor, y: torch.Tensor, pred: torch.Tensor, path: Path) -> Path:
@@ -149,7 +150,7 @@ def regression_fit(x: torch.Tensor, y: torch.Tensor, pred: torch.Tensor, path: P
     ax.scatter(x, y, s=8, alpha=0.6, label="data")
     ax.plot(x[order], pred[order], "r-", lw=2, label="model")
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def decision_boundary(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, b: float, path: Path) -> Path:
@@ -161,7 +162,7 @@ def decision_boundary(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, b: floa
         ax.plot(xs, (-float(w[0]) * xs - b) / float(w[1]), "k-", label="P = 0.5")
         ax.set_ylim(float(x[:, 1].min()) - 5, float(x[:, 1].max()) + 5)
         ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def curves(points: torch.Tensor, paintings: torch.Tensor, path: Path) -> Path:
@@ -173,7 +174,7 @@ def curves(points: torch.Tensor, paintings: torch.Tensor, path: Path) -> Path:
         ax.plot(points, p, c="#4AD631", lw=1)
     ax.legend(loc="upper right")
     ax.set_title("generated paintings")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def series(
@@ -188,7 +189,7 @@ def series(
     if cut is not None:
         ax.axvline(cut, color="gray", ls=":", label="train | test")
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def returns(values: Sequence[float], path: Path) -> Path:
@@ -199,7 +200,7 @@ def returns(values: Sequence[float], path: Path) -> Path:
         ax.plot(range(9, len(values)), _np(smooth), "r-", label="mean of 10")
     ax.set_xlabel("episode")
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def comparison(
@@ -219,4 +220,4 @@ def comparison(
         ax.set_ylim(*ylim)
     ax.legend(loc="best")
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)

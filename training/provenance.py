@@ -127,6 +127,7 @@ def write_config(trainer: Any) -> None:
         "base": trainer.cfg.base,
         "dataset": trainer.dataset,
         "data": trainer.data.description,
+        "start": trainer.data.meta.get("start"),
         "hyperparameters": trainer.profile.to_dict(),
         "seed": trainer.cfg.seed,
         "world_size": trainer.world,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import warnings
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,25 @@ class RunFolderLock:
     def release(self) -> None:
         if not self._file.closed:
             self._file.close()  # closing drops the lock; the file stays (removing it would race a new claimant)
+
+
+def resumed_folder(resume: str | Path | None) -> Path | None:
+    """The run folder a ``--resume`` checkpoint (or folder) belongs to; None for a fresh run."""
+    if resume is None:
+        return None
+    path = Path(resume).resolve()
+    if not path.is_file():
+        return path
+    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+
+
+def choose_run_folder(out: str | Path | None, resumed: Path | None, recipe: str) -> Path:
+    """Where a run writes: ``out`` if given, else the folder it resumes, else ``runs/RECIPE/<time>``."""
+    if out is not None:
+        return Path(out)
+    if resumed is not None:
+        return resumed
+    return Path("runs") / recipe / datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
 def claim_run_folder(out: Path, overwrite: bool, resuming: bool = False) -> RunFolderLock:

@@ -172,6 +172,14 @@ class ModelSpec:
     reference_params: Mapping[str, int] = field(default_factory=dict)
     reference_kwargs: Mapping[str, Any] = field(default_factory=dict)
     faithful: bool = True
+    #: Builder arguments that only say which pretrained weights to start from (a backbone's), each with the module
+    #: prefix those weights load under (``{"backbone_weights": "backbone."}``): rebuilding a trained model sets them
+    #: to None, since its own tensors hold the backbone (no download, no second load).
+    start_kwargs: Mapping[str, str] = field(default_factory=dict)
+
+    def rebuild_kwargs(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """``kwargs`` of a trained build, without fetching what it started from."""
+        return {k: (None if k in self.start_kwargs else v) for k, v in kwargs.items()}
 
     @property
     def default_kwargs(self) -> dict[str, Any]:
@@ -242,11 +250,14 @@ def register_model(
     reference_params: Mapping[str, int] | None = None,
     reference_kwargs: Mapping[str, Any] | None = None,
     faithful: bool = True,
+    start_kwargs: Mapping[str, str] | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Register a builder function under ``name`` (decorator).
 
     ``reference_params`` maps part name to the parameter count the catalogue
-    (``ZOO.md``) states for a build with ``reference_kwargs``; tests check it.
+    (``ZOO.md``) states for a build with ``reference_kwargs``; tests check it. ``start_kwargs`` maps the
+    arguments that choose pretrained weights to start from (set to None when trained weights are loaded) to the
+    module prefix those weights load under.
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}")
@@ -268,6 +279,7 @@ def register_model(
             reference_params=dict(reference_params or {}),
             reference_kwargs=dict(reference_kwargs or {}),
             faithful=faithful,
+            start_kwargs=dict(start_kwargs or {}),
         )
         return builder
 
@@ -314,10 +326,11 @@ def get_model(name: str, weights: Any = None, **kwargs: Any) -> nn.Module:
         from .heads import load_with_new_head
 
         rest = {k: v for k, v in kwargs.items() if k != "num_classes"}
-        model = spec.builder(**{**model_kwargs_for(w, rest, spec.default_kwargs), "num_classes": kwargs["num_classes"]})
+        trained = spec.rebuild_kwargs(model_kwargs_for(w, rest, spec.default_kwargs))
+        model = spec.builder(**{**trained, "num_classes": kwargs["num_classes"]})
         load_with_new_head(model, w.state_dict())
         return model.eval()
-    return load_into(spec.builder(**model_kwargs_for(w, kwargs, spec.default_kwargs)), w)
+    return load_into(spec.builder(**spec.rebuild_kwargs(model_kwargs_for(w, kwargs, spec.default_kwargs))), w)
 
 
 def list_models(task: str | None = None) -> list[str]:

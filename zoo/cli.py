@@ -291,6 +291,12 @@ def _card_text(w: Weights) -> str:
             f"  file: {f['name']}  {f['size']:,} bytes  {f['dtype']}  {f['parameters']:,} parameters  "
             f"sha256 {f['sha256'][:16]}...  ({'shipped' if w.shipped else 'cache or mirror'})"
         )
+        if w.shares:
+            s = w.shares
+            lines.append(
+                f"  shares: {s.get('tensors')} frozen tensors with {s['weights']} (sha256 {str(s['sha256'])[:16]}..., "
+                f"loaded under {s.get('prefix')!r}): the file holds the rest"
+            )
     else:
         lines.append(f"  file: not built here; {w.how_to_build()}")
     ds = c.get("dataset") or {}

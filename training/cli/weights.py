@@ -102,8 +102,17 @@ def weights_build_cmd(
     help="Measure on the whole evaluation split, also where the card has a fixed "
     "verify subset (the big CIFAR-10 networks: 2,000 test images by default, minutes on a CPU in full).",
 )
+@click.option(
+    "--record",
+    is_flag=True,
+    help="Maintainers, with --full: write what the whole-split evaluation found beyond its scalars (a classifier's "
+    "confusion matrix and per-class accuracy) into each card that holds within tolerance (the documentation "
+    "site draws it).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def weights_verify_cmd(names: tuple[str, ...], data_dir: Path | None, device: str, full: bool, as_json: bool) -> None:
+def weights_verify_cmd(
+    names: tuple[str, ...], data_dir: Path | None, device: str, full: bool, record: bool, as_json: bool
+) -> None:
     """Recompute each card's metrics (default: every built weights) and print card vs measured; exits 1 when one is
     outside its tolerance. Cards with a verify subset are measured on it (its figure is on the card beside the
     whole split's) unless --full."""
@@ -111,6 +120,8 @@ def weights_verify_cmd(names: tuple[str, ...], data_dir: Path | None, device: st
 
     from ..verify import format_value, verify
 
+    if record and not full:
+        raise click.UsageError("--record writes the whole split's evaluation: give --full too")
     chosen = list(names) or [n for n in list_weights() if get_weights(n).built]
 
     def show(row: dict[str, Any]) -> None:
@@ -123,7 +134,7 @@ def weights_verify_cmd(names: tuple[str, ...], data_dir: Path | None, device: st
             + (f"  ({row['split']})" if row.get("split", "").startswith("verify") else "")
         )
 
-    rows = verify(chosen, data_dir, device, log=show, full=full)
+    rows = verify(chosen, data_dir, device, log=show, full=full, record=record)
     failed = [r["name"] for r in rows if r["ok"] is False]
     if as_json:
         click.echo(json.dumps(rows, indent=2))

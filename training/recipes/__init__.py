@@ -7,7 +7,7 @@ recipe is lives in ``base``. Every public name is importable from ``training.rec
 
 from __future__ import annotations
 
-from . import generative, images, photos, sequences, small  # noqa: F401  (each registers its recipes)
+from . import generative, images, photos, sequences, small, speed  # noqa: F401  (each registers its recipes)
 from .base import (
     OPTIMIZERS,
     PRECISIONS,
@@ -15,6 +15,8 @@ from .base import (
     SCHEDULERS,
     Profile,
     Recipe,
+    RunStart,
+    decide_start,
     get_recipe,
     list_recipes,
     parse_value,
@@ -28,6 +30,8 @@ __all__ = [
     "SCHEDULERS",
     "Profile",
     "Recipe",
+    "RunStart",
+    "decide_start",
     "get_recipe",
     "list_recipes",
     "parse_value",

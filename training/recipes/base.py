@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -23,7 +24,7 @@ class Profile:
     nesterov: bool = False
     betas: tuple[float, float] = (0.9, 0.999)
     alpha: float = 0.99  # RMSprop smoothing
-    scheduler: str | None = None  # None | onecycle | cosine
+    scheduler: str | None = None  # None | onecycle | cosine | triangle (extra: lr_start, lr_peak_at, lr_end)
     label_smoothing: float = 0.0
     precision: str = "fp32"  # fp32 | bf16 | auto (bf16 autocast where the hardware has it; see training.precision)
     channels_last: bool = False
@@ -65,9 +66,19 @@ class Profile:
             raise ValueError("; ".join(problems))
 
     def with_overrides(self, **overrides: Any) -> Profile:
-        """A copy with fields replaced; values given as strings are converted to the field's type."""
+        """A copy with fields replaced; values given as strings are converted to the field's type. ``FIELD.KEY``
+        sets one entry of a mapping field (``extra.tta=0``, ``augment.flip=false``)."""
         known = {f.name: f for f in fields(self)}
         converted: dict[str, Any] = {}
+        for dotted in [k for k in overrides if "." in k]:
+            field_name, key = dotted.split(".", 1)
+            current = converted.get(field_name, getattr(self, field_name, None))
+            if field_name not in known or not isinstance(current, Mapping):
+                raise ValueError(f"{dotted}: {field_name} is not a hyper-parameter with named entries")
+            value = overrides.pop(dotted)
+            if isinstance(value, str):
+                value = parse_entry(value, current.get(key))
+            converted[field_name] = {**current, key: value}
         for key, value in overrides.items():
             if key not in known:
                 raise ValueError(f"unknown hyper-parameter {key!r}; known: {', '.join(sorted(known))}")
@@ -98,7 +109,7 @@ def _plain(value: Any) -> Any:
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-SCHEDULERS = ("onecycle", "cosine")
+SCHEDULERS = ("onecycle", "cosine", "triangle")
 PRECISIONS = ("fp32", "bf16", "auto")
 
 
@@ -122,6 +133,17 @@ def _kind(like: Any) -> str:
     return ""
 
 
+def parse_entry(text: str, like: Any) -> Any:
+    """Command-line text as the value of a mapping's entry: the kind of the entry it replaces, else a JSON literal
+    (``true``, ``0.5``, ``[0.35, 1.0]``), else the text itself."""
+    if like is not None and not isinstance(like, (list, dict)):
+        return parse_value(text, like)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def parse_value(text: str, like: Any) -> Any:
     """Command-line text as a value of ``like``'s kind (bool, int, float, a '/'-separated tuple, or text)."""
     if isinstance(like, bool):
@@ -139,6 +161,16 @@ def parse_value(text: str, like: Any) -> Any:
     if like is None:
         return None if text.lower() in ("none", "") else text
     raise ValueError(f"cannot set this hyper-parameter from the command line ({text!r})")
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """What a recipe decides when a fresh run starts, from what the machine has (see :attr:`Recipe.start`)."""
+
+    model_kwargs: Mapping[str, Any]
+    preprocessing: Mapping[str, Any] | None = None
+    dataset_options: Mapping[str, Any] = field(default_factory=dict)
+    note: str = ""  # said to the user and kept in the run's record
 
 
 @dataclass(frozen=True)
@@ -162,6 +194,9 @@ class Recipe:
     #: (or the tutorial gave none for this model); then ``departure`` says why.
     default: str = "seed"
     departure: str = ""
+    #: Called with the run's model arguments when a fresh run starts: settings that depend on the machine (the
+    #: pretrained weights a recipe starts from, where they cannot be downloaded). A resumed run keeps its own.
+    start: Callable[[Mapping[str, Any]], RunStart] | None = None
 
     def check_dataset(self, name: str) -> None:
         """Refuse a dataset this recipe's model cannot read (another shape, other classes)."""
@@ -174,6 +209,12 @@ class Recipe:
             return self.profiles[name]
         except KeyError:
             raise ValueError(f"{self.name} has no profile {name!r}; it has: {', '.join(self.profiles)}") from None
+
+
+def decide_start(recipe: Recipe, model_kwargs: Mapping[str, Any]) -> RunStart | None:
+    """What ``recipe`` decides for a fresh run on this machine (:attr:`Recipe.start`), given the run's own model
+    arguments; None where it decides nothing."""
+    return None if recipe.start is None else recipe.start({**recipe.model_kwargs, **model_kwargs})
 
 
 RECIPES: dict[str, Recipe] = {}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from zoo.models import CIFAR_HALF, IMAGENET, MNIST_HALF, MNIST_TO_TENSOR
 
-from .base import MNIST_ALT, Profile, Recipe, register
+from .base import MNIST_ALT, Profile, Recipe, RunStart, register
 
 CIFAR_SEED_AUG = {"resize_to": 40, "flip": True, "crop": 32}
 #: A stronger CIFAR recipe for a GPU: big batches held on the device, SGD + Nesterov with a one-cycle
@@ -332,13 +334,38 @@ register(
         target="test accuracy >= 0.85 after 5 epochs",
     )
 )
+#: Where torchvision's ImageNet weights cannot be had, the seed's lesson starts from the zoo's own trained backbone.
+FALLBACK_BACKBONE = {"backbone": "resnet18", "backbone_weights": "resnet18.cifar10"}
+
+
+def transfer_start(model_kwargs: Mapping[str, Any]) -> RunStart:
+    """The seed's ImageNet backbone where its weights can be had (cached or downloadable), else the shipped
+    ``resnet18.cifar10``; the photos are read at the backbone's size and normalised as it was trained."""
+    from zoo.models.transfer import IMAGENET_WEIGHTS, backbone_preprocessing, imagenet_weights_available
+
+    kwargs = dict(model_kwargs)
+    note = ""
+    if kwargs.get("backbone", "torchvision") == "torchvision" and kwargs.get("backbone_weights") == IMAGENET_WEIGHTS:
+        available, why = imagenet_weights_available()
+        if not available:
+            kwargs.update(FALLBACK_BACKBONE)
+            note = (
+                f"torchvision's ImageNet ResNet-18 weights cannot be had ({why}); starting from the zoo's "
+                f"{FALLBACK_BACKBONE['backbone_weights']} backbone instead, at its 32 px (CIFAR-10 itself contains "
+                "cats and dogs: that backbone has seen these classes)"
+            )
+    pre = backbone_preprocessing(str(kwargs.get("backbone", "torchvision")), kwargs.get("backbone_weights"))
+    return RunStart(kwargs, pre, {"size": int(pre.get("height") or 224)}, note)
+
+
 register(
     Recipe(
         "transfer-cats-dogs",
         "transfer-resnet18",
         "classification",
         "image-folder",
-        "Frozen ImageNet ResNet-18 + the seed's head on a two-class image folder (default: CIFAR-10's cat/dog).",
+        "A frozen trained ResNet-18 + the seed's head on a two-class image folder (default: CIFAR-10's cat/dog): "
+        "ImageNet's backbone where its weights can be had, else the zoo's resnet18.cifar10.",
         "S3 L3600-3700",
         {
             "seed": Profile(
@@ -354,5 +381,6 @@ register(
         model_kwargs={"backbone_weights": "IMAGENET1K_V1"},
         preprocessing=IMAGENET,
         dataset_options={"classes": ["cat", "dog"], "size": 224},
+        start=transfer_start,
     )
 )

@@ -13,12 +13,14 @@ from .sequence import (
     StatefulRegressionStep,
     TaggingStep,
 )
+from .speed import SpeedStep
 
 __all__ = ["Context", "Step", "build_optimizer", "build_scheduler", "eval_mode", "learned", "STEPS", "get_step"]
 
 STEPS: dict[str, type[Step]] = {
     "classification": ClassificationStep,
     "finetune": FinetuneStep,
+    "speed": SpeedStep,
     "binary-classification": BinaryClassificationStep,
     "regression": RegressionStep,
     "reconstruction": ReconstructionStep,

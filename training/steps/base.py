@@ -86,6 +86,18 @@ def build_scheduler(optimizer: Optimizer, p: Profile, total_steps: int) -> Any:
         )
     if p.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
+    if p.scheduler == "triangle":  # linear from lr_start up to 1 at lr_peak_at of the run, then down to lr_end
+        start, peak, end = (
+            float(p.extra.get(k, d)) for k, d in (("lr_start", 0.2), ("lr_peak_at", 0.23), ("lr_end", 0.07))
+        )
+        up = max(int(total_steps * peak), 1)
+
+        def factor(step: int) -> float:
+            if step < up:
+                return start + (1 - start) * step / up
+            return 1 + (end - 1) * min((step - up) / max(total_steps - up, 1), 1.0)
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     raise ValueError(f"unknown scheduler {p.scheduler!r} ({', '.join(SCHEDULERS)})")
 
 

@@ -16,6 +16,7 @@ from . import (  # noqa: F401
     resnet,
     sequence,
     simple_cnn,
+    speednet,
     toy,
     transfer,
     vae,

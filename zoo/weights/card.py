@@ -119,15 +119,43 @@ class Weights:
             )
         return download_to_cache(url, self.file, self.sha256, self.name, progress=progress)
 
+    @property
+    def shares(self) -> dict[str, Any] | None:
+        """Where the file holds only what training changed: the other weights whose tensors it shares (a frozen
+        backbone), their hash and the prefix they load under; None for a self-contained file."""
+        shares = (self.card.get("file") or {}).get("shares")
+        return dict(shares) if shares else None
+
     def load(self, download: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """(state dict in float32, metadata) from the verified file."""
+        """(state dict in float32, metadata) from the verified file (and, for a file that shares a frozen backbone,
+        from that backbone's weights, hash checked)."""
         path = self.path(download)
         tensors, meta = load_file(path)
         if meta.get("model") not in (None, self.model):
             raise WeightsError(
                 f"{path} holds weights for {meta['model']} ({meta.get('weights')}), not for {self.model}"
             )
+        shares = self.shares
+        if shares:
+            tensors = {**self._shared_tensors(shares, list(meta.get("shared_keys") or []), download), **tensors}
         return tensors, meta
+
+    def _shared_tensors(self, shares: Mapping[str, Any], keys: list[str], download: bool) -> dict[str, torch.Tensor]:
+        from .registry import get_weights
+
+        base = get_weights(str(shares["weights"]))
+        if base.sha256 != shares["sha256"]:
+            raise WeightsError(
+                f"{self.name} shares its frozen tensors with {base.name} as they were (sha256 "
+                f"{str(shares['sha256'])[:12]}), but {base.name} is now {str(base.sha256)[:12]}: rebuild {self.name} "
+                f"({self.how_to_build()})"
+            )
+        state = base.load(download)[0]
+        missing = [k for k in keys if k not in state]
+        if missing or not keys:
+            raise WeightsError(f"{self.name}: {base.name} lacks the shared tensors {missing[:3]}; rebuild {self.name}")
+        prefix = str(shares.get("prefix", ""))
+        return {prefix + k: state[k] for k in keys}
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The model's state dict (float32 tensors; buffers keep their integer dtypes)."""

@@ -15,6 +15,15 @@ import torch
 
 from ..errors import ZooError
 
+#: Names of save-pretrained folders (:mod:`zoo.weights.pretrained`): ``local-dir:DIR`` and ``hf-hub:ORG/NAME``.
+LOCAL_DIR, HF_HUB = "local-dir:", "hf-hub:"
+
+
+def is_pretrained_source(source: str | Path) -> bool:
+    """Whether ``source`` names a save-pretrained folder (``local-dir:DIR`` or ``hf-hub:ORG/NAME``)."""
+    return str(source).startswith((LOCAL_DIR, HF_HUB))
+
+
 PACKAGE_DIR = Path(__file__).parent
 #: The packaged cards and shipped files.
 REGISTRY_FILE = PACKAGE_DIR / "registry.json"

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from .card import Weights
-from .files import WeightsError, atomic_write
+from .files import HF_HUB, LOCAL_DIR, WeightsError, atomic_write, is_pretrained_source, save_file
 
-LOCAL_DIR, HF_HUB = "local-dir:", "hf-hub:"
+__all__ = ["HF_HUB", "LOCAL_DIR", "is_pretrained_source", "load_pretrained", "save_pretrained"]
 FORMAT = "torch-model-zoo/pretrained"
 FILE = "model.safetensors"
 #: The Hub's pipeline tag for each task of the zoo.
@@ -35,16 +35,21 @@ PIPELINE_TAGS = {
 }
 
 
-def is_pretrained_source(source: str) -> bool:
-    return source.startswith((LOCAL_DIR, HF_HUB))
-
-
 def save_pretrained(weights: Weights, folder: Path) -> Path:
-    """Write ``weights`` into ``folder`` in the Hub's layout; the tensors file is the card's own, copied."""
+    """Write ``weights`` into ``folder`` in the Hub's layout; the tensors file is the card's own, copied (one that
+    shares a frozen backbone with other weights is written whole: the folder stands alone)."""
     source = weights.path()
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, folder / FILE)
     card = json.loads(json.dumps(dict(weights.card)))
+    if weights.shares:
+        state, header = weights.load()
+        header = {k: v for k, v in header.items() if k != "shared_keys"}
+        dtype = str(card["file"].get("dtype", "float32"))
+        card["file"].pop("shares")
+        card["file"]["sha256"] = save_file(state, folder / FILE, header, dtype=dtype)
+        card["file"]["size"] = (folder / FILE).stat().st_size
+    else:
+        shutil.copyfile(source, folder / FILE)
     config = {
         "format": FORMAT,
         "weights": weights.name,

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .card import Weights, upgrade_card
-from .files import REGISTRY_FILE, WeightsError, atomic_write, registry_path
+from .files import REGISTRY_FILE, WeightsError, atomic_write, is_pretrained_source, registry_path
 
 REGISTRY_FORMAT = "torch-model-zoo/weights"
 #: What a missing file is named like (``best.pt``), as opposed to a weights tag (``lenet.mnist``).
@@ -56,7 +57,15 @@ def write_card(name: str, card: Mapping[str, Any], path: Path) -> None:
     cards = {n: dict(w.card) for n, w in _read(path).items()}
     cards[name] = upgrade_card(card)
     text = json.dumps({"format": REGISTRY_FORMAT, "version": 1, "weights": dict(sorted(cards.items()))}, indent=1)
-    atomic_write(path, (text + "\n").encode())
+    atomic_write(path, (_NUMBER_LIST.sub(_one_line, text) + "\n").encode())
+
+
+#: A JSON list of numbers spread one per line (a confusion matrix's rows, a history's values): kept on one line.
+_NUMBER_LIST = re.compile(r"\[\s+((?:-?[\d.eE+-]+,\s+)*-?[\d.eE+-]+)\s+\]")
+
+
+def _one_line(match: re.Match[str]) -> str:
+    return "[" + " ".join(match.group(1).split()) + "]"
 
 
 def update_card(name: str, fields: Mapping[str, Any]) -> Path:
@@ -75,7 +84,7 @@ def is_weights_source(source: str | Path) -> bool:
     """A SOURCE that reads as a weights name (``MODEL.TAG``) rather than a file: no such path exists, no folder
     separator, no checkpoint suffix. Unknown names then get the registry's close-match suggestions."""
     text = str(source)
-    if text.startswith(("local-dir:", "hf-hub:")):  # a save-pretrained folder (zoo.weights.pretrained)
+    if is_pretrained_source(text):  # a save-pretrained folder (zoo.weights.pretrained)
         return True
     return (
         "." in text
@@ -97,7 +106,7 @@ def list_weights(model: str | None = None) -> list[str]:
 def get_weights(name: str) -> Weights:
     """The :class:`Weights` named ``MODEL.TAG`` (``ValueError`` with close matches if unknown), or those of a
     save-pretrained folder named ``local-dir:DIR`` or ``hf-hub:ORG/NAME``."""
-    if name.startswith(("local-dir:", "hf-hub:")):
+    if is_pretrained_source(name):
         from .pretrained import load_pretrained
 
         return load_pretrained(name)
@@ -140,7 +149,7 @@ def resolve_weights(model: str, weights: str | Weights) -> Weights:
             raise WeightsError(f"{model} has no weights entry; `zoo weights list` shows the trained models")
         w = found
     else:
-        pretrained = weights.startswith(("local-dir:", "hf-hub:"))
+        pretrained = is_pretrained_source(weights)
         w = get_weights(weights if "." in weights or pretrained else f"{model}.{weights}")
     if w.model != model:
         raise WeightsError(f"{w.name} are weights for {w.model}, not for {model}")

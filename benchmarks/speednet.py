@@ -1,0 +1,218 @@
+"""Time to accuracy on CIFAR-10: `zoo-train speednet-cifar10`, measured whole, and each trick switched off alone.
+
+    python benchmarks/speednet.py                          # the default recipe, seed 0
+    python benchmarks/speednet.py --seeds 0 1 2            # the mean of three seeds
+    python benchmarks/speednet.py --ablate lookahead tta   # also: the recipe with each named trick off (seed 0)
+    python benchmarks/speednet.py --epochs 8               # a shorter schedule (time to a lower accuracy)
+    python benchmarks/speednet.py --take runs/speednet-s0  # record a finished default run (its own timing)
+    python benchmarks/speednet.py --markdown               # print the results file as the guide's table
+
+Each row is the whole command a user types (data loading and the final evaluation included) timed from outside,
+with the run's FLOPs (per image, counted by torch's FlopCounterMode on a training step, times images seen), the
+FLOPS it achieved and the machine's own bf16 matrix-multiply rate measured just before. Rows of other settings
+already in the results file are kept. Writes benchmarks/results/speednet-cpu.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "speednet-cpu.json"
+#: The tricks a row can switch off, and the profile override that does it.
+TRICKS: dict[str, dict[str, Any]] = {
+    "whiten": {"whiten": False},
+    "dirac": {"dirac": False},
+    "bias_scale": {"bias_scale": 1.0},
+    "lookahead": {"lookahead": False},
+    "alternate_flip": {"alternate_flip": False},
+    "tta": {"tta": 0},
+    "label_smoothing": {},
+}
+
+
+def bf16_matmul_gflops(seconds: float = 3.0) -> float:
+    """This machine's bf16 matrix-multiply rate (2048^3 products, all threads), the roofline a run is held to."""
+    import torch
+
+    a = torch.randn(2048, 2048, dtype=torch.bfloat16)
+    b = torch.randn(2048, 2048, dtype=torch.bfloat16)
+    a @ b
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        n += 1
+    return 2 * 2048**3 * n / (time.perf_counter() - start) / 1e9
+
+
+def train_flops_per_image(batch: int = 64) -> float:
+    """FLOPs of one training step (forward and backward) of SpeedNet per image, counted by torch."""
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import zoo
+
+    model = zoo.get_model("speednet")
+    x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), y).backward()
+    return counter.get_total_flops() / batch
+
+
+def run(seed: int, label: str, extra: dict[str, Any], epochs: int | None, out: Path) -> dict[str, Any]:
+    from training.recipes import get_recipe
+
+    profile = get_recipe("speednet-cifar10").profile("default")
+    command = [str(Path(sys.executable).parent / "zoo-train"), "speednet-cifar10", "--seed", str(seed)]
+    command += ["--out", str(out), "--overwrite", "--quiet", "--json"]
+    if epochs:
+        command += ["--epochs", str(epochs)]
+    if label == "label_smoothing":
+        command += ["--set", "label_smoothing=0"]
+    for key, value in extra.items():
+        command += ["--set", f"extra.{key}={json.dumps(value)}"]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        return {"label": label, "seed": seed, "error": (done.stderr or done.stdout)[-400:]}
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    return {
+        "label": label,
+        "seed": seed,
+        "epochs": summary["epochs"],
+        "test_accuracy": round(summary["test_accuracy"], 4),
+        "single_view": round(summary.get("test_accuracy_single_view", summary["test_accuracy"]), 4),
+        "tta": int(extra.get("tta", profile.extra["tta"])),
+        "wall_s": round(wall, 1),
+        "train_s": summary["wall_time_s"],
+        "precision": summary["precision"],
+    }
+
+
+def taken(run: Path) -> dict[str, Any]:
+    """A row from a finished default run's folder: its metrics and the engine's own wall time (the command's is not
+    known: process start and data loading, some 20-30 s here, are left out and the row says so)."""
+    summary = json.loads((run / "metrics.json").read_text())
+    config = json.loads((run / "config.json").read_text())
+    if config["recipe"] != "speednet-cifar10" or config.get("max_steps") or config.get("holdout"):
+        raise SystemExit(f"{run} is not a whole speednet-cifar10 run")
+    return {
+        "label": "default",
+        "seed": int(config["seed"]),
+        "epochs": summary["epochs"],
+        "test_accuracy": round(summary["test_accuracy"], 4),
+        "single_view": round(summary.get("test_accuracy_single_view", summary["test_accuracy"]), 4),
+        "tta": int(config["hyperparameters"]["extra"].get("tta", 0)),
+        "wall_s": None,
+        "train_s": summary["wall_time_s"],
+        "precision": summary["precision"],
+        "taken_from": str(run),
+    }
+
+
+def markdown_table(results: dict[str, Any]) -> str:
+    """The guide's table: every setting, the mean over its seeds, and what each trick bought."""
+    rows = [r for r in results["rows"] if "error" not in r]
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["label"], r["epochs"]), []).append(r)
+    base = groups.get(("default", 10))
+    base_acc = statistics.mean(r["test_accuracy"] for r in base) if base else None
+    lines = [
+        "| setting | epochs | seeds | test accuracy (TTA views) | single view | wall (command) | vs default |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for (label, epochs), group in sorted(groups.items(), key=lambda kv: (kv[0][0] != "default", kv[0])):
+        acc = statistics.mean(r["test_accuracy"] for r in group)
+        single = statistics.mean(r["single_view"] for r in group)
+        walls = [r["wall_s"] if r["wall_s"] is not None else r["train_s"] for r in group]
+        wall = statistics.mean(walls)
+        marked = "" if all(r["wall_s"] is not None for r in group) else " *"
+        views = {0: 1, 1: 2, 2: 6}[group[0]["tta"]]
+        delta = f"{100 * (acc - base_acc):+.2f} points" if base_acc is not None and label != "default" else ""
+        name = "default" if label == "default" else f"without {label}"
+        lines.append(
+            f"| {name} | {epochs} | {len(group)} | **{acc:.4f}** ({views}) | {single:.4f} | {wall / 60:.1f} min{marked} | "
+            f"{delta} |"
+        )
+    if any(r["wall_s"] is None for r in rows):
+        lines += ["", "\\* includes runs timed by the engine itself (training and evaluation, without process start)."]
+    m = results.get("machine") or {}
+    flops = results.get("train_flops_per_image")
+    lines += [
+        "",
+        f"Machine: {m.get('line', m.get('cpu', 'not recorded'))}; bf16 matmul {results.get('bf16_gflops', 0):.0f} GFLOPS.",
+    ]
+    if flops and base:
+        run_flops = flops * 50_000 * 10
+        train_s = statistics.mean(r["train_s"] for r in base)
+        lines.append(
+            f"A 10-epoch run: {run_flops:.2e} FLOPs ({flops / 1e9:.2f} GFLOP per training image), "
+            f"{run_flops / train_s / 1e9:.0f} GFLOPS achieved over its {train_s / 60:.1f} training minutes."
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0])
+    parser.add_argument("--ablate", nargs="*", default=[], choices=list(TRICKS))
+    parser.add_argument("--epochs", type=int, default=None, help="a shorter (or longer) schedule than 10 epochs")
+    parser.add_argument("--runs", type=Path, default=Path("runs/speednet-bench"))
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--markdown", action="store_true", help="print the results file as the guide's table")
+    parser.add_argument("--take", type=Path, action="append", default=[], help="record a finished default run folder")
+    args = parser.parse_args()
+    if args.markdown:
+        print(markdown_table(json.loads(args.out.read_text())))
+        return
+    sys.path.insert(0, str(ROOT))
+    from training.machine import machine_record
+
+    previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    rate = bf16_matmul_gflops()
+    plan = [(seed, "default", {}) for seed in args.seeds] + [(0, t, TRICKS[t]) for t in args.ablate]
+    if args.take:
+        plan = [(seed, "default", {}) for seed in args.seeds if seed not in [taken(r)["seed"] for r in args.take]]
+        plan += [(0, t, TRICKS[t]) for t in args.ablate]
+    epochs = args.epochs or 10
+    took = [taken(r) for r in args.take]
+    done = {(label, seed, epochs) for seed, label, _ in plan} | {(r["label"], r["seed"], r["epochs"]) for r in took}
+    rows = [r for r in previous.get("rows", []) if (r["label"], r["seed"], r.get("epochs")) not in done] + took
+    print(f"bf16 matmul: {rate:.0f} GFLOPS")
+    print(f"{'setting':<18} {'seed':>4} {'epochs':>6} {'accuracy':>9} {'single':>7} {'wall s':>7}")
+    for seed, label, extra in plan:
+        row = run(seed, label, extra, args.epochs, args.runs / f"{label}-{epochs}-{seed}")
+        rows.append(row)
+        if "error" in row:
+            print(f"{label:<18} {seed:>4} error: {row['error'][-200:]}")
+            continue
+        print(
+            f"{label:<18} {seed:>4} {row['epochs']:>6} {row['test_accuracy']:>9.4f} {row['single_view']:>7.4f} "
+            f"{row['wall_s']:>7.1f}",
+            flush=True,
+        )
+    results = {
+        "machine": machine_record(),
+        "bf16_gflops": round(rate, 1),
+        "train_flops_per_image": train_flops_per_image(),
+        "note": "zoo-train speednet-cifar10 timed from outside (data loading and the final evaluation included); "
+        "test accuracy with the recipe's test-time augmentation (views in the table), single view beside it",
+        "rows": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(markdown_table(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""The time-to-accuracy recipe's parts (issue U): SpeedNet's whitening stem, the speed step's tricks (each a profile
+field), the triangle schedule, and a trained checkpoint that evaluation leaves exactly as trained. That the recipe
+learns on real data is tests/test_recipes_learn.py's; its measured time to accuracy is benchmarks/speednet.py's."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import zoo
+from training.data import DataBundle
+from training.recipes import get_recipe
+from training.steps import Context, build_scheduler
+from training.steps.speed import SpeedStep, tta_logits
+from zoo.models.speednet import whitening_filters
+
+
+def _images(n: int = 2000, seed: int = 0) -> torch.Tensor:
+    """Correlated, smooth random images (neighbouring pixels and channels alike), as photos are."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randn(n, 1, 17, 17, generator=g)
+    x = torch.nn.functional.interpolate(base, size=32, mode="bilinear", align_corners=False)
+    return x.repeat(1, 3, 1, 1) + 0.3 * torch.randn(n, 3, 32, 32, generator=g)
+
+
+def test_the_whitening_stem_whitens_the_patches_it_was_fitted_on():
+    x = _images()
+    filters = whitening_filters(x, kernel=2, eps=1e-6)
+    assert filters.shape == (24, 3, 2, 2)
+    out = torch.nn.functional.conv2d(x, filters[:12])  # the other 12 are their negatives
+    assert torch.equal(filters[12:], -filters[:12])
+    flat = out.permute(1, 0, 2, 3).reshape(12, -1)
+    covariance = torch.cov(flat)
+    torch.testing.assert_close(covariance, torch.eye(12), atol=0.02, rtol=0.02)
+    raw = torch.cov(x.unfold(2, 2, 1).unfold(3, 2, 1).permute(1, 4, 5, 0, 2, 3).reshape(12, -1))
+    off_diagonal = (raw - torch.diag(raw.diagonal())).abs().max()
+    assert off_diagonal > 0.5 * raw.diagonal().min(), "the test images must be correlated for this to mean much"
+
+
+def test_the_triangle_schedule_rises_to_the_peak_and_falls_to_the_end():
+    profile = get_recipe("speednet-cifar10").profile("default")
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=profile.lr)
+    scheduler = build_scheduler(optimizer, profile, total_steps=100)
+    rates = []
+    for _ in range(100):
+        rates.append(optimizer.param_groups[0]["lr"] / profile.lr)
+        optimizer.step()
+        scheduler.step()
+    assert rates[0] == pytest.approx(0.2) and max(rates) == pytest.approx(1.0)
+    assert rates.index(max(rates)) == 23 and all(a > b for a, b in zip(rates[23:], rates[24:]))
+    assert optimizer.param_groups[0]["lr"] / profile.lr == pytest.approx(0.07)  # after the last step
+
+
+def test_each_trick_is_a_profile_field_set_from_the_command_line():
+    profile = get_recipe("speednet-cifar10").profile("default")
+    changed = profile.with_overrides(**{"extra.lookahead": "false", "extra.tta": "1", "augment.pad": "4"})
+    assert changed.extra["lookahead"] is False and changed.extra["tta"] == 1 and changed.augment["pad"] == 4
+    assert changed.extra["whiten"] is True and profile.extra["lookahead"] is True  # the rest, and the recipe, kept
+    with pytest.raises(ValueError, match="named entries"):
+        profile.with_overrides(**{"lr.peak": "1"})
+
+
+def test_test_time_augmentation_averages_the_views():
+    model = zoo.get_model("speednet").eval()
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        plain = model(x)
+        torch.testing.assert_close(tta_logits(model, x, 0), plain)
+        torch.testing.assert_close(tta_logits(model, x, 1), 0.5 * (plain + model(x.flip(-1))))
+        six = tta_logits(model, x, 2)
+    assert six.shape == plain.shape and not torch.allclose(six, tta_logits(model, x, 1))
+
+
+def _bundle(n: int = 256) -> DataBundle:
+    g = torch.Generator().manual_seed(1)
+    x = (torch.rand(n, 3, 32, 32, generator=g) * 255).to(torch.uint8)
+    y = torch.randint(0, 10, (n,), generator=g)
+    return DataBundle("cifar10", {"x": x, "y": y}, {"x": x[:64], "y": y[:64]}, "random images", list(range(10)))
+
+
+def _context(model: torch.nn.Module, bundle: DataBundle) -> Context:
+    recipe = get_recipe("speednet-cifar10")
+    return Context(
+        recipe=recipe,
+        profile=recipe.profile("default").with_overrides(batch_size=64),
+        data=bundle,
+        model=model,
+        raw_model=model,
+        device=torch.device("cpu"),
+        seed=0,
+        preprocessing=dict(recipe.preprocessing or {}),
+    )
+
+
+def test_a_fresh_run_initialises_and_evaluating_trained_weights_changes_nothing():
+    """begin() (a fresh run's first step) sets the identity init and the whitening filters; a step built to evaluate
+    trained weights (zoo weights verify, zoo-eval) never touches them."""
+    bundle = _bundle()
+    model = zoo.get_model("speednet")
+    step = SpeedStep(_context(model, bundle))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    evaluated = step.evaluate(final=True)
+    assert set(evaluated) == {"test_loss", "test_accuracy", "test_accuracy_single_view"}
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    step.begin(None)
+    conv = model.groups[1].conv2.weight
+    assert torch.equal(conv[:, :, 1, 1].diagonal(), torch.ones(conv.shape[0]))  # identity filters
+    assert not model.whiten.weight.requires_grad and not torch.equal(model.whiten.weight, before["whiten.weight"])
+    assert len(step.average) == len(model.state_dict())
+    batch = next(iter(step.train_batches(0, 0)))
+    assert "index" in batch and step.train_step(batch)["loss"].isfinite()
