@@ -109,3 +109,22 @@ def test_a_fresh_run_initialises_and_evaluating_trained_weights_changes_nothing(
     assert len(step.average) == len(model.state_dict())
     batch = next(iter(step.train_batches(0, 0)))
     assert "index" in batch and step.train_step(batch)["loss"].isfinite()
+
+
+def test_a_card_trained_with_a_trick_off_says_so_in_a_command_that_reads_back():
+    """A card's overrides of a mapping field become dotted --set keys, which give back the same hyper-parameters."""
+    from training.recipes.base import parse_entry
+    from training.commands import train_command
+
+    profile = get_recipe("speednet-cifar10").profile("default")
+    overrides = {"extra": {**profile.extra, "tta": 0, "lookahead": False}, "label_smoothing": 0.0}
+    card = {"training": {"recipe": "speednet-cifar10", "profile": "default", "overrides": overrides, "seed": 1}}
+    command = train_command(card)
+    assert command == (
+        "zoo-train speednet-cifar10 --set extra.lookahead=false --set extra.tta=0 --set label_smoothing=0.0 --seed 1"
+    )
+    sets = dict(arg.split("=", 1) for arg in command.split(" --set ")[1:])
+    sets["label_smoothing"] = sets["label_smoothing"].split()[0]
+    again = profile.with_overrides(**sets)
+    assert again.extra == overrides["extra"] and again.label_smoothing == 0.0
+    assert parse_entry("[0.35, 1.0]", None) == [0.35, 1.0] and parse_entry("cosine", "x") == "cosine"

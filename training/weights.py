@@ -34,6 +34,7 @@ from zoo.weights import (
 )
 
 from .checkpoint import load_checkpoint, rebuild_kwargs
+from .commands import train_command
 from .data.sources import DATASETS, GENERATED
 from .engine import TrainConfig, Trainer
 from .evaluate import evaluate_checkpoint
@@ -56,34 +57,6 @@ SUBSET_DRAW = (
 #: What the package may carry: 24 MiB a file (an 11 M-parameter network in fp16 is 22 MB), 96 MiB in all.
 MAX_FILE_BYTES = 24 * 2**20
 MAX_TOTAL_BYTES = 96 * 2**20
-
-
-def train_command(card: dict[str, Any]) -> str:
-    """The ``zoo-train`` command line that trains a card's weights."""
-    t = card["training"]
-    args = [f"zoo-train {t['recipe']}"]
-    if t["recipe"] == "finetune":  # what it started from and the photos it read
-        args += [
-            f"--from {t.get('from', 'none')}",
-            f"--data-dir {t.get('photos', 'PHOTOS')}",
-            f"--size {t.get('size')}",
-        ]
-    if t.get("profile") and t["profile"] != get_recipe(t["recipe"]).default:
-        args.append(f"--profile {t['profile']}")
-    args += [f"--set {k}={_cli_value(v)}" for k, v in sorted((t.get("overrides") or {}).items())]
-    args += [f"--model-arg {k}={_cli_value(v)}" for k, v in sorted((t.get("model_args") or {}).items())]
-    if t.get("dataset") and t["dataset"] != get_recipe(t["recipe"]).dataset:
-        args.append(f"--dataset {t['dataset']}")
-    args.append(f"--seed {t.get('seed', 0)}")
-    return " ".join(args)
-
-
-def _cli_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "/".join(str(v) for v in value)
-    return str(value)
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:

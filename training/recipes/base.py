@@ -136,6 +136,8 @@ def _kind(like: Any) -> str:
 def parse_entry(text: str, like: Any) -> Any:
     """Command-line text as the value of a mapping's entry: the kind of the entry it replaces, else a JSON literal
     (``true``, ``0.5``, ``[0.35, 1.0]``), else the text itself."""
+    if isinstance(like, str):
+        return text
     if like is not None and not isinstance(like, (list, dict)):
         return parse_value(text, like)
     try:
