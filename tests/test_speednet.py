@@ -113,8 +113,8 @@ def test_a_fresh_run_initialises_and_evaluating_trained_weights_changes_nothing(
 
 def test_a_card_trained_with_a_trick_off_says_so_in_a_command_that_reads_back():
     """A card's overrides of a mapping field become dotted --set keys, which give back the same hyper-parameters."""
-    from training.recipes.base import parse_entry
     from training.commands import train_command
+    from training.recipes.base import parse_entry
 
     profile = get_recipe("speednet-cifar10").profile("default")
     overrides = {"extra": {**profile.extra, "tta": 0, "lookahead": False}, "label_smoothing": 0.0}
