@@ -6,6 +6,7 @@
     python benchmarks/speednet.py --epochs 8               # a shorter schedule (time to a lower accuracy)
     python benchmarks/speednet.py --take runs/speednet-s0  # record a finished default run (its own timing)
     python benchmarks/speednet.py --markdown               # print the results file as the guide's table
+    python benchmarks/speednet.py --recipe resnet-cifar10 --profiles cpu-plain cpu   # the tricks carried over
 
 Each row is the whole command a user types (data loading and the final evaluation included) timed from outside,
 with the run's FLOPs (per image, counted by torch's FlopCounterMode on a training step, times images seen), the
@@ -26,6 +27,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "speednet-cpu.json"
+SPEED_RECIPE = "speednet-cifar10"
 #: The tricks a row can switch off, and the profile override that does it.
 TRICKS: dict[str, dict[str, Any]] = {
     "whiten": {"whiten": False},
@@ -67,11 +69,19 @@ def train_flops_per_image(batch: int = 64) -> float:
     return counter.get_total_flops() / batch
 
 
-def run(seed: int, label: str, extra: dict[str, Any], epochs: int | None, out: Path) -> dict[str, Any]:
+def run(
+    seed: int,
+    label: str,
+    extra: dict[str, Any],
+    epochs: int | None,
+    out: Path,
+    recipe: str = SPEED_RECIPE,
+    profile_name: str = "default",
+) -> dict[str, Any]:
     from training.recipes import get_recipe
 
-    profile = get_recipe("speednet-cifar10").profile("default")
-    command = [str(Path(sys.executable).parent / "zoo-train"), "speednet-cifar10", "--seed", str(seed)]
+    profile = get_recipe(recipe).profile(profile_name)
+    command = [str(Path(sys.executable).parent / "zoo-train"), recipe, "--profile", profile_name, "--seed", str(seed)]
     command += ["--out", str(out), "--overwrite", "--quiet", "--json"]
     if epochs:
         command += ["--epochs", str(epochs)]
@@ -86,12 +96,13 @@ def run(seed: int, label: str, extra: dict[str, Any], epochs: int | None, out: P
         return {"label": label, "seed": seed, "error": (done.stderr or done.stdout)[-400:]}
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     return {
+        **({} if recipe == SPEED_RECIPE else {"recipe": recipe, "profile": profile_name}),
         "label": label,
         "seed": seed,
         "epochs": summary["epochs"],
         "test_accuracy": round(summary["test_accuracy"], 4),
         "single_view": round(summary.get("test_accuracy_single_view", summary["test_accuracy"]), 4),
-        "tta": int(extra.get("tta", profile.extra["tta"])),
+        "tta": int(extra.get("tta", profile.extra.get("tta", 0))),
         "wall_s": round(wall, 1),
         "train_s": summary["wall_time_s"],
         "precision": summary["precision"],
@@ -121,7 +132,7 @@ def taken(run: Path) -> dict[str, Any]:
 
 def markdown_table(results: dict[str, Any]) -> str:
     """The guide's table: every setting, the mean over its seeds, and what each trick bought."""
-    rows = [r for r in results["rows"] if "error" not in r]
+    rows = [r for r in results["rows"] if "error" not in r and r.get("recipe", SPEED_RECIPE) == SPEED_RECIPE]
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault((r["label"], r["epochs"]), []).append(r)
@@ -162,6 +173,23 @@ def markdown_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def carried_table(results: dict[str, Any]) -> str:
+    """The guide's table of other recipes' profiles timed the same way (the tricks carried over, against without)."""
+    rows = [r for r in results["rows"] if "error" not in r and r.get("recipe", SPEED_RECIPE) != SPEED_RECIPE]
+    lines = [
+        "| recipe | profile | epochs | seed | test accuracy (TTA views) | single view | wall (command) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in sorted(rows, key=lambda r: (r["recipe"], r["profile"] != "cpu-plain", r["profile"], r["seed"])):
+        views = {0: 1, 1: 2, 2: 6}[r["tta"]]
+        lines.append(
+            f"| `{r['recipe']}` | `{r['profile']}` | {r['epochs']} | {r['seed']} | **{r['test_accuracy']:.4f}** "
+            f"({views}) | {r['single_view']:.4f} | {r['wall_s'] / 60:.1f} min |"
+        )
+    m = results.get("machine") or {}
+    return "\n".join([*lines, "", f"Machine: {m.get('line', m.get('cpu', 'not recorded'))}."])
+
+
 def write_results(out: Path, rows: list[dict[str, Any]], rate: float) -> dict[str, Any]:
     from training.machine import machine_record
 
@@ -187,9 +215,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--markdown", action="store_true", help="print the results file as the guide's table")
     parser.add_argument("--take", type=Path, action="append", default=[], help="record a finished default run folder")
+    parser.add_argument("--recipe", default=SPEED_RECIPE, help="time another recipe's profiles the same way")
+    parser.add_argument("--profiles", nargs="*", default=["default"], help="with --recipe: the profiles to run")
     args = parser.parse_args()
     if args.markdown:
-        print(markdown_table(json.loads(args.out.read_text())))
+        results = json.loads(args.out.read_text())
+        print(markdown_table(results) + "\n\n" + carried_table(results))
         return
     sys.path.insert(0, str(ROOT))
     previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
@@ -197,13 +228,19 @@ def main() -> None:
     if args.seeds is None:
         args.seeds = [] if args.ablate else [0]
     plan = [(seed, "default", {}) for seed in args.seeds] + [(0, t, TRICKS[t]) for t in args.ablate]
+    if args.recipe != SPEED_RECIPE:
+        return run_profiles(args, previous, rate)
     if args.take:
         plan = [(seed, "default", {}) for seed in args.seeds if seed not in [taken(r)["seed"] for r in args.take]]
         plan += [(0, t, TRICKS[t]) for t in args.ablate]
     epochs = args.epochs or 10
     took = [taken(r) for r in args.take]
     done = {(label, seed, epochs) for seed, label, _ in plan} | {(r["label"], r["seed"], r["epochs"]) for r in took}
-    rows = [r for r in previous.get("rows", []) if (r["label"], r["seed"], r.get("epochs")) not in done] + took
+    rows = [
+        r
+        for r in previous.get("rows", [])
+        if (r["label"], r["seed"], r.get("epochs")) not in done or r.get("recipe", SPEED_RECIPE) != SPEED_RECIPE
+    ] + took
     print(f"bf16 matmul: {rate:.0f} GFLOPS")
     print(f"{'setting':<18} {'seed':>4} {'epochs':>6} {'accuracy':>9} {'single':>7} {'wall s':>7}")
     for seed, label, extra in plan:
@@ -220,6 +257,28 @@ def main() -> None:
         write_results(args.out, rows, rate)  # after every row: a long plan that is stopped keeps what it measured
     results = write_results(args.out, rows, rate)
     print(markdown_table(results))
+
+
+def run_profiles(args: argparse.Namespace, previous: dict[str, Any], rate: float) -> None:
+    """Rows for ``--recipe R --profiles P ...``: each profile's whole run, timed like the speed recipe's."""
+    seeds = args.seeds or [0]
+    from training.recipes import get_recipe
+
+    epochs = {p: args.epochs or get_recipe(args.recipe).profile(p).epochs for p in args.profiles}
+    done = {(args.recipe, p, seed, epochs[p]) for p in args.profiles for seed in seeds}
+    rows = [
+        r
+        for r in previous.get("rows", [])
+        if (r.get("recipe"), r.get("profile"), r["seed"], r.get("epochs")) not in done
+    ]
+    for name in args.profiles:
+        for seed in seeds:
+            out = args.runs / f"{args.recipe}-{name}-{epochs[name]}-{seed}"
+            row = run(seed, "default", {}, args.epochs, out, args.recipe, name)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            write_results(args.out, rows, rate)
+    print(carried_table(write_results(args.out, rows, rate)))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ import zoo
 from training.data import DataBundle
 from training.recipes import get_recipe
 from training.steps import Context, build_scheduler
-from training.steps.speed import SpeedStep, tta_logits
+from training.steps.classification import tta_logits
+from training.steps.speed import SpeedStep
 from zoo.models.speednet import whitening_filters
 
 
@@ -128,3 +129,49 @@ def test_a_card_trained_with_a_trick_off_says_so_in_a_command_that_reads_back():
     again = profile.with_overrides(**sets)
     assert again.extra == overrides["extra"] and again.label_smoothing == 0.0
     assert parse_entry("[0.35, 1.0]", None) == [0.35, 1.0] and parse_entry("cosine", "x") == "cosine"
+
+
+def _classification_context(profile: str, bundle: DataBundle) -> Context:
+    recipe = get_recipe("resnet-cifar10")
+    model = zoo.get_model("resnet")
+    return Context(
+        recipe=recipe,
+        profile=recipe.profile(profile).with_overrides(batch_size=32, eval_batch_size=64),
+        data=bundle,
+        model=model,
+        raw_model=model,
+        device=torch.device("cpu"),
+        seed=0,
+        preprocessing=dict(recipe.preprocessing or {}),
+    )
+
+
+def test_the_tricks_that_need_no_particular_network_carry_to_the_seed_resnet():
+    """resnet-cifar10 --profile cpu: the plain classification step with alternating flips (an image and its mirror
+    in consecutive epochs), Lookahead (kept across a resume) and 6-view TTA; cpu-plain has none of them."""
+    from training.steps.classification import ClassificationStep
+
+    bundle = _bundle(64)
+    plain = ClassificationStep(_classification_context("cpu-plain", bundle))
+    assert not any(plain.tricks[k] for k in ("alternate_flip", "lookahead", "tta"))
+    assert "index" not in next(iter(plain.train_batches(0, 0)))
+    assert set(plain.evaluate(final=True)) == {"test_loss", "test_accuracy"}
+
+    step = ClassificationStep(_classification_context("cpu", bundle))
+    step.begin(None)
+    assert len(step.average) == len(step.ctx.raw_model.state_dict())
+    seen: list[torch.Tensor] = []
+    step.ctx.raw_model.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    batch = next(iter(step.train_batches(0, 0)))
+    step.train_step(batch)
+    step.epoch = 1
+    step.train_step(batch)
+    flipped = step.first_flip[batch["index"]]
+    assert 0 < int(flipped.sum()) < len(flipped)
+    assert torch.equal(seen[1], seen[0].flip(-1))  # every image the other way round in the next epoch
+    assert set(step.evaluate(final=True)) == {"test_loss", "test_accuracy", "test_accuracy_single_view"}
+
+    resumed = ClassificationStep(_classification_context("cpu", bundle))
+    resumed.load_state_dict(step.state_dict())
+    resumed.begin(None)  # a resumed run keeps its average
+    assert resumed.steps_done == 2 and all(torch.equal(a, b) for a, b in zip(resumed.average, step.average))

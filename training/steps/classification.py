@@ -1,4 +1,16 @@
-"""Classification steps: cross-entropy over classes, binary cross-entropy for logistic regression."""
+"""Classification steps: cross-entropy over classes, binary cross-entropy for logistic regression.
+
+Every cross-entropy recipe may switch on training tricks of a time-to-accuracy recipe (after airbench94's published
+description, K. Jordan 2024), each a profile ``extra`` field, all off unless a profile sets them:
+
+- ``alternate_flip``: each image is flipped at random in the first epoch and on every other epoch after, the
+  opposite way (every image is seen both ways within any two epochs); replaces ``augment.flip``'s coin;
+- ``lookahead``: every 5 steps the weights move to an exponential average of themselves (its decay rising to
+  0.95^5 with the cube of progress), and the run ends on that average;
+- ``bias_scale``: batch-norm biases learn at this multiple of the rate (their weight decay divided by it);
+- ``tta``: the final evaluation averages 1 (0), 2 (1: and the mirror) or 6 views (2: and two 1-pixel translations
+  of both); the single view's accuracy is reported beside it.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +19,19 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+from torch.optim import Optimizer
 
 from .. import plots
 from ..data import BatchLoader, Tensors
 from ..transforms import ImageTransform
-from .base import Context, Step, eval_mode
+from .base import Context, Step, build_optimizer, eval_mode
+
+#: The tricks a profile can switch on (``extra`` fields), and their values when it does not.
+TRICKS: dict[str, Any] = {"alternate_flip": False, "lookahead": False, "bias_scale": 1.0, "tta": 0}
+#: Lookahead's period in steps, and its final decay.
+LOOKAHEAD_EVERY = 5
+LOOKAHEAD_DECAY = 0.95**5
 
 
 def image_transform(ctx: Context, train: bool) -> ImageTransform | None:
@@ -26,6 +46,25 @@ def image_transform(ctx: Context, train: bool) -> ImageTransform | None:
     return t if train else t.eval()
 
 
+def tta_logits(model: nn.Module, x: torch.Tensor, level: int) -> torch.Tensor:
+    """Logits averaged over the views of ``level`` (0: the image; 1: and its mirror; 2: and both 1-pixel diagonal
+    translations of both)."""
+
+    def mirrored(images: torch.Tensor) -> torch.Tensor:
+        out = model(images).float()
+        return out if level == 0 else 0.5 * (out + model(images.flip(-1)).float())
+
+    logits = mirrored(x)
+    if level < 2:
+        return logits
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    h, w = x.shape[-2:]
+    shifted = [padded[..., :h, :w].contiguous(), padded[..., 2 : h + 2, 2 : w + 2].contiguous()]
+    if x.is_contiguous(memory_format=torch.channels_last):
+        shifted = [s.contiguous(memory_format=torch.channels_last) for s in shifted]
+    return 0.5 * logits + 0.5 * torch.stack([mirrored(s) for s in shifted]).mean(0)
+
+
 def confusion(pred: torch.Tensor, target: torch.Tensor, n: int) -> torch.Tensor:
     """The (true, predicted) count matrix of ``n`` classes."""
     matrix = torch.zeros(n, n, dtype=torch.long)
@@ -34,29 +73,89 @@ def confusion(pred: torch.Tensor, target: torch.Tensor, n: int) -> torch.Tensor:
 
 
 class ClassificationStep(Step):
-    """Cross-entropy classification (images, n-gram contexts, feature vectors)."""
+    """Cross-entropy classification (images, n-gram contexts, feature vectors), with the module's opt-in tricks."""
 
     headline = ("test_accuracy", "max", 1.0)
 
     monitor = ("test_accuracy", "max")
 
+    #: The tricks' values where a profile leaves them out (a subclass may switch them on by default).
+    trick_defaults: dict[str, Any] = TRICKS
+
+    def __init__(self, ctx: Context) -> None:
+        extra = ctx.profile.extra
+        self.tricks = {k: type(d)(extra.get(k, d)) for k, d in {**TRICKS, **self.trick_defaults}.items()}
+        self.epoch = 0
+        self.steps_done = 0
+        self.average: list[torch.Tensor] = []
+        super().__init__(ctx)
+        self.total_steps = self.steps_per_epoch() * ctx.profile.epochs
+        if self.tricks["alternate_flip"]:
+            g = torch.Generator().manual_seed(ctx.seed + 17)
+            self.first_flip = (torch.rand(len(ctx.data.train["y"]), generator=g) < 0.5).to(ctx.device)
+
+    def begin(self, out_dir: Any) -> None:
+        """Lookahead's first average, before a fresh run's first step (a resumed run restores its own)."""
+        if self.tricks["lookahead"] and not self.steps_done:
+            self.average = [t.detach().clone() for t in self.ctx.raw_model.state_dict().values()]
+
     def transform(self, train: bool) -> Any:
         return image_transform(self.ctx, train)
 
+    def make_loader(self, split: str, batch_size: int, *, shuffle: bool, train: bool) -> BatchLoader:
+        loader = super().make_loader(split, batch_size, shuffle=shuffle, train=train)
+        if split == "train" and self.tricks["alternate_flip"]:  # the flip needs to know which image it is
+            loader.tensors["index"] = torch.arange(loader.n, device=loader.device)
+        return loader
+
+    def configure_optimizers(self) -> dict[str, Optimizer]:
+        scale = float(self.tricks["bias_scale"])
+        if scale == 1.0:
+            return super().configure_optimizers()
+        p = self.ctx.profile
+        norm_biases: list[nn.Parameter] = []
+        others: list[nn.Parameter] = []
+        for module in self.ctx.raw_model.modules():
+            for name, param in module.named_parameters(recurse=False):
+                is_norm_bias = isinstance(module, nn.modules.batchnorm._BatchNorm) and name == "bias"
+                (norm_biases if is_norm_bias else others).append(param)
+        optimizer = build_optimizer(others, p)
+        optimizer.add_param_group({"params": norm_biases, "lr": p.lr * scale, "weight_decay": p.weight_decay / scale})
+        return {"model": optimizer}
+
     def train_step(self, batch: Tensors) -> dict[str, torch.Tensor]:
+        x = batch["x"]
+        if self.tricks["alternate_flip"]:
+            flip = self.first_flip[batch["index"]] ^ bool(self.epoch % 2)
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         with self.ctx.autocast():
-            logits = self.ctx.model(batch["x"])
+            logits = self.ctx.model(x)
             loss = F.cross_entropy(logits, batch["y"], label_smoothing=self.ctx.profile.label_smoothing)
         self.update(loss)
+        self.steps_done += 1
+        if self.average and (self.steps_done % LOOKAHEAD_EVERY == 0 or self.steps_done >= self.total_steps):
+            progress = min(self.steps_done / max(self.total_steps, 1), 1.0)
+            self._lookahead(1.0 if self.steps_done >= self.total_steps else LOOKAHEAD_DECAY * progress**3)
         return {"loss": loss.detach(), "accuracy": (logits.argmax(1) == batch["y"]).float().mean()}
 
     @torch.no_grad()
-    def predict(self, loader: BatchLoader) -> tuple[torch.Tensor, torch.Tensor, float]:
+    def _lookahead(self, decay: float) -> None:
+        """average = decay * average + (1 - decay) * weights; the weights then take the average (1.0: the end)."""
+        for avg, value in zip(self.average, self.ctx.raw_model.state_dict().values()):
+            if value.is_floating_point():
+                avg.lerp_(value, 1.0 - decay)
+                value.copy_(avg)
+            else:
+                avg.copy_(value)
+
+    @torch.no_grad()
+    def predict(self, loader: BatchLoader, tta: int = 0) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Predicted and true classes of a split and its mean loss (logits averaged over ``tta``'s views)."""
         preds, targets, loss_sum = [], [], torch.zeros((), device=self.ctx.device)
         with eval_mode(self.ctx.raw_model) as model:
             for batch in loader.batches(0):
                 with self.ctx.autocast():
-                    logits = model(batch["x"]).float()
+                    logits = (tta_logits(model, batch["x"], tta) if tta else model(batch["x"])).float()
                 loss_sum += F.cross_entropy(logits, batch["y"], reduction="sum")
                 preds.append(logits.argmax(1))
                 targets.append(batch["y"])
@@ -64,10 +163,25 @@ class ClassificationStep(Step):
 
     @torch.no_grad()
     def evaluate(self, final: bool = False) -> dict[str, float]:
+        """Accuracy and loss on the test split; the final evaluation with test-time augmentation where asked for
+        (``test_accuracy_single_view`` beside it)."""
         assert self.eval_loader is not None
-        pred, target, loss = self.predict(self.eval_loader)
+        tta = int(self.tricks["tta"]) if final else 0
+        pred, target, loss = self.predict(self.eval_loader, tta)
         self.last_eval = (pred, target)
-        return {"test_loss": loss, "test_accuracy": float((pred == target).float().mean())}
+        out = {"test_loss": loss, "test_accuracy": float((pred == target).float().mean())}
+        if tta:
+            single = self.predict(self.eval_loader)[0]
+            out["test_accuracy_single_view"] = float((single == target).float().mean())
+        return out
+
+    # -- resume: the steps taken (a fresh run's initialisation is not repeated) and Lookahead's average
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps_done": self.steps_done, "average": [a.cpu() for a in self.average]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.steps_done = int(state.get("steps_done", 0))
+        self.average = [t.to(self.ctx.device) for t in state.get("average") or []]
 
     def artifacts(self, out_dir: Path, history: list[dict[str, Any]]) -> dict[str, Any]:
         if not hasattr(self, "last_eval"):
