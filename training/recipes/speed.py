@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from zoo.models.speednet import CIFAR_STATS
+from zoo.models import CIFAR_STATS
 
 from .base import Profile, Recipe, register
 

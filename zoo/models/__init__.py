@@ -22,6 +22,6 @@ from . import (  # noqa: F401
     vae,
     vgg,
 )
-from ._common import CIFAR_HALF, IMAGENET, MNIST_HALF, MNIST_TO_TENSOR
+from ._common import CIFAR_HALF, CIFAR_STATS, IMAGENET, MNIST_HALF, MNIST_TO_TENSOR
 
-__all__ = ["CIFAR_HALF", "IMAGENET", "MNIST_HALF", "MNIST_TO_TENSOR"]
+__all__ = ["CIFAR_HALF", "CIFAR_STATS", "IMAGENET", "MNIST_HALF", "MNIST_TO_TENSOR"]

@@ -15,17 +15,7 @@ from torch import nn
 
 from .. import labels
 from .._api import register_model
-from ._common import classifier_part
-
-#: CIFAR-10's channel statistics (the speed recipe normalises with them).
-CIFAR_STATS = {
-    "kind": "image",
-    "height": 32,
-    "width": 32,
-    "channels": 3,
-    "mean": [0.4914, 0.4822, 0.4465],
-    "std": [0.2470, 0.2435, 0.2616],
-}
+from ._common import CIFAR_STATS, classifier_part
 
 
 class ConvGroup(nn.Module):
