@@ -51,6 +51,8 @@ DEFAULT_TOLERANCE = {"atol": 2e-3, "rtol": 2e-3}
 #: ``zoo weights verify`` (and so CI) measures classifiers with larger test splits on a fixed draw of this many
 #: samples, whose figure the card carries beside the whole split's (``--full`` measures the whole split).
 VERIFY_SUBSET = 2000
+#: The steps whose cards carry that subset's figure (a class-balanced draw needs a class label per sample).
+SUBSET_STEPS = ("classification", "speed")
 SUBSET_DRAW = (
     "a seeded random draw (seed 0) across the whole test split, every class in it (training.data.random_subset)"
 )
@@ -269,7 +271,7 @@ def build(
     measured = fp16 if use_fp16 else fp32
     log(f"  {metric}: fp32 {fp32[metric]:.6g}, fp16 {fp16[metric]:.6g} → stored as {dtype}")
     subset: dict[str, Any] | None = None
-    if rec.step == "classification" and int(measured.get("eval_samples") or 0) > VERIFY_SUBSET:
+    if rec.step in SUBSET_STEPS and int(measured.get("eval_samples") or 0) > VERIFY_SUBSET:
         stored = {**ckpt, "state_dict": half} if use_fp16 else ckpt
         subset = {
             "samples": VERIFY_SUBSET,
