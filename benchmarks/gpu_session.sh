@@ -3,6 +3,7 @@
 #
 #   bash benchmarks/gpu_session.sh [OUT_DIR]        # OUT_DIR default: benchmarks/results
 #
+# 0. time to accuracy of the speed recipe (speednet-cifar10, three seeds), beside airbench94's 3.29 s on an A100
 # 1. training throughput, seed loop vs engine (mnist-cnn, resnet seed and fast profiles)
 # 2. time to accuracy (data cached, whole test split): resnet-cifar10 and resnet18-cifar10, fast profile
 # 3. the resnet-cifar10 run again with torch.compile
@@ -27,6 +28,10 @@ if [[ -d .gpu && -z "${ZOO_DATA_DIR:-}" ]]; then
   for f in .gpu/MNIST/raw/*.gz; do gunzip -c "$f" > $ZOO_DATA_DIR/MNIST/raw/$(basename "$f" .gz); done
 fi
 echo "== machine"; nvidia-smi -L; $py -c "import torch, onnxruntime as o; print('torch', torch.__version__, torch.cuda.get_device_name(0), 'ort', o.__version__, o.get_available_providers())"
+
+echo "== 0. time to accuracy: speednet-cifar10, seeds 0 1 2 [$(left) s left]"
+timeout "$(cap 240)" $py benchmarks/speednet.py --device cuda --seeds 0 1 2 --runs /tmp/zoo-runs/speednet \
+  --out "$out/speednet-cuda.json"
 
 echo "== 1. training throughput, seed loop vs engine [$(left) s left]"
 timeout "$(cap 150)" $py benchmarks/train_speed.py --device cuda --out "$out/train_speed-cuda.json"

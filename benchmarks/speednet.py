@@ -40,18 +40,22 @@ TRICKS: dict[str, dict[str, Any]] = {
 }
 
 
-def bf16_matmul_gflops(seconds: float = 3.0) -> float:
-    """This machine's bf16 matrix-multiply rate (2048^3 products, all threads), the roofline a run is held to."""
+def bf16_matmul_gflops(device: str = "cpu", seconds: float = 3.0) -> float:
+    """The device's bf16 matrix-multiply rate (all threads on a CPU), the roofline a run is held to."""
     import torch
 
-    a = torch.randn(2048, 2048, dtype=torch.bfloat16)
-    b = torch.randn(2048, 2048, dtype=torch.bfloat16)
+    size = 2048 if device == "cpu" else 8192
+    a = torch.randn(size, size, dtype=torch.bfloat16, device=device)
+    b = torch.randn(size, size, dtype=torch.bfloat16, device=device)
     a @ b
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync()
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         a @ b
         n += 1
-    return 2 * 2048**3 * n / (time.perf_counter() - start) / 1e9
+        sync()
+    return 2 * size**3 * n / (time.perf_counter() - start) / 1e9
 
 
 def train_flops_per_image(batch: int = 64) -> float:
@@ -77,12 +81,13 @@ def run(
     out: Path,
     recipe: str = SPEED_RECIPE,
     profile_name: str = "default",
+    device: str = "cpu",
 ) -> dict[str, Any]:
     from training.recipes import get_recipe
 
     profile = get_recipe(recipe).profile(profile_name)
     command = [str(Path(sys.executable).parent / "zoo-train"), recipe, "--profile", profile_name, "--seed", str(seed)]
-    command += ["--out", str(out), "--overwrite", "--quiet", "--json"]
+    command += ["--device", device, "--out", str(out), "--overwrite", "--quiet", "--json"]
     if epochs:
         command += ["--epochs", str(epochs)]
     if label == "label_smoothing":
@@ -190,11 +195,11 @@ def carried_table(results: dict[str, Any]) -> str:
     return "\n".join([*lines, "", f"Machine: {m.get('line', m.get('cpu', 'not recorded'))}."])
 
 
-def write_results(out: Path, rows: list[dict[str, Any]], rate: float) -> dict[str, Any]:
+def write_results(out: Path, rows: list[dict[str, Any]], rate: float, device: str = "cpu") -> dict[str, Any]:
     from training.machine import machine_record
 
     results = {
-        "machine": machine_record(),
+        "machine": machine_record(device),
         "bf16_gflops": round(rate, 1),
         "train_flops_per_image": train_flops_per_image(),
         "note": "zoo-train speednet-cifar10 timed from outside (data loading and the final evaluation included); "
@@ -212,19 +217,21 @@ def main() -> None:
     parser.add_argument("--ablate", nargs="*", default=[], choices=list(TRICKS))
     parser.add_argument("--epochs", type=int, default=None, help="a shorter (or longer) schedule than 10 epochs")
     parser.add_argument("--runs", type=Path, default=Path("runs/speednet-bench"))
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/speednet-DEVICE.json")
+    parser.add_argument("--device", default="cpu", help="cpu (the default) or cuda")
     parser.add_argument("--markdown", action="store_true", help="print the results file as the guide's table")
     parser.add_argument("--take", type=Path, action="append", default=[], help="record a finished default run folder")
     parser.add_argument("--recipe", default=SPEED_RECIPE, help="time another recipe's profiles the same way")
     parser.add_argument("--profiles", nargs="*", default=["default"], help="with --recipe: the profiles to run")
     args = parser.parse_args()
+    args.out = args.out or RESULTS.with_name(f"speednet-{args.device.split(':')[0]}.json")
     if args.markdown:
         results = json.loads(args.out.read_text())
         print(markdown_table(results) + "\n\n" + carried_table(results))
         return
     sys.path.insert(0, str(ROOT))
     previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    rate = bf16_matmul_gflops()
+    rate = bf16_matmul_gflops(args.device)
     if args.seeds is None:
         args.seeds = [] if args.ablate else [0]
     plan = [(seed, "default", {}) for seed in args.seeds] + [(0, t, TRICKS[t]) for t in args.ablate]
@@ -244,7 +251,7 @@ def main() -> None:
     print(f"bf16 matmul: {rate:.0f} GFLOPS")
     print(f"{'setting':<18} {'seed':>4} {'epochs':>6} {'accuracy':>9} {'single':>7} {'wall s':>7}")
     for seed, label, extra in plan:
-        row = run(seed, label, extra, args.epochs, args.runs / f"{label}-{epochs}-{seed}")
+        row = run(seed, label, extra, args.epochs, args.runs / f"{label}-{epochs}-{seed}", device=args.device)
         rows.append(row)
         if "error" in row:
             print(f"{label:<18} {seed:>4} error: {row['error'][-200:]}")
@@ -254,8 +261,10 @@ def main() -> None:
             f"{row['wall_s']:>7.1f}",
             flush=True,
         )
-        write_results(args.out, rows, rate)  # after every row: a long plan that is stopped keeps what it measured
-    results = write_results(args.out, rows, rate)
+        write_results(
+            args.out, rows, rate, args.device
+        )  # after every row: a long plan that is stopped keeps what it measured
+    results = write_results(args.out, rows, rate, args.device)
     print(markdown_table(results))
 
 
@@ -274,11 +283,11 @@ def run_profiles(args: argparse.Namespace, previous: dict[str, Any], rate: float
     for name in args.profiles:
         for seed in seeds:
             out = args.runs / f"{args.recipe}-{name}-{epochs[name]}-{seed}"
-            row = run(seed, "default", {}, args.epochs, out, args.recipe, name)
+            row = run(seed, "default", {}, args.epochs, out, args.recipe, name, args.device)
             rows.append(row)
             print(json.dumps(row), flush=True)
-            write_results(args.out, rows, rate)
-    print(carried_table(write_results(args.out, rows, rate)))
+            write_results(args.out, rows, rate, args.device)
+    print(carried_table(write_results(args.out, rows, rate, args.device)))
 
 
 if __name__ == "__main__":
