@@ -421,8 +421,9 @@ class Trainer:
                     "global_step": self.global_step,
                 }
                 record.update({f"train_{k}": v for k, v in self._reduce(meter).items()})
+                eval_start = time.perf_counter()
                 record.update(step.evaluate(final=last))
-                record["time_s"] = round(epoch_time, 3)
+                record["eval_s"], record["time_s"] = round(time.perf_counter() - eval_start, 3), round(epoch_time, 3)
                 record["samples_per_s"] = round((meter.count - n0) / max(epoch_time, 1e-9), 1)
                 record["lr"] = next(iter(step.optimizers.values())).param_groups[0]["lr"]
                 self.history.append(record)

@@ -33,7 +33,7 @@ def training_curves(history: Sequence[dict[str, Any]], path: Path, title: str = 
     epochs = [h["epoch"] for h in history]
     families: dict[str, list[str]] = {}
     for key in history[-1]:
-        if key in ("epoch", "time_s", "lr", "samples_per_s", "global_step") or not isinstance(
+        if key in ("epoch", "time_s", "eval_s", "lr", "samples_per_s", "global_step") or not isinstance(
             history[-1][key], (int, float)
         ):
             continue
