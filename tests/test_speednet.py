@@ -79,11 +79,13 @@ def _bundle(n: int = 256) -> DataBundle:
     return DataBundle("cifar10", {"x": x, "y": y}, {"x": x[:64], "y": y[:64]}, "random images", list(range(10)))
 
 
-def _context(model: torch.nn.Module, bundle: DataBundle) -> Context:
-    recipe = get_recipe("speednet-cifar10")
+def _context(
+    model: torch.nn.Module, bundle: DataBundle, recipe_name: str = "speednet-cifar10", profile: str = "default"
+) -> Context:
+    recipe = get_recipe(recipe_name)
     return Context(
         recipe=recipe,
-        profile=recipe.profile("default").with_overrides(batch_size=64),
+        profile=recipe.profile(profile).with_overrides(batch_size=64),
         data=bundle,
         model=model,
         raw_model=model,
@@ -132,18 +134,7 @@ def test_a_card_trained_with_a_trick_off_says_so_in_a_command_that_reads_back():
 
 
 def _classification_context(profile: str, bundle: DataBundle) -> Context:
-    recipe = get_recipe("resnet-cifar10")
-    model = zoo.get_model("resnet")
-    return Context(
-        recipe=recipe,
-        profile=recipe.profile(profile).with_overrides(batch_size=32, eval_batch_size=64),
-        data=bundle,
-        model=model,
-        raw_model=model,
-        device=torch.device("cpu"),
-        seed=0,
-        preprocessing=dict(recipe.preprocessing or {}),
-    )
+    return _context(zoo.get_model("resnet"), bundle, "resnet-cifar10", profile)
 
 
 def test_the_tricks_that_need_no_particular_network_carry_to_the_seed_resnet():
