@@ -167,7 +167,9 @@ def markdown_table(results: dict[str, Any]) -> str:
         single = statistics.mean(r["single_view"] for r in group)
         walls = [r["wall_s"] if r["wall_s"] is not None else r["train_s"] for r in group]
         wall = statistics.mean(walls)
-        marked = "" if all(r["wall_s"] is not None for r in group) else " *"
+        marked = ("" if all(r["wall_s"] is not None for r in group) else " *") + (
+            " †" if any(r.get("note") for r in group) else ""
+        )
         views = {0: 1, 1: 2, 2: 6}[group[0]["tta"]]
         delta = f"{100 * (acc - base_acc):+.2f} points" if base_acc is not None and label != "default" else ""
         name = "default" if label == "default" else f"without {label}"
@@ -175,8 +177,24 @@ def markdown_table(results: dict[str, Any]) -> str:
             f"| {name} | {epochs} | {len(group)} | **{acc:.4f}** ({views}) | {single:.4f} | {wall / 60:.1f} min{marked} | "
             f"{delta} |"
         )
+    if base and base_acc is not None and ("tta", 10) not in groups:  # TTA off costs no run: the defaults' one view
+        single = statistics.mean(r["single_view"] for r in base)
+        lines.append(
+            f"| without tta (the default runs, one view) | 10 | {len(base)} | **{single:.4f}** (1) | {single:.4f} | "
+            f"- | {100 * (single - base_acc):+.2f} points |"
+        )
+    if base and len(base) > 1 and len(groups) > 1:
+        accs = [r["test_accuracy"] for r in base]
+        lines += [
+            "",
+            f"A row without a trick is one run (seed 0); the default's {len(base)} seeds spread over "
+            f"{100 * (max(accs) - min(accs)):.2f} points ({min(accs):.4f} to {max(accs):.4f}), so a difference "
+            "smaller than that is within the noise.",
+        ]
     if any(r["wall_s"] is None for r in rows):
         lines += ["", "\\* includes runs timed by the engine itself (training and evaluation, without process start)."]
+    notes = sorted({r["note"] for r in rows if r.get("note")})
+    lines += ["", *(f"† {note}" for note in notes)] if notes else []
     m = results.get("machine") or {}
     flops = results.get("train_flops_per_image")
     lines += [
