@@ -167,15 +167,13 @@ def markdown_table(results: dict[str, Any]) -> str:
         single = statistics.mean(r["single_view"] for r in group)
         walls = [r["wall_s"] if r["wall_s"] is not None else r["train_s"] for r in group]
         wall = statistics.mean(walls)
-        marked = ("" if all(r["wall_s"] is not None for r in group) else " *") + (
-            " †" if any(r.get("note") for r in group) else ""
-        )
+        marked = "" if all(r["wall_s"] is not None for r in group) else " *"
+        shown = "- †" if any(r.get("note") for r in group) else f"{wall / 60:.1f} min{marked}"
         views = {0: 1, 1: 2, 2: 6}[group[0]["tta"]]
         delta = f"{100 * (acc - base_acc):+.2f} points" if base_acc is not None and label != "default" else ""
         name = "default" if label == "default" else f"without {label}"
         lines.append(
-            f"| {name} | {epochs} | {len(group)} | **{acc:.4f}** ({views}) | {single:.4f} | {wall / 60:.1f} min{marked} | "
-            f"{delta} |"
+            f"| {name} | {epochs} | {len(group)} | **{acc:.4f}** ({views}) | {single:.4f} | {shown} | {delta} |"
         )
     if base and base_acc is not None and ("tta", 10) not in groups:  # TTA off costs no run: the defaults' one view
         single = statistics.mean(r["single_view"] for r in base)
