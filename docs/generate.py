@@ -54,7 +54,7 @@ def _slug(name: str) -> str:
 
 def _fix_links(text: str) -> str:
     """README's links, made to work from the site's front page: the guides and pictures sit beside it."""
-    text = re.sub(r"\]\(docs/guides/([^)]+\.md)\)", r"](guides/\1)", text)
+    text = re.sub(r"\]\(docs/guides/([^)#]+\.md)(#[^)]*)?\)", r"](guides/\1\2)", text)
     return re.sub(r"\]\(docs/images/([^)]+\.png)\)", r"](images/\1)", text)
 
 
