@@ -6,7 +6,7 @@
     python benchmarks/speednet.py --epochs 8               # a shorter schedule (time to a lower accuracy)
     python benchmarks/speednet.py --take runs/speednet-s0  # record a finished default run (its own timing)
     python benchmarks/speednet.py --markdown               # print the results file as the guide's table
-    python benchmarks/speednet.py --recipe resnet-cifar10 --profiles cpu-plain cpu   # the tricks carried over
+    python benchmarks/speednet.py --recipe resnet-cifar10 --profiles cpu cpu-tricks   # the tricks carried over
 
 Each row is the whole command a user types (data loading and the final evaluation included) timed from outside,
 with the run's FLOPs (per image, counted by torch's FlopCounterMode on a training step, times images seen), the
@@ -230,7 +230,7 @@ def carried_table(results: dict[str, Any]) -> str:
         "| recipe | profile | epochs | seed | test accuracy (TTA views) | single view | wall (command) |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
-    for r in sorted(rows, key=lambda r: (r["recipe"], r["profile"] != "cpu-plain", r["profile"], r["seed"])):
+    for r in sorted(rows, key=lambda r: (r["recipe"], r["profile"] != "cpu", r["profile"], r["seed"])):
         views = {0: 1, 1: 2, 2: 6}[r["tta"]]
         lines.append(
             f"| `{r['recipe']}` | `{r['profile']}` | {r['epochs']} | {r['seed']} | **{r['test_accuracy']:.4f}** "
