@@ -38,6 +38,8 @@ TRICKS: dict[str, dict[str, Any]] = {
     "tta": {"tta": 0},
     "label_smoothing": {},
 }
+#: How many views a test-time augmentation level averages (training.steps.classification.tta_logits).
+VIEWS = {0: 1, 1: 2, 2: 6}
 
 
 def bf16_matmul_gflops(device: str = "cpu", seconds: float = 3.0) -> float:
@@ -58,15 +60,15 @@ def bf16_matmul_gflops(device: str = "cpu", seconds: float = 3.0) -> float:
     return 2 * size**3 * n / (time.perf_counter() - start) / 1e9
 
 
-def train_flops_per_image(batch: int = 64) -> float:
-    """FLOPs of one training step (forward and backward) of SpeedNet per image, counted by torch."""
+def train_flops_per_image(model_name: str = "speednet", batch: int = 64) -> float:
+    """FLOPs of one training step (forward and backward) of a CIFAR-10 model per image, counted by torch."""
     import torch
     import torch.nn.functional as F
     from torch.utils.flop_counter import FlopCounterMode
 
     import zoo
 
-    model = zoo.get_model("speednet")
+    model = zoo.get_model(model_name)
     x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
     with FlopCounterMode(display=False) as counter:
         F.cross_entropy(model(x), y).backward()
@@ -169,7 +171,7 @@ def markdown_table(results: dict[str, Any]) -> str:
         wall = statistics.mean(walls)
         marked = "" if all(r["wall_s"] is not None for r in group) else " *"
         shown = "- †" if any(r.get("note") for r in group) else f"{wall / 60:.1f} min{marked}"
-        views = {0: 1, 1: 2, 2: 6}[group[0]["tta"]]
+        views = VIEWS[group[0]["tta"]]
         delta = f"{100 * (acc - base_acc):+.2f} points" if base_acc is not None and label != "default" else ""
         name = "default" if label == "default" else f"without {label}"
         lines.append(
@@ -227,26 +229,30 @@ def carried_table(results: dict[str, Any]) -> str:
     """The guide's table of other recipes' profiles timed the same way (the tricks carried over, against without)."""
     rows = [r for r in results["rows"] if "error" not in r and r.get("recipe", SPEED_RECIPE) != SPEED_RECIPE]
     lines = [
-        "| recipe | profile | epochs | seed | test accuracy (TTA views) | single view | wall (command) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| recipe | profile | epochs | seed | test accuracy (TTA views) | single view | wall (command) | training rate |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in sorted(rows, key=lambda r: (r["recipe"], r["profile"] != "cpu", r["profile"], r["seed"])):
-        views = {0: 1, 1: 2, 2: 6}[r["tta"]]
+        views = VIEWS[r["tta"]]
+        rate = f"{r['samples_per_s']:.0f} images/s" if r.get("samples_per_s") else "-"
+        if r.get("samples_per_s") and r.get("train_gflop_per_image"):
+            rate += f", {r['samples_per_s'] * r['train_gflop_per_image']:.0f} GFLOPS"
         lines.append(
             f"| `{r['recipe']}` | `{r['profile']}` | {r['epochs']} | {r['seed']} | **{r['test_accuracy']:.4f}** "
-            f"({views}) | {r['single_view']:.4f} | {r['wall_s'] / 60:.1f} min |"
+            f"({views}) | {r['single_view']:.4f} | {r['wall_s'] / 60:.1f} min | {rate} |"
         )
     m = results.get("machine") or {}
-    return "\n".join([*lines, "", f"Machine: {m.get('line', m.get('cpu', 'not recorded'))}."])
+    machine = f"Machine: {m.get('line', m.get('cpu', 'not recorded'))}; bf16 matmul {results.get('bf16_gflops', 0):.0f} GFLOPS."
+    return "\n".join([*lines, "", machine])
 
 
-def write_results(out: Path, rows: list[dict[str, Any]], rate: float, device: str = "cpu") -> dict[str, Any]:
+def write_results(out: Path, rows: list[dict[str, Any]], rate: float, flops: float, device: str) -> dict[str, Any]:
     from training.machine import machine_record
 
     results = {
         "machine": machine_record(device),
         "bf16_gflops": round(rate, 1),
-        "train_flops_per_image": train_flops_per_image(),
+        "train_flops_per_image": flops,
         "note": "zoo-train speednet-cifar10 timed from outside (data loading and the final evaluation included); "
         "test accuracy with the recipe's test-time augmentation (views in the table), single view beside it",
         "rows": rows,
@@ -276,15 +282,14 @@ def main() -> None:
         return
     sys.path.insert(0, str(ROOT))
     previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    rate = bf16_matmul_gflops(args.device)
+    rate, flops = bf16_matmul_gflops(args.device), train_flops_per_image()
+    if args.recipe != SPEED_RECIPE:
+        return run_profiles(args, previous, rate, flops)
     if args.seeds is None:
         args.seeds = [] if args.ablate else [0]
-    plan = [(seed, "default", {}) for seed in args.seeds] + [(0, t, TRICKS[t]) for t in args.ablate]
-    if args.recipe != SPEED_RECIPE:
-        return run_profiles(args, previous, rate)
-    if args.take:
-        plan = [(seed, "default", {}) for seed in args.seeds if seed not in [taken(r)["seed"] for r in args.take]]
-        plan += [(0, t, TRICKS[t]) for t in args.ablate]
+    took_seeds = [taken(r)["seed"] for r in args.take]
+    plan = [(seed, "default", {}) for seed in args.seeds if seed not in took_seeds]
+    plan += [(0, t, TRICKS[t]) for t in args.ablate]
     epochs = args.epochs or 10
     took = [taken(r) for r in args.take]
     done = {(label, seed, epochs) for seed, label, _ in plan} | {(r["label"], r["seed"], r["epochs"]) for r in took}
@@ -307,13 +312,13 @@ def main() -> None:
             flush=True,
         )
         write_results(
-            args.out, rows, rate, args.device
-        )  # after every row: a long plan that is stopped keeps what it measured
-    results = write_results(args.out, rows, rate, args.device)
+            args.out, rows, rate, flops, args.device
+        )  # after every row: a stopped plan keeps what it measured
+    results = write_results(args.out, rows, rate, flops, args.device)
     print(markdown_table(results))
 
 
-def run_profiles(args: argparse.Namespace, previous: dict[str, Any], rate: float) -> None:
+def run_profiles(args: argparse.Namespace, previous: dict[str, Any], rate: float, flops: float) -> None:
     """Rows for ``--recipe R --profiles P ...``: each profile's whole run, timed like the speed recipe's."""
     seeds = args.seeds or [0]
     from training.recipes import get_recipe
@@ -325,14 +330,17 @@ def run_profiles(args: argparse.Namespace, previous: dict[str, Any], rate: float
         for r in previous.get("rows", [])
         if (r.get("recipe"), r.get("profile"), r["seed"], r.get("epochs")) not in done
     ]
+    gflop = round(train_flops_per_image(get_recipe(args.recipe).model) / 1e9, 3)
+    for r in rows:  # the model's training FLOPs per image, beside its rate (rows written before it was kept too)
+        r.update({"train_gflop_per_image": gflop} if r.get("recipe") == args.recipe else {})
     for name in args.profiles:
         for seed in seeds:
             out = args.runs / f"{args.recipe}-{name}-{epochs[name]}-{seed}"
             row = run(seed, "default", {}, args.epochs, out, args.recipe, name, args.device)
-            rows.append(row)
+            rows.append({**row, "train_gflop_per_image": gflop})
             print(json.dumps(row), flush=True)
-            write_results(args.out, rows, rate, args.device)
-    print(carried_table(write_results(args.out, rows, rate, args.device)))
+            write_results(args.out, rows, rate, flops, args.device)
+    print(carried_table(write_results(args.out, rows, rate, flops, args.device)))
 
 
 if __name__ == "__main__":

@@ -69,6 +69,7 @@ def test_test_time_augmentation_averages_the_views():
         torch.testing.assert_close(tta_logits(model, x, 0), plain)
         torch.testing.assert_close(tta_logits(model, x, 1), 0.5 * (plain + model(x.flip(-1))))
         six = tta_logits(model, x, 2)
+        torch.testing.assert_close(tta_logits(model, x, 2, plain), six)  # the image's own view, passed in, is reused
     assert six.shape == plain.shape and not torch.allclose(six, tta_logits(model, x, 1))
 
 

@@ -46,15 +46,15 @@ def image_transform(ctx: Context, train: bool) -> ImageTransform | None:
     return t if train else t.eval()
 
 
-def tta_logits(model: nn.Module, x: torch.Tensor, level: int) -> torch.Tensor:
+def tta_logits(model: nn.Module, x: torch.Tensor, level: int, plain: torch.Tensor | None = None) -> torch.Tensor:
     """Logits averaged over the views of ``level`` (0: the image; 1: and its mirror; 2: and both 1-pixel diagonal
-    translations of both)."""
+    translations of both); ``plain``, the image's own logits where already computed, is not computed again."""
 
-    def mirrored(images: torch.Tensor) -> torch.Tensor:
-        out = model(images).float()
+    def mirrored(images: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        out = model(images).float() if out is None else out.float()
         return out if level == 0 else 0.5 * (out + model(images.flip(-1)).float())
 
-    logits = mirrored(x)
+    logits = mirrored(x, plain)
     if level < 2:
         return logits
     padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
@@ -149,17 +149,20 @@ class ClassificationStep(Step):
                 avg.copy_(value)
 
     @torch.no_grad()
-    def predict(self, loader: BatchLoader, tta: int = 0) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """Predicted and true classes of a split and its mean loss (logits averaged over ``tta``'s views)."""
-        preds, targets, loss_sum = [], [], torch.zeros((), device=self.ctx.device)
+    def predict(self, loader: BatchLoader, tta: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+        """Predicted classes of a split (logits averaged over ``tta``'s views), the image's own view's predictions
+        from the same pass, the true classes and the mean loss."""
+        preds, singles, targets, loss_sum = [], [], [], torch.zeros((), device=self.ctx.device)
         with eval_mode(self.ctx.raw_model) as model:
             for batch in loader.batches(0):
                 with self.ctx.autocast():
-                    logits = (tta_logits(model, batch["x"], tta) if tta else model(batch["x"])).float()
+                    plain = model(batch["x"]).float()
+                    logits = tta_logits(model, batch["x"], tta, plain) if tta else plain
                 loss_sum += F.cross_entropy(logits, batch["y"], reduction="sum")
                 preds.append(logits.argmax(1))
+                singles.append(plain.argmax(1))
                 targets.append(batch["y"])
-        return torch.cat(preds).cpu(), torch.cat(targets).cpu(), float(loss_sum) / loader.n
+        return torch.cat(preds).cpu(), torch.cat(singles).cpu(), torch.cat(targets).cpu(), float(loss_sum) / loader.n
 
     @torch.no_grad()
     def evaluate(self, final: bool = False) -> dict[str, float]:
@@ -167,11 +170,10 @@ class ClassificationStep(Step):
         (``test_accuracy_single_view`` beside it)."""
         assert self.eval_loader is not None
         tta = int(self.tricks["tta"]) if final else 0
-        pred, target, loss = self.predict(self.eval_loader, tta)
+        pred, single, target, loss = self.predict(self.eval_loader, tta)
         self.last_eval = (pred, target)
         out = {"test_loss": loss, "test_accuracy": float((pred == target).float().mean())}
         if tta:
-            single = self.predict(self.eval_loader)[0]
             out["test_accuracy_single_view"] = float((single == target).float().mean())
         return out
 
