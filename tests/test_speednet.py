@@ -167,3 +167,39 @@ def test_the_tricks_that_need_no_particular_network_carry_to_the_seed_resnet():
     resumed.load_state_dict(step.state_dict())
     resumed.begin(None)  # a resumed run keeps its average
     assert resumed.steps_done == 2 and all(torch.equal(a, b) for a, b in zip(resumed.average, step.average))
+
+
+def test_whitening_carries_to_any_stem_keeping_the_directions_of_largest_variance():
+    """--set extra.whiten=true on the seed ResNet: its 7x7 stem of 64 filters keeps the 32 patch directions of
+    largest variance (each with its negative), whitened, and is frozen; a stem it cannot whiten says why."""
+    from dataclasses import replace
+
+    from training.steps.classification import ClassificationStep
+
+    g = torch.Generator().manual_seed(2)
+    smooth = torch.nn.functional.interpolate(torch.rand(64, 3, 9, 9, generator=g), size=32, mode="bilinear")
+    x = (255 * (0.8 * smooth + 0.2 * torch.rand(64, 3, 32, 32, generator=g))).to(torch.uint8)
+    bundle = DataBundle("cifar10", {"x": x, "y": torch.zeros(64, dtype=torch.long)}, None, "smooth", list(range(10)))
+    ctx = _classification_context("cpu", bundle)
+    ctx.profile = replace(ctx.profile, extra={"whiten": True})
+    step = ClassificationStep(ctx)
+    step.begin(None)
+    stem = ctx.raw_model.block1
+    assert step.stem() is stem and not stem.weight.requires_grad
+    assert torch.equal(stem.weight[32:], -stem.weight[:32])
+    images = step.transform(train=False)({"x": x})["x"].float().contiguous()
+    out = torch.nn.functional.conv2d(images, stem.weight[:32].float()).permute(1, 0, 2, 3).reshape(32, -1)
+    torch.testing.assert_close(torch.cov(out), torch.eye(32), atol=0.05, rtol=0.05)
+    raw = torch.cov(images.unfold(2, 7, 1).unfold(3, 7, 1).permute(1, 4, 5, 0, 2, 3).reshape(147, -1))
+    basis = torch.linalg.qr(stem.weight[:32].float().reshape(32, 147).T).Q  # the span of the kept directions
+    kept = torch.trace(basis.T @ raw @ basis)
+    torch.testing.assert_close(kept, torch.linalg.eigvalsh(raw)[-32:].sum(), rtol=1e-3, atol=0)  # the 32 largest
+    assert stem.bias is not None and stem.bias.requires_grad
+    next(iter(step.train_batches(3, 0)))  # after whiten_bias_epochs the stem's bias is fixed too
+    assert not stem.bias.requires_grad
+
+    wide = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 2), torch.nn.Flatten(), torch.nn.LazyLinear(10))
+    ctx = _context(wide, bundle, "resnet-cifar10", "cpu")
+    ctx.profile = replace(ctx.profile, extra={"whiten": True})
+    with pytest.raises(ValueError, match="at most 2 x 12 filters"):
+        ClassificationStep(ctx).begin(None)

@@ -53,6 +53,13 @@ CIFAR_CPU_TRICKS = replace(
     notes=CIFAR_CPU.notes.replace("pad-4 crop + flip", "pad-4 crop + alternating flips, Lookahead, ")
     + "6-view TTA at the end (the only evaluation)",
 )
+#: And the stem initialised as patch whitening (its 64 filters: the 32 directions of largest variance of the 7x7
+#: patches, each also negated), then fixed, its bias trained for 3 epochs: the seed architecture, unchanged.
+CIFAR_CPU_WHITEN = replace(
+    CIFAR_CPU_TRICKS,
+    extra={**CIFAR_CPU_TRICKS.extra, "whiten": True},
+    notes=CIFAR_CPU_TRICKS.notes.replace("Lookahead, ", "Lookahead, whitened stem (fixed), "),
+)
 CIFAR_SEED = Profile(
     epochs=10,
     batch_size=32,
@@ -75,6 +82,7 @@ register(
             "fast": CIFAR_FAST,
             "cpu": CIFAR_CPU,
             "cpu-tricks": CIFAR_CPU_TRICKS,
+            "cpu-whiten": CIFAR_CPU_WHITEN,
             "cpu-long": replace(CIFAR_CPU, epochs=30, notes=CIFAR_CPU.notes.replace("10 epochs", "30 epochs")),
         },
         preprocessing=CIFAR_HALF,

@@ -9,7 +9,10 @@ description, K. Jordan 2024), each a profile ``extra`` field, all off unless a p
   0.95^5 with the cube of progress), and the run ends on that average;
 - ``bias_scale``: batch-norm biases learn at this multiple of the rate (their weight decay divided by it);
 - ``tta``: the final evaluation averages 1 (0), 2 (1: and the mirror) or 6 views (2: and two 1-pixel translations
-  of both); the single view's accuracy is reported beside it.
+  of both); the single view's accuracy is reported beside it;
+- ``whiten``: the stem (the model's ``whiten`` convolution, else its first) starts as filters that whiten the
+  training images' patches (fitted on ``whiten_samples`` images; a stem with fewer than 2 x C x k^2 filters keeps
+  the directions of largest variance), then stays fixed; its bias trains for the first ``whiten_bias_epochs`` only.
 """
 
 from __future__ import annotations
@@ -28,7 +31,15 @@ from ..transforms import ImageTransform
 from .base import Context, Step, build_optimizer, eval_mode
 
 #: The tricks a profile can switch on (``extra`` fields), and their values when it does not.
-TRICKS: dict[str, Any] = {"alternate_flip": False, "lookahead": False, "bias_scale": 1.0, "tta": 0}
+TRICKS: dict[str, Any] = {
+    "alternate_flip": False,
+    "lookahead": False,
+    "bias_scale": 1.0,
+    "tta": 0,
+    "whiten": False,
+    "whiten_samples": 5000,
+    "whiten_bias_epochs": 3,
+}
 #: Lookahead's period in steps, and its final decay.
 LOOKAHEAD_EVERY = 5
 LOOKAHEAD_DECAY = 0.95**5
@@ -95,9 +106,60 @@ class ClassificationStep(Step):
             self.first_flip = (torch.rand(len(ctx.data.train["y"]), generator=g) < 0.5).to(ctx.device)
 
     def begin(self, out_dir: Any) -> None:
-        """Lookahead's first average, before a fresh run's first step (a resumed run restores its own)."""
+        """Before a fresh run's first step (never when evaluating trained weights, nor on resume, which restores its
+        own): the whitening filters from the data, then Lookahead's first average."""
+        if self.tricks["whiten"] and not self.steps_done:
+            self._fit_whitening()
         if self.tricks["lookahead"] and not self.steps_done:
             self.average = [t.detach().clone() for t in self.ctx.raw_model.state_dict().values()]
+
+    def stem(self) -> nn.Conv2d:
+        """The convolution ``whiten`` sets: the model's ``whiten`` stem where it has one, else its first."""
+        model = self.ctx.raw_model
+        named = getattr(model, "whiten", None)
+        stem = (
+            named
+            if isinstance(named, nn.Conv2d)
+            else next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+        )
+        if stem is None or stem.groups != 1 or stem.kernel_size[0] != stem.kernel_size[1]:
+            raise ValueError(
+                f"profile field whiten=true needs a model whose first layer is a square convolution; "
+                f"{type(model).__name__}'s is not"
+            )
+        dim = stem.in_channels * stem.kernel_size[0] ** 2
+        if stem.out_channels % 2 or stem.out_channels > 2 * dim:
+            raise ValueError(
+                f"profile field whiten=true needs a stem of at most 2 x {dim} filters, an even number "
+                f"(each direction and its negative); {type(model).__name__}'s has {stem.out_channels}"
+            )
+        return stem
+
+    def _fit_whitening(self) -> None:
+        from zoo.models.speednet import whitening_filters
+
+        stem = self.stem()
+        g = torch.Generator().manual_seed(self.ctx.seed)
+        x = self.ctx.data.train["x"]
+        pick = torch.randperm(len(x), generator=g)[: int(self.tricks["whiten_samples"])]
+        transform = self.transform(train=False)
+        images = transform({"x": x[pick]})["x"].float().contiguous() if transform is not None else x[pick].float()
+        k, dim = stem.kernel_size[0], stem.in_channels * stem.kernel_size[0] ** 2
+        filters = whitening_filters(
+            images.cpu(), k, keep=stem.out_channels // 2 if stem.out_channels < 2 * dim else None
+        )
+        with torch.no_grad():
+            stem.weight.copy_(filters.to(stem.weight))
+            if stem.bias is not None:
+                stem.bias.zero_()
+        stem.weight.requires_grad_(False)
+
+    def train_batches(self, epoch: int, start: int) -> Any:
+        if self.tricks["whiten"]:
+            stem = self.stem()
+            if stem.bias is not None:
+                stem.bias.requires_grad_(epoch < int(self.tricks["whiten_bias_epochs"]))
+        return super().train_batches(epoch, start)
 
     def transform(self, train: bool) -> Any:
         return image_transform(self.ctx, train)

@@ -67,16 +67,27 @@ class SpeedNet(nn.Module):
 
 
 @torch.no_grad()
-def whitening_filters(images: torch.Tensor, kernel: int = 2, eps: float = 5e-4) -> torch.Tensor:
-    """Filters that whiten ``kernel`` x ``kernel`` patches of ``images`` (N, 3, H, W; normalised floats): the
-    eigenvectors of the patch covariance scaled by 1/sqrt(eigenvalue + eps), each also negated (the GELU after
-    the stem keeps both signs). Shape (2 * 3 * kernel^2, 3, kernel, kernel)."""
-    c = images.shape[1]
-    patches = images.float().unfold(2, kernel, 1).unfold(3, kernel, 1)  # N, C, H', W', k, k
-    patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * kernel * kernel)
-    patches = patches - patches.mean(0, keepdim=True)
-    covariance = patches.T @ patches / len(patches)
-    values, vectors = torch.linalg.eigh(covariance)
+def whitening_filters(
+    images: torch.Tensor, kernel: int = 2, eps: float = 5e-4, keep: int | None = None, chunk: int = 500
+) -> torch.Tensor:
+    """Filters that whiten ``kernel`` x ``kernel`` patches of ``images`` (N, C, H, W; normalised floats): the
+    eigenvectors of the patch covariance scaled by 1/sqrt(eigenvalue + eps), each also negated (a one-sided
+    nonlinearity or max-pool after the stem keeps both signs). ``keep``: only the directions of that many largest
+    eigenvalues (a stem with fewer than 2 x C x kernel^2 filters). Shape (2 * (keep or C * kernel^2), C, k, k).
+    The covariance is summed ``chunk`` images at a time, so a 7x7 stem's patches need not fit in memory at once."""
+    c, dim = images.shape[1], images.shape[1] * kernel * kernel
+    total, outer, count = torch.zeros(dim, dtype=torch.float64), torch.zeros(dim, dim, dtype=torch.float64), 0
+    for part in images.split(chunk):
+        patches = part.float().unfold(2, kernel, 1).unfold(3, kernel, 1)  # n, C, H', W', k, k
+        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, dim).double()
+        total += patches.sum(0)
+        outer += patches.T @ patches
+        count += len(patches)
+    mean = total / count
+    covariance = (outer / count - torch.outer(mean, mean)).float()
+    values, vectors = torch.linalg.eigh(covariance)  # ascending
+    if keep is not None:
+        values, vectors = values[dim - keep :], vectors[:, dim - keep :]
     filters = (vectors.T / torch.sqrt(values + eps)[:, None]).reshape(-1, c, kernel, kernel)
     return torch.cat([filters, -filters])
 
