@@ -229,17 +229,21 @@ def carried_table(results: dict[str, Any]) -> str:
     """The guide's table of other recipes' profiles timed the same way (the tricks carried over, against without)."""
     rows = [r for r in results["rows"] if "error" not in r and r.get("recipe", SPEED_RECIPE) != SPEED_RECIPE]
     lines = [
-        "| recipe | profile | epochs | seed | test accuracy (TTA views) | single view | wall (command) | training rate |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| recipe | profile | epochs | seed | test accuracy (TTA views) | single view | wall (command) "
+        "| training rate (last epoch) | vs `cpu` |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    plain = {(r["recipe"], r["seed"], r["epochs"]): r for r in rows if r["profile"] == "cpu"}
     for r in sorted(rows, key=lambda r: (r["recipe"], r["profile"] != "cpu", r["profile"], r["seed"])):
         views = VIEWS[r["tta"]]
         rate = f"{r['samples_per_s']:.0f} images/s" if r.get("samples_per_s") else "-"
         if r.get("samples_per_s") and r.get("train_gflop_per_image"):
             rate += f", {r['samples_per_s'] * r['train_gflop_per_image']:.0f} GFLOPS"
+        base = plain.get((r["recipe"], r["seed"], r["epochs"]))
+        delta = f"{100 * (r['test_accuracy'] - base['test_accuracy']):+.2f} points" if base and base is not r else ""
         lines.append(
             f"| `{r['recipe']}` | `{r['profile']}` | {r['epochs']} | {r['seed']} | **{r['test_accuracy']:.4f}** "
-            f"({views}) | {r['single_view']:.4f} | {r['wall_s'] / 60:.1f} min | {rate} |"
+            f"({views}) | {r['single_view']:.4f} | {r['wall_s'] / 60:.1f} min | {rate} | {delta} |"
         )
     m = results.get("machine") or {}
     machine = f"Machine: {m.get('line', m.get('cpu', 'not recorded'))}; bf16 matmul {results.get('bf16_gflops', 0):.0f} GFLOPS."
