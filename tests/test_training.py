@@ -347,6 +347,18 @@ def test_zoo_eval_reports_per_class_and_plots(digit_checkpoint, tmp_path):
     metrics = json.loads(result.stdout)
     assert metrics["test_accuracy"] > 0.8 and len(metrics["per_class_accuracy"]) == 10
     assert (tmp_path / "confusion_matrix.png").is_file()
+    # --tta: the views averaged, and the single view from the same pass is the plain evaluation's accuracy
+    result = CliRunner().invoke(eval_main, [str(digit_checkpoint), "--json", "--tta", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    viewed = json.loads(result.stdout)
+    assert viewed["test_accuracy_single_view"] == metrics["test_accuracy"]
+    assert viewed["test_accuracy"] != metrics["test_accuracy"]  # a mirrored digit is another picture
+
+
+def test_zoo_eval_tta_is_for_image_classifiers():
+    result = CliRunner().invoke(eval_main, ["classifier-net.gaussians", "--tta", "2"])
+    assert result.exit_code == 1
+    assert "test-time augmentation is for image classifiers; classifier-gaussians" in result.output
 
 
 def test_zoo_predict_reads_a_photo_of_a_dark_digit_on_paper(digit_checkpoint, tmp_path):

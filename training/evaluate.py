@@ -22,13 +22,23 @@ def evaluate_checkpoint(
     tsne_samples: int = 0,
     eval_samples: int | None = None,
     seed: int = 0,
+    tta: int | None = None,
 ) -> dict[str, Any]:
     """The recipe step's final evaluation of ``ckpt``; with ``out``, its plots (and t-SNE) too; with
-    ``eval_samples``, on a fixed draw (by ``seed``) of that many test samples (every class in it) instead of all."""
+    ``eval_samples``, on a fixed draw (by ``seed``) of that many test samples (every class in it) instead of all;
+    with ``tta``, an image classifier's test-time views instead of its recipe's (0: one, 1: two, 2: six)."""
     from .steps import Context, get_step
+    from .steps.classification import ClassificationStep
 
     rec = get_recipe(ckpt["recipe"])
     profile = rec.profile(ckpt["profile"]).with_saved(ckpt["hyperparameters"])
+    if tta is not None:
+        if (
+            not issubclass(get_step(rec.step), ClassificationStep)
+            or (ckpt.get("preprocessing") or {}).get("kind") != "image"
+        ):
+            raise ValueError(f"test-time augmentation is for image classifiers; {rec.name} is a {rec.step} recipe")
+        profile = replace(profile, extra={**profile.extra, "tta": tta})
     if dataset is not None:
         rec.check_dataset(dataset)
     options = rec.dataset_options if dataset is not None else dataset_options(ckpt)
