@@ -307,7 +307,7 @@ def main() -> None:
     parser.add_argument(
         "--compile-check",
         action="store_true",
-        help="eager vs torch.compile (compile time included) for resnet-cifar10 --profile cpu",
+        help="eager vs torch.compile (compile time included) for resnet-cifar10 --profile cpu-plain",
     )
     parser.add_argument(
         "--out", type=Path, default=None, help="JSON file (default benchmarks/results/train_speed-<device>.json)"
@@ -378,7 +378,7 @@ def main() -> None:
         save()
     if args.compile_check:
         result["compile"] = compile_row(
-            "resnet-cifar10", "cpu" if device.type == "cpu" else "fast", data_dir, device, 100, 20
+            "resnet-cifar10", "cpu-plain" if device.type == "cpu" else "fast", data_dir, device, 100, 20
         )
         print(result["compile"], flush=True)
         save()

@@ -156,7 +156,7 @@ def test_bf16_learns_like_fp32_on_a_cifar_profile(data_dir, tmp_path):
         results[p] = Trainer(
             TrainConfig(
                 recipe="resnet-cifar10",
-                profile="cpu",
+                profile="cpu-plain",
                 data_dir=data_dir,
                 device="cpu",
                 quiet=True,

@@ -139,17 +139,17 @@ def _classification_context(profile: str, bundle: DataBundle) -> Context:
 
 
 def test_the_tricks_that_need_no_particular_network_carry_to_the_seed_resnet():
-    """resnet-cifar10 --profile cpu-tricks: the plain classification step with alternating flips (an image and its mirror
-    in consecutive epochs), Lookahead (kept across a resume) and 6-view TTA; cpu has none of them."""
+    """resnet-cifar10 --profile cpu: the plain classification step with alternating flips (an image and its mirror in
+    consecutive epochs), Lookahead (kept across a resume) and 6-view TTA; cpu-plain has none of them."""
     from training.steps.classification import ClassificationStep
 
     bundle = _bundle(64)
-    plain = ClassificationStep(_classification_context("cpu", bundle))
+    plain = ClassificationStep(_classification_context("cpu-plain", bundle))
     assert not any(plain.tricks[k] for k in ("alternate_flip", "lookahead", "tta"))
     assert "index" not in next(iter(plain.train_batches(0, 0)))
     assert set(plain.evaluate(final=True)) == {"test_loss", "test_accuracy"}
 
-    step = ClassificationStep(_classification_context("cpu-tricks", bundle))
+    step = ClassificationStep(_classification_context("cpu", bundle))
     step.begin(None)
     assert len(step.average) == len(step.ctx.raw_model.state_dict())
     seen: list[torch.Tensor] = []
@@ -163,7 +163,7 @@ def test_the_tricks_that_need_no_particular_network_carry_to_the_seed_resnet():
     assert torch.equal(seen[1], seen[0].flip(-1))  # every image the other way round in the next epoch
     assert set(step.evaluate(final=True)) == {"test_loss", "test_accuracy", "test_accuracy_single_view"}
 
-    resumed = ClassificationStep(_classification_context("cpu-tricks", bundle))
+    resumed = ClassificationStep(_classification_context("cpu", bundle))
     resumed.load_state_dict(step.state_dict())
     resumed.begin(None)  # a resumed run keeps its average
     assert resumed.steps_done == 2 and all(torch.equal(a, b) for a, b in zip(resumed.average, step.average))
@@ -180,7 +180,7 @@ def test_whitening_carries_to_any_stem_keeping_the_directions_of_largest_varianc
     smooth = torch.nn.functional.interpolate(torch.rand(64, 3, 9, 9, generator=g), size=32, mode="bilinear")
     x = (255 * (0.8 * smooth + 0.2 * torch.rand(64, 3, 32, 32, generator=g))).to(torch.uint8)
     bundle = DataBundle("cifar10", {"x": x, "y": torch.zeros(64, dtype=torch.long)}, None, "smooth", list(range(10)))
-    ctx = _classification_context("cpu", bundle)
+    ctx = _classification_context("cpu-plain", bundle)
     ctx.profile = replace(ctx.profile, extra={"whiten": True})
     step = ClassificationStep(ctx)
     step.begin(None)
