@@ -64,18 +64,7 @@ def measure(
                 allow_drop=True,
                 timing=timing,
                 eval_samples=VERIFY_SUBSET if subset else None,
-            )
-            drawn = (
-                quantize_export(
-                    out,
-                    data_dir=data_dir,
-                    log=lambda m: None,
-                    allow_drop=True,
-                    timing=False,
-                    eval_samples=VERIFY_SUBSET,
-                )
-                if with_subset and not subset
-                else None
+                also_subset=VERIFY_SUBSET if with_subset and not subset else None,
             )
         except QuantizeError as e:
             return {"refused": str(e)}
@@ -103,10 +92,8 @@ def measure(
         }
         if subset:
             parts[part]["verify_subset"] = _subset_figures(quality)
-        elif drawn is not None:
-            parts[part]["verify_subset"] = _subset_figures(
-                ((drawn["parts"][part].get("quantized") or {}).get("quality")) or {}
-            )
+        elif "quality_subset" in q:
+            parts[part]["verify_subset"] = _subset_figures(q["quality_subset"])
     return {
         "parts": parts,
         "machine": machine(),

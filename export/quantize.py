@@ -263,6 +263,33 @@ def speed(fp32: Any, int8: Any, part: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- entry point
 
 
+def _quality_on(
+    s32: Any, s8: Any, src: Source, name: str, bundle: Any, why: str, eval_samples: int | None
+) -> dict[str, Any]:
+    """fp32 against int8 sessions on ``eval_samples`` of the test split (all where None; the train split where the
+    data has no test split), or on draws of the part's own input distribution where it takes no data."""
+    part = src.spec.part(name)
+    test = None if bundle is None else (bundle.test if bundle.test is not None else bundle.train)
+    if test is not None:
+        test = draw(test, eval_samples)  # the labels below are those of the same draw
+    inputs_t = inputs_from(part, test, src.preprocessing, None) if test is not None and draws_from_data(part) else None
+    if inputs_t is not None and all(t.shape[0] == inputs_t[0].shape[0] for t in inputs_t):
+        split = "test" if bundle.test is not None else "train"
+        measured = quality(
+            src.task, name, run_batched(s32, inputs_t), run_batched(s8, inputs_t), test.get("y") if test else None
+        )
+        measured["split"] = (
+            f"the whole {split} split of {why}"
+            if eval_samples is None
+            else f"{len(inputs_t[0])} samples of the {split} split of {why} (a seeded draw across the split)"
+        )
+        return measured
+    drawn = part.example_inputs({"batch": eval_samples or 512}, seed=99)
+    measured = quality(src.task, name, run_batched(s32, drawn), run_batched(s8, drawn), None)
+    measured["split"] = f"{len(drawn[0])} draws of its input distribution"
+    return measured
+
+
 def quantize_part(
     out: Path,
     name: str,
@@ -274,8 +301,12 @@ def quantize_part(
     log: Callable[[str], None],
     eval_samples: int | None = None,
     timing: bool = True,
+    also_subset: int | None = None,
 ) -> dict[str, Any]:
-    """Write ``<part>.int8.onnx`` for one exported part and return its record (QuantizeError when refused)."""
+    """Write ``<part>.int8.onnx`` for one exported part and return its record (QuantizeError when refused).
+
+    Its ``quality`` is measured on ``eval_samples`` of the test split (all where None); ``also_subset`` measures the
+    same int8 file again on that many (``quality_subset``), without quantising twice."""
     onnx_info = entry["artifacts"].get("onnx")
     label = f"{src.name} {name}"
     if onnx_info is None:
@@ -321,24 +352,9 @@ def quantize_part(
         "size_bytes": {"fp32": fp32.stat().st_size, "int8": int8.stat().st_size},
     }
     s8 = session(int8)
-    test = None if bundle is None else (bundle.test if bundle.test is not None else bundle.train)
-    if test is not None:
-        test = draw(test, eval_samples)  # the labels below are those of the same draw
-    inputs_t = inputs_from(part, test, src.preprocessing, None) if test is not None and draws_from_data(part) else None
-    if inputs_t is not None and all(t.shape[0] == inputs_t[0].shape[0] for t in inputs_t):
-        split = "test" if bundle.test is not None else "train"
-        result["quality"] = quality(
-            src.task, name, run_batched(s32, inputs_t), run_batched(s8, inputs_t), test.get("y") if test else None
-        )
-        result["quality"]["split"] = (
-            f"the whole {split} split of {why}"
-            if eval_samples is None
-            else f"{len(inputs_t[0])} samples of the {split} split of {why} (a seeded draw across the split)"
-        )
-    else:
-        drawn = part.example_inputs({"batch": eval_samples or 512}, seed=99)
-        result["quality"] = quality(src.task, name, run_batched(s32, drawn), run_batched(s8, drawn), None)
-        result["quality"]["split"] = f"{len(drawn[0])} draws of its input distribution"
+    result["quality"] = _quality_on(s32, s8, src, name, bundle, why, eval_samples)
+    if also_subset is not None and eval_samples != also_subset:  # the same int8 file on a seeded draw too
+        result["quality_subset"] = _quality_on(s32, s8, src, name, bundle, why, also_subset)
     if timing:
         result["latency_ms"] = speed(s32, s8, part)
     return result
@@ -352,6 +368,7 @@ def quantize_export(
     parts: Sequence[str] | None = None,
     eval_samples: int | None = None,
     timing: bool = True,
+    also_subset: int | None = None,
     **plan_overrides: Any,
 ) -> dict[str, Any]:
     """Quantise every exported part of ``out_dir`` (or ``parts``) to int8 and record each in ``export.json``.
@@ -374,7 +391,7 @@ def quantize_export(
         if parts and name not in parts:
             continue
         try:
-            result = quantize_part(out, name, entry, src, bundle, why, plan, log, eval_samples, timing)
+            result = quantize_part(out, name, entry, src, bundle, why, plan, log, eval_samples, timing, also_subset)
         except QuantizeError as e:
             entry["quantized"] = {"refused": str(e)}
             refused.append(str(e))
