@@ -7,6 +7,7 @@
     python benchmarks/speednet.py --take runs/speednet-s0  # record a finished default run (its own timing)
     python benchmarks/speednet.py --markdown               # print the results file as the guide's table
     python benchmarks/speednet.py --recipe resnet-cifar10 --profiles cpu-plain cpu   # the tricks carried over
+    python benchmarks/speednet.py --views resnet18.cifar10 resnet.cifar10   # what test-time views buy trained weights
 
 Each row is the whole command a user types (data loading and the final evaluation included) timed from outside,
 with the run's FLOPs (per image, counted by torch's FlopCounterMode on a training step, times images seen), the
@@ -252,9 +253,57 @@ def carried_table(results: dict[str, Any]) -> str:
     return "\n".join([*lines, "", machine])
 
 
-def write_results(out: Path, rows: list[dict[str, Any]], rate: float, flops: float, device: str) -> dict[str, Any]:
+def measure_views(name: str, device: str = "cpu") -> dict[str, Any]:
+    """Trained weights (or a run) evaluated by ``zoo-eval --tta`` with two and with six views, the single view of
+    the same pass beside them: what test-time augmentation buys a model already trained, at what evaluation cost."""
     from training.machine import machine_record
 
+    row: dict[str, Any] = {"weights": name, "machine": machine_record(device).get("line")}
+    for level in (1, 2):
+        command = [str(Path(sys.executable).parent / "zoo-eval"), name, "--tta", str(level), "--json"]
+        command += ["--device", device, "--out", str(ROOT / "runs" / "eval-views" / name)]
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if done.returncode != 0:
+            return {**row, "error": (done.stderr or done.stdout)[-400:]}
+        metrics = json.loads(done.stdout.strip().splitlines()[-1])
+        row["single_view"] = round(metrics["test_accuracy_single_view"], 4)
+        row[f"views_{VIEWS[level]}"] = round(metrics["test_accuracy"], 4)
+        row[f"wall_s_{VIEWS[level]}"] = round(wall, 1)  # the whole command: start, data, model, the pass
+        row["samples"] = metrics.get("eval_samples")
+    return row
+
+
+def views_table(results: dict[str, Any]) -> str:
+    """The guide's table of what test-time views buy each measured model (``--views``)."""
+    rows = [r for r in results.get("views", []) if "error" not in r]
+    lines = [
+        "| weights | one view | two views (mirror) | six views (and 1-pixel shifts) | six against one | `zoo-eval` (six) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in sorted(rows, key=lambda r: r["weights"]):
+        lines.append(
+            f"| `{r['weights']}` | {r['single_view']:.4f} | {r['views_2']:.4f} | **{r['views_6']:.4f}** | "
+            f"{100 * (r['views_6'] - r['single_view']):+.2f} points | {r['wall_s_6']:.0f} s |"
+        )
+    machines = sorted({r.get("machine") or "not recorded" for r in rows})
+    return "\n".join([*lines, "", f"Machine: {'; '.join(machines)}."])
+
+
+def write_results(
+    out: Path,
+    rows: list[dict[str, Any]],
+    rate: float,
+    flops: float,
+    device: str,
+    views: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Write the results file; ``views`` rows (``--views``) are kept from the file where not given."""
+    from training.machine import machine_record
+
+    if views is None and out.is_file():
+        views = json.loads(out.read_text()).get("views")
     results = {
         "machine": machine_record(device),
         "bf16_gflops": round(rate, 1),
@@ -262,6 +311,7 @@ def write_results(out: Path, rows: list[dict[str, Any]], rate: float, flops: flo
         "note": "zoo-train speednet-cifar10 timed from outside (data loading and the final evaluation included); "
         "test accuracy with the recipe's test-time augmentation (views in the table), single view beside it",
         "rows": rows,
+        **({"views": views} if views else {}),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
@@ -280,6 +330,13 @@ def main() -> None:
     parser.add_argument("--take", type=Path, action="append", default=[], help="record a finished default run folder")
     parser.add_argument("--recipe", default=SPEED_RECIPE, help="time another recipe's profiles the same way")
     parser.add_argument("--profiles", nargs="*", default=["default"], help="with --recipe: the profiles to run")
+    parser.add_argument(
+        "--views",
+        nargs="+",
+        metavar="WEIGHTS",
+        help="trained image classifiers (weights or runs) to evaluate with "
+        "one, two and six test-time views (no training)",
+    )
     args = parser.parse_args()
     args.out = args.out or RESULTS.with_name(f"speednet-{args.device.split(':')[0]}.json")
     if args.markdown:
@@ -288,6 +345,8 @@ def main() -> None:
         return
     sys.path.insert(0, str(ROOT))
     previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    if args.views:
+        return run_views(args, previous)
     rate, flops = bf16_matmul_gflops(args.device), train_flops_per_image()
     if args.recipe != SPEED_RECIPE:
         return run_profiles(args, previous, rate, flops)
@@ -347,6 +406,19 @@ def run_profiles(args: argparse.Namespace, previous: dict[str, Any], rate: float
             print(json.dumps(row), flush=True)
             write_results(args.out, rows, rate, flops, args.device)
     print(carried_table(write_results(args.out, rows, rate, flops, args.device)))
+
+
+def run_views(args: argparse.Namespace, previous: dict[str, Any]) -> None:
+    """Rows for ``--views NAME ...``, replacing those of the same weights; the training rows are kept as they were."""
+    views = [r for r in previous.get("views", []) if r["weights"] not in args.views]
+    for name in args.views:
+        row = measure_views(name, args.device)
+        views.append(row)
+        print(json.dumps(row), flush=True)
+    results = {**previous, "views": views}  # the training rows and their machine as they were
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(views_table(results))
 
 
 if __name__ == "__main__":

@@ -92,6 +92,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "finetune": lambda: _benchmark("finetune").markdown_table(_results("finetune-cpu.json")),
     "speednet": lambda: _benchmark("speednet").markdown_table(_results("speednet-cpu.json")),
     "speed-carried": lambda: _benchmark("speednet").carried_table(_results("speednet-cpu.json")),
+    "views": lambda: _benchmark("speednet").views_table(_results("speednet-cpu.json")),
 }
 BLOCK = re.compile(
     r"(<!-- generated: (?P<name>[\w-]+) \(python docs/generate.py --tables\) -->\n)(?P<body>.*?)(<!-- end generated -->)",
