@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from zoo.views import VIEWS  # how many views each test-time augmentation level averages
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "speednet-cpu.json"
 SPEED_RECIPE = "speednet-cifar10"
@@ -41,8 +43,6 @@ TRICKS: dict[str, dict[str, Any]] = {
 }
 #: The profile a carried recipe's rows are compared with: the recipe without the tricks.
 PLAIN = "cpu-plain"
-#: How many views a test-time augmentation level averages (training.steps.classification.tta_logits).
-VIEWS = {0: 1, 1: 2, 2: 6}
 
 
 def bf16_matmul_gflops(device: str = "cpu", seconds: float = 3.0) -> float:

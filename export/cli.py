@@ -104,6 +104,14 @@ def _summary_lines(record: dict) -> list[str]:
     is_flag=True,
     help="SOURCE is a model name: export it with fresh random weights (seeded), not trained ones.",
 )
+@click.option(
+    "--views",
+    type=click.IntRange(0, 2),
+    default=0,
+    show_default=True,
+    help="Image classifiers: answer with logits averaged over test-time views inside the exported graph (1: the "
+    "image and its mirror; 2: and 1-pixel shifts of both, six), as `zoo-eval --tta` measures; costs that many passes.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print export.json (or the check report) as JSON.")
 def main(
     source: str,
@@ -120,6 +128,7 @@ def main(
     keep_float: tuple[str, ...],
     allow_drop: bool,
     random_weights: bool,
+    views: int,
     as_json: bool,
 ) -> None:
     """Export SOURCE (trained weights such as lenet.mnist, a model name for its default trained weights, a
@@ -130,6 +139,7 @@ def main(
     zoo-export lenet.mnist                       trained weights from the registry (`zoo weights list`)
     zoo-export runs/mnist-cnn-mnist/<time>/checkpoints/best.pt --out exports/mnist-cnn
     zoo-export dcgan --random-weights --format onnx --part generator
+    zoo-export speednet.cifar10 --views 1        the classifier averaging the image and its mirror
     zoo-export --check exports/mnist-cnn
 
     Exits non-zero when any parity check fails.
@@ -169,6 +179,7 @@ def main(
         data_dir=data_dir,
         log=lambda m: click.echo(m, err=True),
         random_weights=random_weights,
+        views=views,
     )
     if quantize:
         from .quantize import quantize_export

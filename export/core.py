@@ -20,6 +20,7 @@ from torch import nn
 
 import zoo
 from training.checkpoint import library_versions
+from zoo.views import VIEWS, TestTimeViews
 from zoo.weights import sha256_file as sha256
 
 from .source import Source, load_source
@@ -208,10 +209,13 @@ def export(
     model_kwargs: dict[str, Any] | None = None,
     log: Any = print,
     random_weights: bool = False,
+    views: int = 0,
 ) -> dict[str, Any]:
     """Export every part of ``source`` in ``formats`` to ``out_dir`` and check parity.
 
-    Returns the ``export.json`` content; ``result["passed"]`` tells whether every check passed.
+    ``views`` (image classifiers: 1 two, 2 six) exports the classifier answering with its logits averaged over
+    test-time views (:class:`zoo.views.TestTimeViews`), as ``zoo-eval --tta`` measures it, at that many times the
+    compute. Returns the ``export.json`` content; ``result["passed"]`` tells whether every check passed.
     """
     from . import parity
 
@@ -222,6 +226,11 @@ def export(
     if unknown:
         raise ValueError(f"unknown format(s) {sorted(unknown)}; choose from {', '.join(FORMATS)} or all")
     model = src.model.eval().cpu()
+    if views:
+        if src.task != "image-classification" or (src.preprocessing or {}).get("kind") != "image":
+            raise ValueError(f"test-time views are for image classifiers; {src.name} is a {src.task} model")
+        if views not in VIEWS:
+            raise ValueError(f"views {views}: choose 1 (the image and its mirror) or 2 (and 1-pixel shifts: six)")
     selected = [p for p in src.spec.parts if parts is None or p.name in parts]
     if not selected:
         raise ValueError(f"{src.name} has no part {list(parts or [])}; parts: {[p.name for p in src.spec.parts]}")
@@ -237,10 +246,13 @@ def export(
         "meta": src.meta,
         "versions": {**library_versions(), **_runtime_versions()},
         "formats": list(formats),
+        **({"views": {"level": views, "count": VIEWS[views]}} if views else {}),
         "parts": {},
     }
     for part in selected:
         module = part.get(model)
+        if views and part.name == "model":
+            module = TestTimeViews(module, views).eval()
         entry: dict[str, Any] = part.to_dict()
         entry["artifacts"] = {}
         metadata = {
@@ -252,6 +264,7 @@ def export(
             "zoo.meta": _json(src.meta),
             "zoo.inputs": _json([t.to_dict() for t in part.inputs]),
             "zoo.outputs": _json([t.to_dict() for t in part.outputs]),
+            **({"zoo.views": str(VIEWS[views])} if views and part.name == "model" else {}),
         }
         if "torchscript" in formats:
             log(f"{part.name}: TorchScript ...")

@@ -71,17 +71,35 @@ def find_tool(name: str) -> str:
 
 
 def ensure_export(
-    source: str | Path, runtime: str, exports_dir: Path, log: Callable[[str], None], random_weights: bool = False
+    source: str | Path,
+    runtime: str,
+    exports_dir: Path,
+    log: Callable[[str], None],
+    random_weights: bool = False,
+    views: int = 0,
 ) -> Path:
-    """``source`` if it is an export folder; else export it (with parity checks) and return the folder."""
+    """``source`` if it is an export folder; else export it (with parity checks; with ``views``, the classifier
+    averaging its test-time views) and return the folder."""
     path = Path(source)
     if (path / "export.json").is_file():
+        if views:
+            raise ArchiveError(f"{path} is an export folder: its views were fixed when exported (zoo-export --views)")
         return path
     from export.core import export
 
-    out = exports_dir / (path.stem if path.exists() else path.name)
+    out = exports_dir / ((path.stem if path.exists() else path.name) + (f"-views{views}" if views else ""))
     log(f"exporting {source} → {out} ({runtime}, with parity checks) ...")
-    record = export(source, out, formats=[RUNTIME_FORMAT[runtime]], log=lambda m: None, random_weights=random_weights)
+    try:
+        record = export(
+            source,
+            out,
+            formats=[RUNTIME_FORMAT[runtime]],
+            log=lambda m: None,
+            random_weights=random_weights,
+            views=views,
+        )
+    except ValueError as e:
+        raise ArchiveError(str(e)) from e
     if not record["passed"]:
         raise ArchiveError(f"parity check failed for {source}; see {out}/export.json (not archiving a wrong model)")
     return out
@@ -111,12 +129,14 @@ def build_archive(
     log: Callable[[str], None] = print,
     random_weights: bool = False,
     data_dir: Path | None = None,
+    views: int = 0,
 ) -> dict[str, Any]:
     """Write ``store/NAME.mar`` from an export folder, a checkpoint, trained weights (``mnist-cnn.mnist``) or a
     model name (its default trained weights; fresh ones with ``random_weights``); return what was archived.
 
     ``onnx-int8`` archives the part's int8 model, quantised (and accuracy-checked) first if the export has
-    none; ``data_dir`` is where its calibration data is found."""
+    none; ``data_dir`` is where its calibration data is found; ``views`` serves an image classifier averaging its
+    test-time views (1: two, 2: six; see ``zoo-export --views``)."""
     if runtime not in RUNTIME_FORMAT:
         raise ArchiveError(f"unknown runtime {runtime!r}: {', '.join(RUNTIMES)}")
     if name is not None and not MODEL_NAME.fullmatch(name):
@@ -124,7 +144,7 @@ def build_archive(
             f"archive name {name!r}: use letters, digits, '_', '-' and '.', starting with a letter or "
             f"digit (it becomes the endpoint /predictions/NAME and the file NAME.mar)"
         )
-    export_dir = ensure_export(source, runtime, exports_dir, log, random_weights)
+    export_dir = ensure_export(source, runtime, exports_dir, log, random_weights, views)
     record = json.loads((export_dir / "export.json").read_text())
     parts = list(record["parts"])
     part = part or default_part(record["model"]["task"], parts)

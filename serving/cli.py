@@ -80,6 +80,14 @@ def main() -> None:
     help="Where a checkpoint SOURCE is exported first.",
 )
 @RANDOM_WEIGHTS
+@click.option(
+    "--views",
+    type=click.IntRange(0, 2),
+    default=0,
+    show_default=True,
+    help="Image classifiers: answer with logits averaged over test-time views (1: the image and its mirror; 2: six "
+    "views), as `zoo-eval --tta` measures them, at that many forward passes a request.",
+)
 def archive_cmd(
     source: str,
     runtime: str,
@@ -89,6 +97,7 @@ def archive_cmd(
     store: Path,
     exports: Path,
     random_weights: bool,
+    views: int,
 ) -> None:
     """Write STORE/NAME.mar from SOURCE: trained weights (mnist-cnn.mnist), a model name (its default trained
     weights), an export folder or a checkpoint."""
@@ -102,6 +111,7 @@ def archive_cmd(
         log=lambda m: click.echo(m, err=True),
         random_weights=random_weights,
         data_dir=data_dir,
+        views=views,
     )
     click.echo(json.dumps(info))
 

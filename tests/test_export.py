@@ -316,3 +316,44 @@ def test_every_shipped_int8_figure_holds_on_its_verify_draw(name, data_dir):
     rows = check(name, measured)
     assert rows and all(row["ok"] is True for row in rows.values()), (name, rows)
     assert all(row["tolerance"] == SUBSET_TOLERANCE for row in rows.values())
+
+
+def test_an_export_with_test_time_views_answers_as_the_evaluation_measured(data_dir, tmp_path):
+    """`zoo-export NAME --views 1`: onnxruntime's answers on a seeded draw of 2,000 CIFAR-10 test images give the
+    accuracy `zoo-eval NAME --tta 1` measures in PyTorch on that draw (the views live inside the graph), above the
+    plain export's; a model that is not an image classifier is refused, saying so."""
+    from export.parity import inputs_from
+    from export.quantize import run_batched, session
+    from export.source import load_source
+    from training.checkpoint import checkpoint_from_weights
+    from training.data import load_dataset, random_subset
+    from training.evaluate import evaluate_checkpoint
+    from zoo.weights import get_weights
+
+    name = "simple-cnn.cifar10"
+    record = export(name, tmp_path / "views", ["onnx"], real_samples=64, data_dir=data_dir, log=lambda m: None, views=1)
+    assert record["passed"] and record["views"] == {"level": 1, "count": 2}
+    plain = export(name, tmp_path / "plain", ["onnx"], real_samples=0, log=lambda m: None)
+    src = load_source(name)
+    test = random_subset(load_dataset("cifar10", data_dir).test, 2000, seed=0)  # the draw eval_samples takes
+    inputs = inputs_from(src.spec.part("model"), test, src.preprocessing, None)
+    accuracy = {}
+    for kind, folder in (("views", tmp_path / "views"), ("plain", tmp_path / "plain")):
+        logits = run_batched(session(folder / "model.onnx"), inputs)
+        accuracy[kind] = float((logits.argmax(1) == test["y"].numpy()).mean())
+    measured = evaluate_checkpoint(
+        checkpoint_from_weights(get_weights(name)), data_dir, device="cpu", tta=1, eval_samples=2000
+    )
+    assert accuracy["views"] == pytest.approx(measured["test_accuracy"], abs=2e-4), (accuracy, measured)
+    assert accuracy["plain"] == pytest.approx(measured["test_accuracy_single_view"], abs=2e-4)
+    assert accuracy["views"] > accuracy["plain"] and "views" not in plain
+    refused = CliRunner().invoke(export_cli, ["pos-tagger.ud-english", "--views", "1", "--out", str(tmp_path / "t")])
+    assert refused.exit_code != 0 and "test-time views are for image classifiers" in refused.output, refused.output
+    # `zoo-serve archive NAME --views 1` archives such an export (the handler runs its ONNX file as it is)
+    from serving.archive import ArchiveError, build_archive
+
+    info = build_archive(name, name="cifar-views", store=tmp_path / "store", exports_dir=tmp_path / "ex", views=1)
+    assert json.loads((Path(info["export_dir"]) / "export.json").read_text())["views"]["count"] == 2
+    assert (tmp_path / "store" / "cifar-views.mar").is_file()
+    with pytest.raises(ArchiveError, match="views were fixed when exported"):
+        build_archive(tmp_path / "plain", store=tmp_path / "store", views=1)

@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim import Optimizer
 
+from zoo.views import tta_logits
+
 from .. import plots
 from ..data import BatchLoader, Tensors
 from ..transforms import ImageTransform
@@ -55,25 +57,6 @@ def image_transform(ctx: Context, train: bool) -> ImageTransform | None:
         pre["mean"], pre["std"], size=size, augment=ctx.profile.augment, channels_last=ctx.profile.channels_last
     )
     return t if train else t.eval()
-
-
-def tta_logits(model: nn.Module, x: torch.Tensor, level: int, plain: torch.Tensor | None = None) -> torch.Tensor:
-    """Logits averaged over the views of ``level`` (0: the image; 1: and its mirror; 2: and both 1-pixel diagonal
-    translations of both); ``plain``, the image's own logits where already computed, is not computed again."""
-
-    def mirrored(images: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        out = model(images).float() if out is None else out.float()
-        return out if level == 0 else 0.5 * (out + model(images.flip(-1)).float())
-
-    logits = mirrored(x, plain)
-    if level < 2:
-        return logits
-    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-    h, w = x.shape[-2:]
-    shifted = [padded[..., :h, :w].contiguous(), padded[..., 2 : h + 2, 2 : w + 2].contiguous()]
-    if x.is_contiguous(memory_format=torch.channels_last):
-        shifted = [s.contiguous(memory_format=torch.channels_last) for s in shifted]
-    return 0.5 * logits + 0.5 * torch.stack([mirrored(s) for s in shifted]).mean(0)
 
 
 def confusion(pred: torch.Tensor, target: torch.Tensor, n: int) -> torch.Tensor:
