@@ -45,6 +45,17 @@ def _summary_lines(record: dict) -> list[str]:
     return lines
 
 
+#: ``--views`` of every command that exports (zoo-export, zoo-serve archive).
+VIEWS_OPTION = click.option(
+    "--views",
+    type=click.IntRange(0, 2),
+    default=0,
+    show_default=True,
+    help="Image classifiers: answer with logits averaged over test-time views inside the exported graph (1: the "
+    "image and its mirror; 2: and 1-pixel shifts of both, six), as `zoo-eval --tta` measures; costs that many passes.",
+)
+
+
 @click.command(cls=ZooCommand, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="torch-model-zoo")
 @click.argument("source", type=str)
@@ -104,14 +115,7 @@ def _summary_lines(record: dict) -> list[str]:
     is_flag=True,
     help="SOURCE is a model name: export it with fresh random weights (seeded), not trained ones.",
 )
-@click.option(
-    "--views",
-    type=click.IntRange(0, 2),
-    default=0,
-    show_default=True,
-    help="Image classifiers: answer with logits averaged over test-time views inside the exported graph (1: the "
-    "image and its mirror; 2: and 1-pixel shifts of both, six), as `zoo-eval --tta` measures; costs that many passes.",
-)
+@VIEWS_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print export.json (or the check report) as JSON.")
 def main(
     source: str,

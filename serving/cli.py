@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 import zoo
+from export.cli import VIEWS_OPTION
 from zoo.errors import ZooGroup
 from zoo.weights import is_pretrained_source, is_weights_source
 
@@ -80,14 +81,7 @@ def main() -> None:
     help="Where a checkpoint SOURCE is exported first.",
 )
 @RANDOM_WEIGHTS
-@click.option(
-    "--views",
-    type=click.IntRange(0, 2),
-    default=0,
-    show_default=True,
-    help="Image classifiers: answer with logits averaged over test-time views (1: the image and its mirror; 2: six "
-    "views), as `zoo-eval --tta` measures them, at that many forward passes a request.",
-)
+@VIEWS_OPTION
 def archive_cmd(
     source: str,
     runtime: str,
