@@ -20,7 +20,7 @@ from torch import nn
 
 import zoo
 from training.checkpoint import library_versions
-from zoo.views import VIEWS, TestTimeViews
+from zoo.views import TestTimeViews, view_count
 from zoo.weights import sha256_file as sha256
 
 from .source import Source, load_source
@@ -229,8 +229,6 @@ def export(
     if views:
         if src.task != "image-classification" or (src.preprocessing or {}).get("kind") != "image":
             raise ValueError(f"test-time views are for image classifiers; {src.name} is a {src.task} model")
-        if views not in VIEWS:
-            raise ValueError(f"views {views}: choose 1 (the image and its mirror) or 2 (and 1-pixel shifts: six)")
     selected = [p for p in src.spec.parts if parts is None or p.name in parts]
     if not selected:
         raise ValueError(f"{src.name} has no part {list(parts or [])}; parts: {[p.name for p in src.spec.parts]}")
@@ -246,7 +244,7 @@ def export(
         "meta": src.meta,
         "versions": {**library_versions(), **_runtime_versions()},
         "formats": list(formats),
-        **({"views": {"level": views, "count": VIEWS[views]}} if views else {}),
+        **({"views": {"level": views, "count": view_count(views)}} if views else {}),
         "parts": {},
     }
     for part in selected:
@@ -264,7 +262,7 @@ def export(
             "zoo.meta": _json(src.meta),
             "zoo.inputs": _json([t.to_dict() for t in part.inputs]),
             "zoo.outputs": _json([t.to_dict() for t in part.outputs]),
-            **({"zoo.views": str(VIEWS[views])} if views and part.name == "model" else {}),
+            **({"zoo.views": str(view_count(views))} if views and part.name == "model" else {}),
         }
         if "torchscript" in formats:
             log(f"{part.name}: TorchScript ...")

@@ -14,6 +14,13 @@ from torch import nn
 VIEWS = {0: 1, 1: 2, 2: 6}
 
 
+def view_count(level: int) -> int:
+    """How many views ``level`` averages; ValueError naming the levels for any other."""
+    if level not in VIEWS:
+        raise ValueError(f"test-time views level {level}: choose 0 (one view), 1 (two) or 2 (six)")
+    return VIEWS[level]
+
+
 def tta_logits(model: nn.Module, x: torch.Tensor, level: int, plain: torch.Tensor | None = None) -> torch.Tensor:
     """Logits averaged over the views of ``level`` (see :data:`VIEWS`); ``plain``, the image's own logits where
     already computed, is not computed again."""
@@ -40,8 +47,7 @@ class TestTimeViews(nn.Module):
 
     def __init__(self, classifier: nn.Module, level: int) -> None:
         super().__init__()
-        if level not in VIEWS:
-            raise ValueError(f"test-time views level {level}: choose 0 (one view), 1 (two) or 2 (six)")
+        view_count(level)  # a level it has no views for is refused here
         self.classifier = classifier
         self.level = level
 
